@@ -1,0 +1,1 @@
+"""Side-by-side benchmarks of httpcache, requests-cache and CacheControl."""

@@ -1,0 +1,53 @@
+"""Request coalescing: concurrent identical misses in one process, one network request.
+
+The first thread to miss on a key becomes the leader and fetches; the others wait
+until the leader's response is stored (or turns out not to be storable, or fails),
+then look in the cache again. A waiter that times out simply goes to the network.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Hashable
+
+
+class Flight:
+    """One leader's fetch of one key, which followers can wait for."""
+
+    __slots__ = ("_done", "_key", "_registry")
+
+    def __init__(self, registry: Flights, key: Hashable) -> None:
+        self._registry = registry
+        self._key = key
+        self._done = threading.Event()
+
+    def land(self) -> None:
+        """The fetch is over (stored or not): wake the followers. Idempotent."""
+        if not self._done.is_set():
+            self._registry._remove(self._key, self)
+            self._done.set()
+
+    def wait(self, timeout: float) -> bool:
+        return self._done.wait(timeout)
+
+
+class Flights:
+    """The fetches in progress, by key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._flights: dict[Hashable, Flight] = {}
+
+    def join_or_lead(self, key: Hashable) -> tuple[Flight, bool]:
+        """The flight for ``key`` and whether the caller leads it."""
+        with self._lock:
+            flight = self._flights.get(key)
+            if flight is not None:
+                return flight, False
+            flight = self._flights[key] = Flight(self, key)
+            return flight, True
+
+    def _remove(self, key: Hashable, flight: Flight) -> None:
+        with self._lock:
+            if self._flights.get(key) is flight:
+                del self._flights[key]

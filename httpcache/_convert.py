@@ -1,0 +1,141 @@
+"""``requests``/``urllib3`` objects to our models and back.
+
+The only module that knows how ``requests`` and ``urllib3`` represent messages.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from http.client import HTTPMessage
+from typing import Any, BinaryIO
+
+import requests
+from requests.cookies import MockRequest, MockResponse
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+from urllib3 import HTTPResponse
+from urllib3._collections import HTTPHeaderDict
+
+from .models import Entry, Headers, Request, Response
+from .policy.actions import CacheStatus
+
+#: Fields describing the body's framing on the wire; a body served from storage is
+#: already decoded and complete, so urllib3 must not see them when reading it.
+FRAMING_FIELDS = ("content-encoding", "content-length", "transfer-encoding")
+
+
+def request_from_prepared(prepared: requests.PreparedRequest) -> Request:
+    body = prepared.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    elif body is not None and not isinstance(body, bytes):
+        body = None  # a file or generator: it cannot be keyed on or stored
+    return Request(
+        method=(prepared.method or "GET").upper(),
+        url=prepared.url or "",
+        headers=Headers(prepared.headers.items()),
+        body=body,
+    )
+
+
+def response_from_urllib3(raw: HTTPResponse, url: str) -> Response:
+    """A response head from urllib3's response, every field line kept."""
+    return Response(
+        status=raw.status,
+        headers=Headers(raw.headers.items()),
+        reason=raw.reason or "",
+        url=url,
+        version=getattr(raw, "version", 11) or 11,
+    )
+
+
+def with_request_headers(
+    prepared: requests.PreparedRequest, extra: tuple[tuple[str, str], ...]
+) -> requests.PreparedRequest:
+    """A copy of the request with these header fields set (conditional requests)."""
+    copy = prepared.copy()
+    for name, value in extra:
+        copy.headers[name] = value
+    return copy
+
+
+def build_response(
+    prepared: requests.PreparedRequest,
+    response: Response,
+    body: BinaryIO | bytes,
+    connection: Any = None,
+    hide_fields: tuple[str, ...] = (),
+) -> requests.Response:
+    """A ``requests.Response`` that reads its body from ``body`` (already decoded)."""
+    if isinstance(body, bytes):
+        body = io.BytesIO(body)
+    headers = response.headers.without(*hide_fields) if hide_fields else response.headers
+    raw = HTTPResponse(
+        body=body,
+        headers=HTTPHeaderDict(headers.without(*FRAMING_FIELDS).fields()),
+        status=response.status,
+        reason=response.reason,
+        version=response.version,
+        preload_content=False,
+        decode_content=False,
+        request_method=prepared.method,
+        request_url=prepared.url,
+        enforce_content_length=False,
+    )
+    result = requests.Response()
+    result.status_code = response.status
+    result.headers = CaseInsensitiveDict(HTTPHeaderDict(headers.fields()))
+    result.encoding = get_encoding_from_headers(result.headers)
+    result.raw = raw
+    result.reason = response.reason
+    result.url = prepared.url or response.url
+    result.request = prepared
+    result.connection = connection
+    result.elapsed = timedelta(0)
+    _extract_cookies(result, prepared, headers)
+    return result
+
+
+def _extract_cookies(
+    result: requests.Response, prepared: requests.PreparedRequest, headers: Headers
+) -> None:
+    cookies = headers.get_all("set-cookie") + headers.get_all("set-cookie2")
+    if not cookies:
+        return
+    message = HTTPMessage()
+    for name in ("set-cookie", "set-cookie2"):
+        for value in headers.get_all(name):
+            message[name] = value
+    result.cookies.extract_cookies(MockResponse(message), MockRequest(prepared))
+
+
+def _as_datetime(timestamp: float | None) -> datetime | None:
+    return None if timestamp is None else datetime.fromtimestamp(timestamp, UTC)
+
+
+def annotate(
+    response: requests.Response,
+    *,
+    status: CacheStatus,
+    key: str | None,
+    entry: Entry | None,
+    from_cache: bool,
+    revalidated: bool = False,
+    now: float,
+) -> requests.Response:
+    """Set the attributes every response from a cached session has (the contract)."""
+    response.from_cache = from_cache  # type: ignore[attr-defined]
+    response.cache_status = status  # type: ignore[attr-defined]
+    response.cache_key = key  # type: ignore[attr-defined]
+    response.revalidated = revalidated  # type: ignore[attr-defined]
+    response.created_at = _as_datetime(entry.created_at) if entry else None  # type: ignore[attr-defined]
+    response.expires = _as_datetime(entry.expires) if entry else None  # type: ignore[attr-defined]
+    response.is_expired = bool(entry and entry.is_expired_at(now))  # type: ignore[attr-defined]
+    return response
+
+
+def gateway_timeout(prepared: requests.PreparedRequest, connection: Any) -> requests.Response:
+    """The 504 of RFC 9111 §5.2.1.7 for only-if-cached without a usable entry."""
+    head = Response(504, Headers({"Content-Length": "0"}), "Gateway Timeout", prepared.url or "")
+    return build_response(prepared, head, b"", connection)

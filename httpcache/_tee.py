@@ -1,0 +1,113 @@
+"""A streamed body goes to storage as the caller reads it (``stream=True``).
+
+``TeeRaw`` stands in for urllib3's response as ``requests.Response.raw``. Every
+decoded chunk the caller reads is also written to a ``BodyWriter``; the entry is
+committed only when the body ended normally. A read that fails (short body, broken
+chunk, reset), a stream the caller abandons, or a raw read of undecoded bytes
+aborts the writer, so nothing truncated or still encoded is ever stored.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from urllib3 import HTTPResponse
+
+from ._guard import StorageGuard
+from .caches.base import BodyWriter
+
+
+class _Sink:
+    """The writer's state, kept apart from ``TeeRaw`` so a finalizer can abort it."""
+
+    def __init__(
+        self, writer: BodyWriter, guard: StorageGuard, on_done: Callable[[bool], None]
+    ) -> None:
+        self.writer: BodyWriter | None = writer
+        self.guard = guard
+        self.on_done = on_done
+        self.finished = False
+
+    def feed(self, chunk: bytes) -> None:
+        if self.writer is None or not chunk:
+            return
+        try:
+            self.writer.write(chunk)
+        except Exception as exc:  # storage failed mid-stream: stop storing, keep serving
+            self.guard.failed("write a body", exc)
+            self._abort()
+
+    def finish(self, complete: bool) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        stored = False
+        if complete and self.writer is not None:
+            writer, self.writer = self.writer, None
+            stored = self.guard.call("store a body", lambda: writer.commit() is not None, False)
+        else:
+            self._abort()
+        self.on_done(stored)
+
+    def _abort(self) -> None:
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            self.guard.call("abort a write", writer.abort, None)
+
+
+class TeeRaw:
+    """urllib3's response, with what the caller reads also sent to storage."""
+
+    def __init__(
+        self,
+        raw: HTTPResponse,
+        writer: BodyWriter,
+        guard: StorageGuard,
+        on_done: Callable[[bool], None],
+    ) -> None:
+        self._raw = raw
+        self._sink = _Sink(writer, guard, on_done)
+        self._finalizer = weakref.finalize(self, self._sink.finish, False)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def _decodes(self, decode_content: bool | None) -> bool:
+        if "content-encoding" not in self._raw.headers:
+            return True
+        return self._raw.decode_content if decode_content is None else decode_content
+
+    def stream(
+        self, amt: int | None = 2**16, decode_content: bool | None = None
+    ) -> Iterator[bytes]:
+        if not self._decodes(decode_content):
+            self._sink.finish(False)  # only decoded bodies are stored
+        try:
+            for chunk in self._raw.stream(amt, decode_content=decode_content):
+                self._sink.feed(chunk)
+                yield chunk
+        except BaseException:  # includes GeneratorExit: an abandoned stream stores nothing
+            self._sink.finish(False)
+            raise
+        self._sink.finish(True)
+
+    def read(
+        self, amt: int | None = None, decode_content: bool | None = None, **kwargs: Any
+    ) -> bytes:
+        if not self._decodes(decode_content):
+            self._sink.finish(False)
+        try:
+            data = self._raw.read(amt, decode_content=decode_content, **kwargs)
+        except BaseException:
+            self._sink.finish(False)
+            raise
+        self._sink.feed(data)
+        if amt is None or (amt and not data):
+            self._sink.finish(True)
+        return data
+
+    def close(self) -> None:
+        self._sink.finish(False)
+        self._raw.close()

@@ -1,0 +1,1089 @@
+"""SQLiteCache: the default backend, one SQLite file shared by threads and processes.
+
+Layout (one file, WAL journal):
+
+- ``entries``: one row per stored variant. The metadata the inspection API filters
+  on lives in indexed columns; the whole head is kept as a ``dumps_entry`` blob.
+  ``body_id`` names the entry's body, ``chunks`` how many pieces it has.
+- ``bodies``: ``(body_id, seq, data)``, a body cut into chunks of ``chunk_size``
+  (1 MiB) so that neither writing nor reading ever holds a whole body in memory.
+- ``writers``: bodies being written. Its ``AUTOINCREMENT`` key hands out body ids
+  that are never reused, and ``touched_at`` tells a live writer from one whose
+  process died (its chunks are deleted once ``ORPHAN_AGE`` has passed).
+- ``counters``: hits and misses, and the bytes of bodies and of heads, kept up to
+  date in the transactions that change them, so ``max_size`` and ``stats()`` need
+  no scan.
+- ``meta``: the schema version.
+
+Transactions. A writer stores each full chunk in its own short transaction under
+a fresh body id that no entry refers to yet, so a slow download never holds the
+write lock for long and readers never see its chunks. ``commit()`` is one
+``BEGIN IMMEDIATE`` transaction: last chunk, entry row pointed at the new body,
+old body deleted, least recently used entries evicted past ``max_size``. A reader
+of a body of several chunks (and a listing) holds a read transaction, i.e. a WAL
+snapshot, until it reaches the end or is closed, so it gets the complete body that
+was current when it opened it, whatever is committed meanwhile. Every
+``sqlite3.Error`` leaves this module as ``StorageError``.
+
+Connections: one per thread (``threading.local``) for statements, plus a small pool
+for body readers and listings (they keep a snapshot across calls, possibly from
+another thread). All are opened with ``check_same_thread=False`` so that ``close()``
+can close them from any thread; otherwise a connection is only used by its owner.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import sqlite3
+import threading
+import time
+import weakref
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+from ..errors import DeserializationError, StorageError
+from ..models import Entry, Headers, Request, Response
+from ..serialize import dumps_entry, loads_entry
+from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
+
+logger = logging.getLogger("httpcache")
+
+SCHEMA_VERSION = 1
+#: Bodies are stored (and streamed back) in pieces of this many bytes.
+CHUNK_SIZE = 1024 * 1024
+#: A body still being written whose writer gave no sign of life for this many
+#: seconds belongs to a dead process; its chunks are deleted.
+ORPHAN_AGE = 3600.0
+#: Rows fetched at a time when listing.
+PAGE_SIZE = 1000
+#: Idle body-reader connections kept open for reuse.
+READER_POOL_SIZE = 4
+#: Deleting at least this many entries, and this share of all, copies out the
+#: rest (up to this many bytes of bodies) and empties the tables instead.
+REBUILD_MIN_ROWS = 1000
+REBUILD_SHARE = 0.6
+REBUILD_MAX_KEPT_BYTES = 64 * 1024 * 1024
+#: Seconds bookkeeping writes (LRU time, hit counters) wait for the write lock.
+BOOKKEEPING_WAIT = 0.25
+#: Page cache of each connection (KiB), and of one doing a bulk delete.
+CACHE_KIB = 2048
+BULK_CACHE_KIB = 65536
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS entries (
+        key TEXT PRIMARY KEY,
+        primary_key TEXT NOT NULL,
+        method TEXT NOT NULL,
+        url TEXT NOT NULL,
+        host TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        head_size INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        expires REAL,
+        stale_until REAL,
+        request_time REAL NOT NULL,
+        response_time REAL NOT NULL,
+        last_access REAL NOT NULL,
+        body_id INTEGER NOT NULL,
+        chunks INTEGER NOT NULL,
+        head BLOB NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS entries_primary_key ON entries (primary_key)",
+    # Listing by host, lookups by URL (whose host is known), per-host counts.
+    "CREATE INDEX IF NOT EXISTS entries_host_url ON entries (host, url)",
+    "CREATE INDEX IF NOT EXISTS entries_expires ON entries (expires)",
+    "CREATE INDEX IF NOT EXISTS entries_last_access ON entries (last_access)",
+    """CREATE TABLE IF NOT EXISTS bodies (
+        body_id INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (body_id, seq)
+    )""",
+    """CREATE TABLE IF NOT EXISTS writers (
+        body_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        touched_at REAL NOT NULL
+    )""",
+    "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+    """INSERT OR IGNORE INTO counters (name, value)
+       VALUES ('hits', 0), ('misses', 0), ('body_bytes', 0), ('head_bytes', 0)""",
+    "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value)",
+)
+_TABLES = ("entries", "bodies", "writers", "counters", "meta")
+
+_UPSERT = """
+    INSERT INTO entries (key, primary_key, method, url, host, status, size, head_size,
+        created_at, expires, stale_until, request_time, response_time, last_access,
+        body_id, chunks, head)
+    VALUES (:key, :primary_key, :method, :url, :host, :status, :size, :head_size,
+        :created_at, :expires, :stale_until, :request_time, :response_time, :last_access,
+        :body_id, :chunks, :head)
+    ON CONFLICT (key) DO UPDATE SET
+        primary_key = excluded.primary_key, method = excluded.method, url = excluded.url,
+        host = excluded.host, status = excluded.status, size = excluded.size,
+        head_size = excluded.head_size, created_at = excluded.created_at,
+        expires = excluded.expires, stale_until = excluded.stale_until,
+        request_time = excluded.request_time, response_time = excluded.response_time,
+        last_access = excluded.last_access, body_id = excluded.body_id,
+        chunks = excluded.chunks, head = excluded.head
+"""
+
+_UPDATE_HEAD = """
+    UPDATE entries SET primary_key = :primary_key, method = :method, url = :url,
+        host = :host, status = :status, head_size = :head_size, created_at = :created_at,
+        expires = :expires, stale_until = :stale_until, request_time = :request_time,
+        response_time = :response_time, last_access = :last_access, head = :head
+    WHERE key = :key
+"""
+
+_SUMMARY_COLUMNS = (
+    "key, primary_key, method, url, status, size, created_at, expires, "
+    "stale_until, request_time, response_time"
+)
+#: The stored URL without its scheme, as ``url_matches`` compares it.
+_URL_REST = "CASE instr(url, '://') WHEN 0 THEN url ELSE substr(url, instr(url, '://') + 3) END"
+_NO_HEADERS = Headers()
+_CLAIM_LOST = "the body being written was removed (cache cleared, or writer idle too long)"
+_SUMMARY_RESPONSES: dict[int, Response] = {}
+
+
+class SQLiteCache(BaseCache):
+    """A cache in one SQLite file, safe to share between threads and processes.
+
+    ``path`` gets a ``.sqlite`` suffix when it has none (``"demo"`` is kept as
+    ``demo.sqlite``); with ``use_cache_dir`` a relative path goes to the user's cache
+    folder. Nothing is opened until first use, and every failure of the database
+    (locked beyond ``busy_timeout`` seconds, disk full, read-only, not a database)
+    is raised as ``StorageError``.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] = "http_cache.sqlite",
+        *,
+        max_size: int | None = None,
+        busy_timeout: float = 30.0,
+        use_cache_dir: bool = False,
+        chunk_size: int = CHUNK_SIZE,
+    ) -> None:
+        super().__init__(max_size)
+        if chunk_size <= 0:
+            raise ValueError("chunk_size must be a positive number of bytes")
+        self.path = resolve_path(path, use_cache_dir)
+        self.busy_timeout = busy_timeout
+        self.chunk_size = chunk_size
+        self._lock = threading.Lock()
+        self._reset_connections()
+
+    def __repr__(self) -> str:
+        return f"SQLiteCache({str(self.path)!r})"
+
+    # ---- the storage protocol -----------------------------------------------------
+
+    def find(self, primary_key: str) -> list[Entry]:
+        with self._errors("find"):
+            conn = self._connection()
+            rows = conn.execute(
+                "SELECT key, head FROM entries WHERE primary_key = ?", (primary_key,)
+            ).fetchall()
+            if rows:
+                self._touch(conn, primary_key)
+        return [entry for key, head in rows if (entry := _load(key, head)) is not None]
+
+    def read_entry(self, key: str) -> Entry | None:
+        with self._errors("read"):
+            row = (
+                self._connection()
+                .execute("SELECT head FROM entries WHERE key = ?", (key,))
+                .fetchone()
+            )
+        return None if row is None else _load(key, row[0])
+
+    def open_body(self, key: str) -> BinaryIO | None:
+        found = self._open_pair(key, with_head=False)
+        return None if found is None else found[1]
+
+    def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
+        """The head and a stream of the body, read from one snapshot: never a head
+        of one write with the body of another."""
+        found = self._open_pair(key, with_head=True)
+        if found is None or found[0] is None:
+            return None
+        return found[0], found[1]
+
+    def open_writer(self, entry: Entry) -> BodyWriter:
+        return _SQLiteWriter(self, entry)
+
+    def update_head(self, entry: Entry) -> None:
+        with self._transaction("update head") as conn:
+            row = conn.execute(
+                "SELECT size, head_size FROM entries WHERE key = ?", (entry.key,)
+            ).fetchone()
+            if row is not None:
+                columns = _head_columns(replace(entry, size=row[0]))
+                conn.execute(_UPDATE_HEAD, columns)
+                _add_bytes(conn, 0, columns["head_size"] - row[1])
+
+    def delete_keys(self, keys: Iterable[str]) -> int:
+        return self.delete(*keys)
+
+    def iter_entries(self) -> Iterator[Entry]:
+        """Every entry's whole head (decoded; unreadable ones skipped, with a warning)."""
+        for key, head in self._rows("SELECT key, head FROM entries", ()):
+            entry = _load(key, head)
+            if entry is not None:
+                yield entry
+
+    def clear(self) -> None:
+        with self._transaction("clear") as conn:
+            for table in ("entries", "bodies", "writers"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("UPDATE counters SET value = 0 WHERE name IN ('body_bytes', 'head_bytes')")
+        # Give the space back: rewrite the file, then empty the WAL into it.
+        with self._errors("clear"):
+            conn = self._connection()
+            try:
+                conn.execute("VACUUM")
+                _checkpoint(conn)
+            except sqlite3.OperationalError as exc:
+                logger.warning("SQLite cache %s: cleared but not compacted: %s", self.path, exc)
+
+    def close(self) -> None:
+        """Close every connection (those of other threads too); later use reopens."""
+        with self._lock:
+            conns = [conn for _, conn in self._conns] + list(self._readers_open)
+            self._reset_connections()
+        for conn in conns:
+            _close_quietly(conn)
+
+    # ---- counters ---------------------------------------------------------------
+
+    def record_lookup(self, hit: bool) -> None:
+        with self._errors("count lookup"):
+            conn = self._connection()
+            with _busy_timeout(conn, BOOKKEEPING_WAIT):
+                conn.execute(
+                    "UPDATE counters SET value = value + 1 WHERE name = ?",
+                    ("hits" if hit else "misses",),
+                )
+
+    def lookup_counts(self) -> tuple[int, int]:
+        with self._errors("read counters"):
+            counts = dict(self._connection().execute("SELECT name, value FROM counters"))
+        return counts.get("hits", 0), counts.get("misses", 0)
+
+    # ---- the inspection API, as index queries --------------------------------------
+
+    def entries(
+        self,
+        *,
+        expired: bool | None = None,
+        url: str | None = None,
+        host: str | None = None,
+        now: float | None = None,
+    ) -> Iterator[Entry]:
+        """Entries' metadata, filtered in SQL, without reading bodies or whole heads.
+
+        What is yielded is a summary built from the indexed columns: key, method,
+        url, status, size and times are those of the entry, header fields are left
+        out (empty). ``get(key)`` returns the whole head.
+        """
+        now = time.time() if now is None else now
+        where: list[str] = []
+        params: list[Any] = []
+        if expired is True:
+            where.append("expires <= ?")
+            params.append(now)
+        elif expired is False:
+            where.append("(expires IS NULL OR expires > ?)")
+            params.append(now)
+        if host is not None:
+            where.append("host = ?")
+            params.append(host.lower())
+        if url is not None:
+            where.append(f"{_URL_REST} GLOB ?")
+            params.append(_glob_prefilter(url))
+        sql = f"SELECT {_SUMMARY_COLUMNS} FROM entries"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        for row in self._rows(sql, params):
+            if url is None or url_matches(row[3], url):
+                yield _summary(row)
+
+    def contains(self, key: str | None = None, url: str | None = None) -> bool:
+        if key is None and url is None:
+            raise ValueError("contains() needs a key or a url")
+        if key is not None and self.read_entry(key) is not None:
+            return True
+        if url is None:
+            return False
+        wanted = self.url_normalizer(url)
+        with self._errors("look up"):
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT 1 FROM entries WHERE host = ? AND url = ? LIMIT 1",
+                    (host_of(wanted), wanted),
+                )
+                .fetchone()
+            )
+        return row is not None
+
+    def delete(
+        self,
+        *keys: str,
+        urls: Iterable[str] | None = None,
+        expired: bool = False,
+        older_than: float | None = None,
+        now: float | None = None,
+    ) -> int:
+        now = time.time() if now is None else now
+        wanted_urls = [(host_of(u), u) for u in map(self.url_normalizer, urls or ())]
+        if not (keys or wanted_urls or expired or older_than is not None):
+            return 0
+        removed = 0
+        with self._transaction("delete", bulk=True) as conn:
+            # Each statement counts rows still there, so the sum counts each once.
+            if keys:
+                removed += _delete_where(conn, "key = ?", [(k,) for k in set(keys)])
+            if wanted_urls:
+                removed += _delete_where(conn, "host = ? AND url = ?", wanted_urls)
+            if expired:
+                removed += _delete_where(conn, "expires <= ?", [(now,)])
+            if older_than is not None:
+                removed += _delete_where(conn, "? - created_at > ?", [(now, older_than)])
+            _delete_orphans(conn, time.time())
+        return removed
+
+    def stats(self, now: float | None = None) -> CacheStats:
+        now = time.time() if now is None else now
+        with self._errors("stats"):
+            conn = self._connection()
+            conn.execute("BEGIN")  # one snapshot for every figure
+            try:
+                (count,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+                (expired,) = conn.execute(
+                    "SELECT count(*) FROM entries WHERE expires <= ?", (now,)
+                ).fetchone()
+                per_host = dict(conn.execute("SELECT host, count(*) FROM entries GROUP BY host"))
+                counts = dict(conn.execute("SELECT name, value FROM counters"))
+            finally:
+                conn.rollback()
+        return CacheStats(
+            count,
+            counts.get("body_bytes", 0),
+            expired,
+            counts.get("hits", 0),
+            counts.get("misses", 0),
+            per_host,
+        )
+
+    def __len__(self) -> int:
+        with self._errors("count"):
+            return self._connection().execute("SELECT count(*) FROM entries").fetchone()[0]
+
+    # ---- connections and transactions ------------------------------------------
+
+    def _reset_connections(self) -> None:
+        """Forget every connection (after ``close`` or in a forked child)."""
+        self._local = threading.local()
+        self._conns: list[tuple[weakref.ref[threading.Thread], sqlite3.Connection]] = []
+        self._readers_idle: list[sqlite3.Connection] = []
+        self._readers_open: set[sqlite3.Connection] = set()
+        self._ready = False
+        self._pid = os.getpid()
+
+    def _connection(self) -> sqlite3.Connection:
+        """This thread's connection, opened on first use."""
+        if self._pid != os.getpid():
+            # A forked child: the parent's connections (and lock) are not ours to use,
+            # nor to close (closing could disturb the parent's locks): keep them aside.
+            self._forked_away = [conn for _, conn in self._conns] + list(self._readers_open)
+            self._lock = threading.Lock()
+            self._reset_connections()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            with self._lock:
+                # Close what threads that have ended left behind.
+                kept = [(weakref.ref(threading.current_thread()), conn)]
+                for owner, other in self._conns:
+                    thread = owner()
+                    if thread is not None and thread.is_alive():
+                        kept.append((owner, other))
+                    else:
+                        _close_quietly(other)
+                self._conns = kept
+            self._local.conn = conn
+        elif conn.in_transaction:  # left open by an interrupted call
+            conn.rollback()
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    self._setup()
+                    self._ready = True
+        return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        try:
+            # WAL with NORMAL sync survives a killed process; a power cut may only
+            # lose the last commits (fine for a cache).
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
+            conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+            # Deleted rows are still zeroed in the pages a delete writes anyway,
+            # without the extra writes of FULL (which some builds default to).
+            conn.execute("PRAGMA secure_delete = FAST")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _setup(self) -> None:
+        """Create the folder, the file and the schema (once per instance and process)."""
+        try:
+            make_private_dirs(self.path.parent)
+            create_private_file(self.path)
+        except OSError as exc:
+            raise StorageError(f"SQLite cache {self.path}: {exc}") from exc
+        conn = self._connect()
+        try:
+            _enable_wal(conn, self.busy_timeout)
+            if _schema_version(conn) != SCHEMA_VERSION:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._create_schema(conn)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.rollback()
+                    raise
+        finally:
+            conn.close()
+
+    def _create_schema(self, conn: sqlite3.Connection) -> None:
+        version = _schema_version(conn)  # again, now that we hold the write lock
+        if version == SCHEMA_VERSION:
+            return
+        if version is not None:
+            if version > SCHEMA_VERSION:
+                raise StorageError(
+                    f"SQLite cache {self.path} has schema {version}, from a newer httpcache"
+                )
+            logger.warning("SQLite cache %s: old schema %s dropped", self.path, version)
+            for table in _TABLES:
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta (name, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+        )
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Translate sqlite3 errors into ``StorageError`` (the original chained)."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StorageError(f"SQLite cache {self.path}: {action} failed: {exc}") from exc
+
+    @contextmanager
+    def _transaction(self, action: str, bulk: bool = False) -> Iterator[sqlite3.Connection]:
+        """A write transaction: the write lock is taken at once (waiting up to the
+        busy timeout), so it cannot fail half-way for want of the lock. ``bulk``
+        lends the connection a larger page cache for the transaction: deleting many
+        rows touches index pages in random order."""
+        with self._errors(action):
+            conn = self._connection()
+            if bulk:
+                conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    try:
+                        conn.rollback()
+                    except sqlite3.Error:
+                        logger.debug("SQLite cache %s: rollback failed", self.path, exc_info=True)
+                    raise
+            finally:
+                if bulk:
+                    conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+
+    def _touch(self, conn: sqlite3.Connection, primary_key: str) -> None:
+        """Mark a resource as used for LRU eviction; a read-only or busy file only
+        loses LRU precision, so a failure here does not fail (or long delay) the
+        lookup."""
+        try:
+            with _busy_timeout(conn, BOOKKEEPING_WAIT):
+                conn.execute(
+                    "UPDATE entries SET last_access = ? WHERE primary_key = ?",
+                    (time.time(), primary_key),
+                )
+        except sqlite3.OperationalError as exc:
+            logger.debug("SQLite cache %s: last access not recorded: %s", self.path, exc)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
+        """Rows of a query run on a reader connection of the pool: one snapshot for
+        the whole listing, fetched a page at a time, and the caller may write to the
+        cache between rows (its writes go through its own connection)."""
+        with self._errors("list"):
+            conn = self._acquire_reader()
+        try:
+            with self._errors("list"):
+                cursor = conn.execute(sql, params)
+            try:
+                while True:
+                    with self._errors("list"):
+                        rows = cursor.fetchmany(PAGE_SIZE)
+                    if not rows:
+                        return
+                    yield from rows
+            finally:
+                cursor.close()
+        finally:
+            self._release_reader(conn)
+
+    # ---- bodies ---------------------------------------------------------------------
+
+    def _open_pair(self, key: str, with_head: bool) -> tuple[Entry | None, BinaryIO] | None:
+        """An entry's head (if asked for; ``None`` when unreadable) and its body.
+
+        A body of one chunk comes whole with the head in one statement (a statement
+        sees one snapshot). A longer one is streamed by a reader that holds a read
+        transaction, in which the head is read too."""
+        head_column = "e.head" if with_head else "NULL"
+        with self._errors("read body"):
+            row = (
+                self._connection()
+                .execute(
+                    f"SELECT {head_column}, e.chunks, e.size, b.data FROM entries AS e"
+                    " LEFT JOIN bodies AS b ON b.body_id = e.body_id AND b.seq = 0"
+                    " WHERE e.key = ?",
+                    (key,),
+                )
+                .fetchone()
+            )
+        if row is None:
+            return None
+        head, chunks, size, data = row
+        if chunks > 1:
+            return self._open_stream(key, with_head)
+        data = data or b""
+        if len(data) != size:
+            raise StorageError(f"SQLite cache {self.path}: the body of {key} is damaged")
+        entry = _load(key, head) if with_head else None
+        return entry, io.BytesIO(data)
+
+    def _open_stream(self, key: str, with_head: bool) -> tuple[Entry | None, BinaryIO] | None:
+        with self._errors("read body"):
+            conn = self._acquire_reader()
+            try:
+                conn.execute("BEGIN")
+                row = conn.execute(
+                    "SELECT head, body_id, chunks, size FROM entries WHERE key = ?", (key,)
+                ).fetchone()
+            except BaseException:
+                self._release_reader(conn)
+                raise
+        if row is None:  # deleted since the first look
+            self._release_reader(conn)
+            return None
+        head, body_id, chunks, size = row
+        entry = _load(key, head) if with_head else None
+        if with_head and entry is None:
+            self._release_reader(conn)
+            return None, io.BytesIO(b"")
+        reader = _ChunkReader(self, conn, key, body_id, chunks, size)
+        return entry, cast(BinaryIO, reader)
+
+    def _acquire_reader(self) -> sqlite3.Connection:
+        self._connection()  # set up, and reset after a fork
+        with self._lock:
+            if self._readers_idle:
+                return self._readers_idle.pop()
+        conn = self._open()
+        with self._lock:
+            self._readers_open.add(conn)
+        return conn
+
+    def _release_reader(self, conn: sqlite3.Connection) -> None:
+        """End the reader's snapshot; keep the connection for the next reader."""
+        try:
+            conn.rollback()
+            reusable = True
+        except sqlite3.Error:
+            reusable = False
+        with self._lock:
+            if (
+                reusable
+                and conn in self._readers_open
+                and len(self._readers_idle) < READER_POOL_SIZE
+            ):
+                self._readers_idle.append(conn)
+                return
+            self._readers_open.discard(conn)
+        _close_quietly(conn)
+
+
+class _ChunkReader(io.BufferedIOBase):
+    """A body read one chunk at a time from a snapshot held until EOF or close."""
+
+    def __init__(
+        self,
+        cache: SQLiteCache,
+        conn: sqlite3.Connection,
+        key: str,
+        body_id: int,
+        chunks: int,
+        size: int,
+    ) -> None:
+        super().__init__()
+        self._cache: SQLiteCache | None = cache
+        self._conn = conn
+        self._key = key
+        self._body_id = body_id
+        self._chunks = chunks
+        self._size = size
+        self._seq = 0
+        self._delivered = 0
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        self._check_open()
+        if size is None or size < 0:
+            return self.readall()
+        parts = []
+        while size > 0 and self._fill():
+            part = self._buffer[:size]
+            self._buffer = self._buffer[len(part) :]
+            parts.append(part)
+            size -= len(part)
+        return b"".join(parts)
+
+    def read1(self, size: int = -1) -> bytes:
+        self._check_open()
+        if not self._fill():
+            return b""
+        size = len(self._buffer) if size < 0 else size
+        part = self._buffer[:size]
+        self._buffer = self._buffer[len(part) :]
+        return bytes(part)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(memoryview(buffer).cast("B")))
+        memoryview(buffer).cast("B")[: len(data)] = data
+        return len(data)
+
+    def readall(self) -> bytes:
+        self._check_open()
+        parts = []
+        while self._fill():
+            parts.append(self._buffer)
+            self._buffer = memoryview(b"")
+        return b"".join(parts)
+
+    def close(self) -> None:
+        self._finish()
+        super().close()
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed body")
+
+    def _fill(self) -> bool:
+        """Make sure the buffer holds data; False at the end of the body."""
+        if self._buffer:
+            return True
+        if self._seq >= self._chunks:
+            self._finish()
+            return False
+        assert self._cache is not None
+        with self._cache._errors("read body"):
+            try:
+                row = self._conn.execute(
+                    "SELECT data FROM bodies WHERE body_id = ? AND seq = ?",
+                    (self._body_id, self._seq),
+                ).fetchone()
+            except BaseException:
+                self._finish()
+                raise
+        data = b"" if row is None else row[0]
+        self._delivered += len(data)
+        if (
+            row is None
+            or self._delivered > self._size
+            or (self._seq == self._chunks - 1 and self._delivered != self._size)
+        ):
+            self._finish()
+            raise StorageError(f"SQLite cache: the body of {self._key} is damaged")
+        self._seq += 1
+        self._buffer = memoryview(data)
+        return True
+
+    def _finish(self) -> None:
+        """Give the connection back (once), ending the snapshot."""
+        cache, self._cache = self._cache, None
+        if cache is not None:
+            cache._release_reader(self._conn)
+
+
+class _SQLiteWriter(BodyWriter):
+    """Stores full chunks as they come (each in a short transaction) under a body
+    id that nothing refers to yet; ``commit`` makes the entry point at it."""
+
+    def __init__(self, cache: SQLiteCache, entry: Entry) -> None:
+        self._cache = cache
+        self._entry = entry
+        self._buffer = bytearray()
+        self._body_id: int | None = None  # set once a transaction claiming it committed
+        self._chunks = 0
+        self._size = 0
+        self._done = False
+
+    def write(self, chunk: bytes) -> None:
+        if self._done:
+            raise RuntimeError("this writer was already committed or aborted")
+        self._buffer += chunk
+        self._size += len(chunk)
+        step = self._cache.chunk_size
+        while len(self._buffer) >= step:
+            piece = bytes(self._buffer[:step])
+            del self._buffer[:step]
+            try:
+                with self._cache._transaction("write body") as conn:
+                    body_id = self._store_chunk(conn, piece)
+            except BaseException:
+                self.abort()
+                raise
+            self._body_id = body_id
+            self._chunks += 1
+
+    def commit(self) -> Entry:
+        if self._done:
+            raise RuntimeError("this writer was already committed or aborted")
+        entry = replace(self._entry, size=self._size)
+        columns = _head_columns(entry)
+        try:
+            with self._cache._transaction("store") as conn:
+                body_id, chunks = self._body_id, self._chunks
+                if self._buffer or body_id is None:
+                    body_id = self._store_chunk(conn, bytes(self._buffer))
+                    chunks += bool(self._buffer)
+                if not conn.execute("DELETE FROM writers WHERE body_id = ?", (body_id,)).rowcount:
+                    raise StorageError(_CLAIM_LOST)
+                old = conn.execute(
+                    "SELECT body_id, size, head_size FROM entries WHERE key = ?", (entry.key,)
+                ).fetchone()
+                now = time.time()
+                conn.execute(
+                    _UPSERT, {**columns, "last_access": now, "body_id": body_id, "chunks": chunks}
+                )
+                _add_bytes(conn, entry.size, columns["head_size"])
+                if old is not None:  # replaced: its body goes
+                    conn.execute("DELETE FROM bodies WHERE body_id = ?", (old[0],))
+                    _add_bytes(conn, -old[1], -old[2])
+                _evict(conn, self._cache.max_size)
+                _delete_orphans(conn, now)
+        except BaseException:
+            self.abort()
+            raise
+        self._done = True
+        self._buffer = bytearray()
+        return entry
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        self._buffer = bytearray()
+        if self._body_id is None:
+            return
+        try:
+            with self._cache._transaction("discard body") as conn:
+                conn.execute("DELETE FROM bodies WHERE body_id = ?", (self._body_id,))
+                conn.execute("DELETE FROM writers WHERE body_id = ?", (self._body_id,))
+        except StorageError as exc:  # the chunks go later, as orphans
+            logger.warning("%s", exc)
+
+    def _store_chunk(self, conn: sqlite3.Connection, data: bytes) -> int:
+        """Add the next chunk inside the caller's transaction and return the body id:
+        the first chunk claims a new one, later ones check the claim still stands."""
+        now = time.time()
+        body_id = self._body_id
+        if body_id is None:
+            cursor = conn.execute("INSERT INTO writers (touched_at) VALUES (?)", (now,))
+            body_id = cast(int, cursor.lastrowid)
+        elif not conn.execute(
+            "UPDATE writers SET touched_at = ? WHERE body_id = ?", (now, body_id)
+        ).rowcount:
+            raise StorageError(_CLAIM_LOST)
+        if data:
+            conn.execute(
+                "INSERT INTO bodies (body_id, seq, data) VALUES (?, ?, ?)",
+                (body_id, self._chunks, data),
+            )
+        return body_id
+
+
+# ---- helpers ------------------------------------------------------------------------
+
+
+def resolve_path(path: str | os.PathLike[str], use_cache_dir: bool = False) -> Path:
+    """Where the database file goes: ``.sqlite`` added when there is no suffix, a
+    relative path put in the user's cache folder with ``use_cache_dir``."""
+    resolved = Path(path).expanduser()
+    if use_cache_dir and not resolved.is_absolute():
+        from platformdirs import user_cache_dir
+
+        resolved = Path(user_cache_dir("httpcache")) / resolved
+    if not resolved.suffix:
+        resolved = resolved.with_name(resolved.name + ".sqlite")
+    return resolved
+
+
+def make_private_dirs(folder: Path) -> None:
+    """Create ``folder`` and missing parents, each 0700 whatever the umask (folders
+    that already exist are left as they are)."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        os.chmod(created, 0o700)
+
+
+def create_private_file(path: Path) -> None:
+    """Create an empty database file 0600 (SQLite gives -wal and -shm the same mode)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    try:
+        os.chmod(path, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _enable_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL (persistent in the file). The switch needs a moment alone with
+    the file, and SQLite may say "locked" without waiting, hence the retries."""
+    deadline = time.monotonic() + timeout
+    while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
+def _schema_version(conn: sqlite3.Connection) -> int | None:
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE name = 'schema'").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return row[0] if row and isinstance(row[0], int) else None
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Move the WAL into the file and truncate it, without waiting on readers."""
+    with _busy_timeout(conn, 0.0):
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+
+@contextmanager
+def _busy_timeout(conn: sqlite3.Connection, seconds: float) -> Iterator[None]:
+    """Wait at most ``seconds`` for locks during the block (not the usual timeout)."""
+    (usual,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(usual)}")
+
+
+def _evict(conn: sqlite3.Connection, max_size: int | None) -> None:
+    """Delete least recently used entries until bodies and heads fit ``max_size``."""
+    if max_size is None:
+        return
+    (excess,) = conn.execute(
+        "SELECT total(value) - ? FROM counters WHERE name IN ('body_bytes', 'head_bytes')",
+        (max_size,),
+    ).fetchone()
+    if excess <= 0:
+        return
+    doomed = []
+    rows = conn.execute("SELECT key, size + head_size FROM entries ORDER BY last_access, rowid")
+    for key, cost in rows:
+        doomed.append((key,))
+        excess -= cost
+        if excess <= 0:
+            break
+    rows.close()
+    _delete_where(conn, "key = ?", doomed)
+    logger.debug("SQLite cache: evicted %d least recently used entries", len(doomed))
+
+
+def _delete_where(conn: sqlite3.Connection, where: str, params: list[Sequence[Any]]) -> int:
+    """Delete the entries matching ``where`` (once per parameter set) with their
+    bodies, keep the byte counters right, and return how many entries went."""
+    removed = 0
+    body_bytes = head_bytes = 0.0
+    for values in params:
+        count, bodies, heads = conn.execute(
+            f"SELECT count(*), total(size), total(head_size) FROM entries WHERE {where}", values
+        ).fetchone()
+        if count and _keep_the_rest(conn, where, values, count):
+            removed += count
+        elif count:
+            conn.execute(
+                f"DELETE FROM bodies WHERE body_id IN (SELECT body_id FROM entries WHERE {where})",
+                values,
+            )
+            removed += conn.execute(f"DELETE FROM entries WHERE {where}", values).rowcount
+        body_bytes += bodies
+        head_bytes += heads
+    _add_bytes(conn, -int(body_bytes), -int(head_bytes))
+    return removed
+
+
+def _keep_the_rest(
+    conn: sqlite3.Connection, where: str, values: Sequence[Any], doomed: int
+) -> bool:
+    """When most entries are to go (``remove_expired`` on a cache left alone for a
+    while), copy out the few that stay, empty the tables (SQLite drops whole pages
+    instead of deleting row by row), and put them back. Return False, doing nothing,
+    when deleting row by row is the better way."""
+    if doomed < REBUILD_MIN_ROWS:
+        return False
+    (total,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+    if doomed < total * REBUILD_SHARE:
+        return False
+    # What stays: the other entries' bodies, and the chunks of writes in progress.
+    kept = f"({where}) IS NOT 1"  # NULL (no expiry) stays too
+    (kept_bytes,) = conn.execute(
+        f"SELECT total(length(data)) FROM bodies WHERE body_id IN"
+        f" (SELECT body_id FROM entries WHERE {kept} UNION SELECT body_id FROM writers)",
+        values,
+    ).fetchone()
+    if kept_bytes > REBUILD_MAX_KEPT_BYTES:
+        return False
+    conn.execute(f"CREATE TEMP TABLE kept_entries AS SELECT * FROM entries WHERE {kept}", values)
+    conn.execute(
+        "CREATE TEMP TABLE kept_bodies AS SELECT * FROM bodies WHERE body_id IN"
+        " (SELECT body_id FROM temp.kept_entries UNION SELECT body_id FROM writers)"
+    )
+    conn.execute("DELETE FROM entries")  # no WHERE: the tables are truncated
+    conn.execute("DELETE FROM bodies")
+    conn.execute("INSERT INTO entries SELECT * FROM temp.kept_entries")
+    conn.execute("INSERT INTO bodies SELECT * FROM temp.kept_bodies")
+    conn.execute("DROP TABLE temp.kept_entries")
+    conn.execute("DROP TABLE temp.kept_bodies")
+    return True
+
+
+def _add_bytes(conn: sqlite3.Connection, body_bytes: int, head_bytes: int) -> None:
+    conn.executemany(
+        "UPDATE counters SET value = value + ? WHERE name = ?",
+        [(body_bytes, "body_bytes"), (head_bytes, "head_bytes")],
+    )
+
+
+def _delete_orphans(conn: sqlite3.Connection, now: float) -> None:
+    """Delete chunks whose writer stopped touching them long ago (a dead process)."""
+    cutoff = now - ORPHAN_AGE
+    conn.execute(
+        "DELETE FROM bodies WHERE body_id IN (SELECT body_id FROM writers WHERE touched_at < ?)",
+        (cutoff,),
+    )
+    conn.execute("DELETE FROM writers WHERE touched_at < ?", (cutoff,))
+
+
+def _head_columns(entry: Entry) -> dict[str, Any]:
+    head = dumps_entry(entry)
+    return {
+        "key": entry.key,
+        "primary_key": entry.primary_key,
+        "method": entry.method,
+        "url": entry.url,
+        "host": host_of(entry.url),
+        "status": entry.status,
+        "size": entry.size,
+        "head_size": len(head),
+        "created_at": entry.created_at,
+        "expires": entry.expires,
+        "stale_until": entry.stale_until,
+        "request_time": entry.request_time,
+        "response_time": entry.response_time,
+        "last_access": time.time(),
+        "head": head,
+    }
+
+
+def _load(key: str, head: bytes) -> Entry | None:
+    """Decode a stored head; an unreadable one is a miss, with a warning."""
+    try:
+        return loads_entry(head)
+    except DeserializationError as exc:
+        logger.warning("SQLite cache: skipping unreadable entry %s: %s", key, exc)
+        return None
+
+
+def _summary(row: Sequence[Any]) -> Entry:
+    """An entry rebuilt from its indexed columns (no header fields)."""
+    key, primary_key, method, url, status, size, created, expires, stale, req_t, resp_t = row
+    response = _SUMMARY_RESPONSES.get(status)
+    if response is None:  # one frozen, header-less response per status, shared
+        response = _SUMMARY_RESPONSES[status] = Response(status, _NO_HEADERS)
+    return Entry(
+        key,
+        primary_key,
+        Request(method, url, _NO_HEADERS),
+        response,
+        req_t,
+        resp_t,
+        created,
+        expires,
+        size,
+        stale,
+    )
+
+
+def _glob_prefilter(pattern: str) -> str:
+    """A SQLite GLOB matching at least what ``url_matches(url, pattern)`` matches,
+    against the URL without its scheme. ``*`` and ``?`` mean the same in both;
+    brackets differ (``[!a]`` vs ``[^a]``), so from the first ``[`` on, anything."""
+    rest = pattern.split("://", 1)[-1]
+    bracket = rest.find("[")
+    return rest if bracket < 0 else rest[:bracket] + "*"
+
+
+def _close_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.close()
+    except sqlite3.Error:
+        logger.debug("SQLite cache: closing a connection failed", exc_info=True)

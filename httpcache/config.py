@@ -1,0 +1,154 @@
+"""The caller's options: validated once, then resolved into ``Settings`` per request.
+
+``CacheConfig`` holds the session-wide options of the contract; ``RequestOptions``
+the per-request ones (``expire_after=``, ``only_if_cached=``, ``refresh=``,
+``force_refresh=``), which the session hands to the driver through a context
+variable so that they reach it across ``requests``' redirect handling too.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .errors import ConfigurationError
+from .heuristics import BaseHeuristic
+from .keys import CREDENTIAL_HEADERS, DEFAULT_IGNORED_PARAMETERS, split_ignored
+from .models import Request
+from .policy.controller import Settings
+from .policy.expiration import UNSET, ExpirationTime, UrlExpirations, resolve
+
+DEFAULT_METHODS = ("GET", "HEAD")
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Per-request options (the contract's ``expire_after=`` and friends)."""
+
+    expire_after: ExpirationTime = UNSET
+    only_if_cached: bool = False
+    refresh: bool = False
+    force_refresh: bool = False
+
+
+_request_options: contextvars.ContextVar[RequestOptions | None] = contextvars.ContextVar(
+    "httpcache_request_options", default=None
+)
+
+
+@contextmanager
+def request_options(options: RequestOptions) -> Iterator[None]:
+    token = _request_options.set(options)
+    try:
+        yield
+    finally:
+        _request_options.reset(token)
+
+
+def current_request_options() -> RequestOptions | None:
+    return _request_options.get()
+
+
+def _allowance(value: bool | float | int | None, name: str) -> float:
+    """stale_if_error / stale_while_revalidate: True (any), False/None (none), seconds."""
+    if value is True:
+        return math.inf
+    if value is None or value is False:
+        return 0.0
+    if isinstance(value, int | float) and value >= 0:
+        return float(value)
+    expiration = resolve(value)  # durations such as "10m" are welcome too
+    if expiration is None or expiration.lifetime is None:
+        raise ConfigurationError(f"{name} must be a bool, seconds or a duration, not {value!r}")
+    return expiration.lifetime
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    """Session-wide options, validated at construction."""
+
+    expire_after: ExpirationTime = UNSET
+    urls_expire_after: Mapping[str, ExpirationTime] | None = None
+    cache_control: bool = True
+    allowable_methods: Collection[str] = DEFAULT_METHODS
+    allowable_codes: Collection[int] | None = None
+    ignored_parameters: Iterable[str] | None = DEFAULT_IGNORED_PARAMETERS
+    match_headers: bool | Collection[str] = False
+    stale_if_error: bool | float | int | str | None = False
+    stale_while_revalidate: bool | float | int | str | None = False
+    heuristic: BaseHeuristic | None = None
+    cache_etags: bool = True
+    filter_fn: Callable[[Any], bool] | None = None
+    key_fn: Callable[..., str] | None = None
+    shared: bool = False
+    #: How long a concurrent identical request waits for the one already in flight.
+    coalesce_timeout: float = 30.0
+    _resolved: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.heuristic is not None and not isinstance(self.heuristic, BaseHeuristic):
+            raise ConfigurationError("heuristic must be an httpcache.heuristics.BaseHeuristic")
+        ignored = tuple(self.ignored_parameters or ())
+        headers, params = split_ignored(ignored)
+        resolved = self._resolved
+        resolved["session_expiration"] = resolve(self.expire_after)
+        resolved["url_expirations"] = UrlExpirations.build(self.urls_expire_after)
+        resolved["ignored"] = ignored
+        resolved["ignored_headers"] = headers
+        resolved["ignored_params"] = params
+        codes = None if self.allowable_codes is None else frozenset(self.allowable_codes)
+        base = Settings(
+            cache_control=self.cache_control,
+            expiration=None,
+            shared=self.shared,
+            cacheable_methods=frozenset(m.upper() for m in self.allowable_methods),
+            allowable_codes=codes,
+            heuristic=self.heuristic,
+            cache_etags=self.cache_etags,
+            stale_if_error=_allowance(self.stale_if_error, "stale_if_error"),
+            stale_while_revalidate=_allowance(
+                self.stale_while_revalidate, "stale_while_revalidate"
+            ),
+            sensitive_headers=frozenset(headers) | frozenset(CREDENTIAL_HEADERS),
+        )
+        resolved["base_settings"] = base
+
+    def with_changes(self, **changes: Any) -> CacheConfig:
+        return replace(self, **changes)
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        return self._resolved["ignored"]
+
+    @property
+    def ignored_params(self) -> frozenset[str]:
+        return self._resolved["ignored_params"]
+
+    @property
+    def body_methods(self) -> frozenset[str]:
+        """Methods whose body is part of the key: the opted-in ones besides GET and HEAD."""
+        return self._resolved["base_settings"].cacheable_methods - {"GET", "HEAD"}
+
+    def settings_for(self, request: Request, options: RequestOptions | None) -> Settings:
+        """Settings for one request: the caller's expiration by precedence, and flags."""
+        base: Settings = self._resolved["base_settings"]
+        expiration = None
+        if options is not None and options.expire_after is not UNSET:
+            expiration = resolve(options.expire_after)
+        if expiration is None:
+            expiration = self._resolved["url_expirations"].for_url(request.url)
+        if expiration is None:
+            expiration = self._resolved["session_expiration"]
+        if options is None:
+            return replace(base, expiration=expiration) if expiration else base
+        return replace(
+            base,
+            expiration=expiration,
+            only_if_cached=options.only_if_cached,
+            refresh=options.refresh,
+            force_refresh=options.force_refresh,
+        )

@@ -1,0 +1,143 @@
+"""Frozen models of what the cache reasons about and stores.
+
+They carry no I/O and no behaviour beyond lookups, so the policy can be a set of
+pure functions over them. ``_convert`` is the only place that turns ``requests``
+and ``urllib3`` objects into these and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Headers(Mapping[str, str]):
+    """An immutable, case-insensitive, order-keeping multi-map of header fields.
+
+    ``headers[name]`` joins repeated fields with ", " (RFC 9110 §5.3), ``get_all``
+    keeps them apart, ``items()`` yields every field line as received.
+    """
+
+    __slots__ = ("_fields", "_index")
+
+    def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
+        pairs = fields.items() if isinstance(fields, Mapping) else fields
+        self._fields: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in pairs)
+        index: dict[str, list[str]] = {}
+        for name, value in self._fields:
+            index.setdefault(name.lower(), []).append(value)
+        self._index = index
+
+    # Mapping protocol: one key per distinct lower-cased name.
+    def __getitem__(self, name: str) -> str:
+        return ", ".join(self._index[name.lower()])
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._index
+
+    def __iter__(self) -> Iterator[str]:
+        seen: set[str] = set()
+        for name, _ in self._fields:
+            if name.lower() not in seen:
+                seen.add(name.lower())
+                yield name
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Headers):
+            return self._fields == other._fields
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._fields)!r})"
+
+    def get_all(self, name: str) -> list[str]:
+        return list(self._index.get(name.lower(), ()))
+
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """Every field line, in order, duplicates kept."""
+        return self._fields
+
+    def without(self, *names: str) -> Headers:
+        drop = {n.lower() for n in names}
+        return Headers((k, v) for k, v in self._fields if k.lower() not in drop)
+
+    def updated(self, other: Iterable[tuple[str, str]]) -> Headers:
+        """These fields, with every name present in ``other`` replaced by its lines there."""
+        other = list(other)
+        replaced = {k.lower() for k, _ in other}
+        kept = [(k, v) for k, v in self._fields if k.lower() not in replaced]
+        return Headers(kept + other)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The parts of a request that the cache keys on, decides with, and stores."""
+
+    method: str
+    url: str
+    headers: Headers = field(default_factory=Headers)
+    body: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """A response head. The body travels apart so that it can be streamed."""
+
+    status: int
+    headers: Headers = field(default_factory=Headers)
+    reason: str = ""
+    url: str = ""
+    version: int = 11
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stored response (one Vary variant of a resource) and when it was obtained.
+
+    ``key`` names this variant in storage; ``primary_key`` is shared by every variant
+    of the same resource (RFC 9111 §4.1). Times are POSIX seconds. ``expires`` is
+    when the entry stops being fresh as computed when it was stored (``None``: never);
+    ``stale_until`` bounds how long it may still be served stale or kept for
+    revalidation, which is what storage TTLs and ``remove_expired`` go by.
+    """
+
+    key: str
+    primary_key: str
+    request: Request
+    response: Response
+    request_time: float
+    response_time: float
+    created_at: float
+    expires: float | None
+    size: int = 0
+    stale_until: float | None = None
+    vary: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def method(self) -> str:
+        return self.request.method
+
+    @property
+    def url(self) -> str:
+        return self.request.url
+
+    @property
+    def status(self) -> int:
+        return self.response.status
+
+    def is_expired_at(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def is_removable_at(self, now: float) -> bool:
+        """True once the entry can no longer be served or revalidated."""
+        return self.stale_until is not None and now >= self.stale_until
+
+    def with_changes(self, **changes: Any) -> Entry:
+        return replace(self, **changes)

@@ -1,0 +1,497 @@
+"""The cache's decisions, as pure functions of (request, stored entries, now, settings).
+
+``decide`` says what to do with a request; ``on_response`` what to do with what the
+origin answered; ``stale_if_error_allows`` whether a failure may be hidden by a stale
+entry. Nothing here reads the clock, touches storage or the network: the driver
+(``adapter.py``) does that and performs the returned actions.
+
+Precedence (the contract): the caller's request directives first, then the caller's
+``expire_after`` (which replaces the freshness lifetime), then the response's
+header fields (RFC 9111), then the heuristic. ``cache_control=False`` ignores the
+header fields and keeps everything allowable for ``expire_after``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from urllib.parse import urljoin, urlsplit
+
+from ..heuristics import HEURISTICALLY_CACHEABLE, BaseHeuristic
+from ..keys import variant_key, vary_values
+from ..models import Entry, Headers, Request, Response
+from .actions import (
+    CacheStatus,
+    DoNotStore,
+    Forward,
+    Freshen,
+    GatewayTimeout,
+    Invalidate,
+    RequestAction,
+    ResponseDecision,
+    Revalidate,
+    Store,
+    UseStored,
+)
+from .directives import (
+    CacheDirectives,
+    parse_cache_control,
+    parse_etag,
+    parse_http_date,
+    parse_vary,
+    pragma_no_cache,
+)
+from .expiration import Expiration
+from .freshness import Freshness, current_age, header_lifetime, initial_age, response_directives
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+#: Requests carrying these are passed through: the cache does not combine ranges or
+#: answer the caller's own conditional requests.
+PASS_THROUGH_HEADERS = ("range", "if-range", "if-match", "if-unmodified-since")
+USER_CONDITIONALS = ("if-none-match", "if-modified-since")
+#: RFC 9111 §3.1 and §3.2: never stored, never updated by a 304.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "proxy-authenticate",
+        "proxy-authentication-info",
+    }
+)
+NOT_UPDATED_BY_304 = HOP_BY_HOP | {"content-length", "content-encoding", "content-range"}
+ERROR_STATUSES = frozenset({500, 502, 503, 504})
+#: How long past expiry an entry with validators is kept for revalidation.
+DEFAULT_REVALIDATION_GRACE = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything that shapes one decision, resolved by the session for one request."""
+
+    cache_control: bool = True
+    #: The caller's expiration (request, else URL pattern, else session); None: headers.
+    expiration: Expiration | None = None
+    shared: bool = False
+    cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
+    #: Status codes that may be stored; None: RFC 9110's cacheable-by-default ones.
+    allowable_codes: frozenset[int] | None = None
+    heuristic: BaseHeuristic | None = None
+    cache_etags: bool = True
+    stale_if_error: float = 0.0
+    stale_while_revalidate: float = 0.0
+    only_if_cached: bool = False
+    refresh: bool = False
+    force_refresh: bool = False
+    revalidation_grace: float = DEFAULT_REVALIDATION_GRACE
+    #: Request fields whose values are secrets: kept only as digests in ``Entry.vary``.
+    sensitive_headers: frozenset[str] = field(default_factory=frozenset)
+
+    def codes(self) -> Collection[int]:
+        if self.allowable_codes is not None:
+            return self.allowable_codes
+        if not self.cache_control:
+            return (200,)
+        return HEURISTICALLY_CACHEABLE - {206}
+
+
+NO_DIRECTIVES = CacheDirectives()
+
+
+def request_directives(request: Request, settings: Settings) -> CacheDirectives:
+    if not settings.cache_control:
+        return NO_DIRECTIVES
+    return parse_cache_control(request.headers.get_all("cache-control"))
+
+
+# ---- requests --------------------------------------------------------------------------
+
+
+def decide(
+    request: Request, entries: Sequence[Entry], now: float, settings: Settings
+) -> RequestAction:
+    """What to do with ``request``, given every stored variant of its resource."""
+    method = request.method.upper()
+    expiration = settings.expiration
+    if expiration is not None and expiration.do_not_cache:
+        return Forward("expire_after is DO_NOT_CACHE", CacheStatus.BYPASS, may_store=False)
+    if method not in settings.cacheable_methods:
+        return Forward(f"{method} is not a cached method", CacheStatus.BYPASS, may_store=False)
+    passed = [h for h in PASS_THROUGH_HEADERS if h in request.headers]
+    if passed:
+        return Forward(f"request has {passed[0]}", CacheStatus.BYPASS, may_store=False)
+    own = [h for h in USER_CONDITIONALS if h in request.headers]
+    if own:
+        return Forward(f"the caller sent its own {own[0]}", CacheStatus.BYPASS)
+    if settings.force_refresh:
+        return Forward("force_refresh: the cache is not read", CacheStatus.BYPASS)
+
+    req_cc = request_directives(request, settings)
+    may_store = not req_cc.no_store  # §5.2.1.5
+    only_if_cached = settings.only_if_cached or req_cc.only_if_cached  # §5.2.1.7
+    entry = select_entry(request, entries, settings)
+    if entry is None:
+        if only_if_cached:
+            return GatewayTimeout("only-if-cached, and no stored response matches")
+        reason = "no stored response" if not entries else "no stored variant matches (Vary)"
+        return Forward(reason, CacheStatus.MISS, may_store=may_store)
+
+    resp_cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
+    freshness = freshness_of(entry, now, settings)
+    must_validate = revalidation_reason(request, req_cc, resp_cc, freshness, settings)
+    if must_validate is None and freshness.is_fresh:
+        return UseStored(
+            entry,
+            CacheStatus.HIT,
+            f"fresh: age {freshness.age:.0f}s of lifetime {_seconds(freshness.lifetime)}",
+            hide_fields=resp_cc.no_cache_fields,
+        )
+
+    # RFC 9111 §4.2.4: no stale response against no-cache or must-revalidate.
+    may_serve_stale = not (
+        resp_cc.must_revalidate
+        or (resp_cc.no_cache and not resp_cc.no_cache_fields)
+        or (settings.shared and (resp_cc.proxy_revalidate or resp_cc.s_maxage is not None))
+    )
+    if must_validate is None and may_serve_stale:
+        if req_cc.max_stale is not None and freshness.staleness <= req_cc.max_stale:
+            return UseStored(entry, CacheStatus.STALE, "stale, within the request's max-stale")
+        swr = _first_set(resp_cc.stale_while_revalidate, settings.stale_while_revalidate)
+        if swr and freshness.staleness <= swr:
+            return UseStored(
+                entry,
+                CacheStatus.STALE,
+                f"stale by {freshness.staleness:.0f}s, within stale-while-revalidate={swr:g}",
+                revalidate_in_background=True,
+            )
+    if only_if_cached:
+        if may_serve_stale:
+            return UseStored(entry, CacheStatus.STALE, "only-if-cached: stale rather than 504")
+        return GatewayTimeout("only-if-cached, and the stored response must be revalidated")
+
+    why = must_validate or f"stale by {freshness.staleness:.0f}s"
+    conditional = conditional_headers(entry, settings)
+    if conditional:
+        return Revalidate(entry, conditional, f"{why}: revalidating")
+    return Forward(f"{why}, no validator to revalidate with", CacheStatus.EXPIRED, may_store, entry)
+
+
+def select_entry(request: Request, entries: Sequence[Entry], settings: Settings) -> Entry | None:
+    """The most recent stored response whose Vary fields match the request (§4.1)."""
+    matching = [e for e in entries if vary_matches(request, e, settings.sensitive_headers)]
+    if not matching:
+        return None
+    return max(matching, key=lambda e: (_date(e), e.response_time))
+
+
+def vary_matches(request: Request, entry: Entry, sensitive: Collection[str] = ()) -> bool:
+    names = parse_vary(entry.response.headers)
+    if names == ("*",):
+        return False  # §4.1: Vary: * always fails to match
+    return vary_values(request.headers, names, sensitive) == entry.vary
+
+
+def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
+    """Lifetime (the caller's, else the headers', else 0) against the entry's age."""
+    expiration = settings.expiration
+    if not settings.cache_control:
+        lifetime = expiration.lifetime_from(entry.response_time) if expiration else math.inf
+        return Freshness(lifetime, max(0.0, now - entry.response_time))
+    if expiration is not None:
+        lifetime = expiration.lifetime_from(entry.response_time)
+    else:
+        lifetime = header_lifetime(entry.response, entry.response_time, settings.shared) or 0.0
+    return Freshness(lifetime, current_age(entry, now))
+
+
+def revalidation_reason(
+    request: Request,
+    req_cc: CacheDirectives,
+    resp_cc: CacheDirectives,
+    freshness: Freshness,
+    settings: Settings,
+) -> str | None:
+    """Why the stored response may not be used without revalidation, even if fresh."""
+    if settings.refresh:
+        return "refresh=True"
+    if req_cc.no_cache or (settings.cache_control and pragma_no_cache(request.headers)):
+        return "the request says no-cache (RFC 9111 §5.2.1.4)"
+    if resp_cc.no_cache and not resp_cc.no_cache_fields:
+        return "the response says no-cache (RFC 9111 §5.2.2.4)"
+    if req_cc.max_age is not None and freshness.age > req_cc.max_age:
+        return f"age {freshness.age:.0f}s exceeds the request's max-age (§5.2.1.1)"
+    if req_cc.min_fresh is not None and freshness.remaining < req_cc.min_fresh:
+        return f"less than the request's min-fresh={req_cc.min_fresh} left (§5.2.1.3)"
+    return None
+
+
+def conditional_headers(entry: Entry, settings: Settings) -> tuple[tuple[str, str], ...]:
+    """If-None-Match / If-Modified-Since from the entry's validators (§4.3.1)."""
+    if not settings.cache_etags:
+        return ()
+    headers = []
+    etag = parse_etag(entry.response.headers)
+    if etag:
+        headers.append(("If-None-Match", etag))
+    last_modified = entry.response.headers.get("last-modified")
+    if last_modified and parse_http_date(last_modified) is not None:
+        headers.append(("If-Modified-Since", last_modified))
+    return tuple(headers)
+
+
+def stale_if_error_allows(
+    entry: Entry, request: Request, now: float, settings: Settings
+) -> str | None:
+    """The reason a stale entry may stand in for an error (RFC 5861 §4), or None."""
+    req_cc = request_directives(request, settings)
+    resp_cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
+    allowance = _first_set(req_cc.stale_if_error, resp_cc.stale_if_error, settings.stale_if_error)
+    if not allowance:
+        return None
+    if resp_cc.stale_if_error is None and (resp_cc.must_revalidate or resp_cc.no_cache):
+        return None  # §4.2.4: only the response itself can lift must-revalidate
+    staleness = freshness_of(entry, now, settings).staleness
+    if staleness > allowance:
+        return None
+    return f"origin failed; stale by {staleness:.0f}s, within stale-if-error={allowance:g}"
+
+
+# ---- responses -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """One request/response round trip, as the driver saw it."""
+
+    request: Request  # as sent
+    response: Response
+    request_time: float
+    response_time: float
+
+
+def on_response(
+    exchange: Exchange,
+    *,
+    primary_key: str,
+    stored_request: Request,
+    settings: Settings,
+    may_store: bool = True,
+    revalidated: Entry | None = None,
+) -> ResponseDecision:
+    """What to do with the origin's response: store, freshen, invalidate, or not."""
+    request, response = exchange.request, exchange.response
+    actions: list = []
+    invalidation = invalidation_for(request, response)
+    if invalidation is not None:
+        actions.append(invalidation)
+
+    if revalidated is not None and response.status == 304:
+        actions.append(freshen(revalidated, exchange, settings))
+        return ResponseDecision(tuple(actions))
+
+    store = storability(exchange, settings, may_store)
+    if isinstance(store, DoNotStore):
+        actions.append(store)
+        return ResponseDecision(tuple(actions))
+    response, lifetime = store
+    response = replace(response, url=stored_request.url)  # the stored, redacted URL
+    vary = parse_vary(response.headers)
+    values = vary_values(request.headers, vary, settings.sensitive_headers)
+    draft = Entry(
+        key=variant_key(primary_key, values),
+        primary_key=primary_key,
+        request=stored_request,
+        response=response,
+        request_time=exchange.request_time,
+        response_time=exchange.response_time,
+        created_at=exchange.response_time,
+        expires=None,
+        vary=values,
+    )
+    entry = with_expiry(draft, lifetime, settings)
+    actions.append(Store(entry, f"storable: lifetime {_seconds(lifetime)}"))
+    return ResponseDecision(tuple(actions))
+
+
+def storability(
+    exchange: Exchange, settings: Settings, may_store: bool
+) -> DoNotStore | tuple[Response, float]:
+    """RFC 9111 §3: whether the response may be stored, and if so with what lifetime.
+
+    Returns the response to store (stripped of hop-by-hop fields and with any
+    heuristic applied) and its freshness lifetime, or the reason not to store it.
+    """
+    request, response = exchange.request, exchange.response
+    method, status = request.method.upper(), response.status
+    expiration = settings.expiration
+    if not may_store:
+        return DoNotStore("the request says no-store (RFC 9111 §5.2.1.5)")
+    if expiration is not None and expiration.do_not_cache:
+        return DoNotStore("expire_after is DO_NOT_CACHE")
+    if method not in settings.cacheable_methods:
+        return DoNotStore(f"{method} is not a cached method")
+    if status < 200 or status in (206, 304):
+        return DoNotStore(f"status {status} is not a complete, final response (§3)")
+    if status not in settings.codes():
+        return DoNotStore(f"status {status} is not in allowable_codes")
+    if parse_vary(response.headers) == ("*",):
+        return DoNotStore("Vary: * never matches a later request (§4.1)")
+    response = strip_hop_by_hop(response)
+
+    if not settings.cache_control:
+        return response, expiration.lifetime_from(
+            exchange.response_time
+        ) if expiration else math.inf
+
+    cc = response_directives(response)
+    if cc.no_store:
+        return DoNotStore("the response says no-store (RFC 9111 §5.2.2.5)")
+    if settings.shared and cc.private:
+        return DoNotStore("private, and this cache is shared (§5.2.2.7)")
+    if (
+        settings.shared
+        and "authorization" in request.headers
+        and not (cc.public or cc.must_revalidate or cc.s_maxage is not None)
+    ):
+        return DoNotStore(
+            "request had Authorization; no public, s-maxage or must-revalidate (§3.5)"
+        )
+
+    if expiration is not None:
+        lifetime: float | None = expiration.lifetime_from(exchange.response_time)
+    else:
+        lifetime = header_lifetime(response, exchange.response_time, settings.shared)
+        if (
+            lifetime is None
+            and settings.heuristic is not None
+            and not (cc.no_cache and not cc.no_cache_fields)
+            and (status in HEURISTICALLY_CACHEABLE or cc.public)
+        ):
+            response = settings.heuristic.apply(response, exchange.response_time)  # §4.2.2
+            lifetime = header_lifetime(response, exchange.response_time, settings.shared)
+    lifetime = lifetime or 0.0
+    age = initial_age(_as_entry(exchange, response))
+    has_validator = settings.cache_etags and bool(
+        parse_etag(response.headers) or "last-modified" in response.headers
+    )
+    stale_allowance = _first_set(cc.stale_if_error, settings.stale_if_error) or _first_set(
+        cc.stale_while_revalidate, settings.stale_while_revalidate
+    )
+    if cc.no_cache and not cc.no_cache_fields and not has_validator:
+        return DoNotStore("no-cache, and no validator to revalidate with")
+    if lifetime <= age and not has_validator and not stale_allowance:
+        return DoNotStore("no freshness lifetime and no validator (§4.2, §4.3)")
+    return response, lifetime
+
+
+def with_expiry(entry: Entry, lifetime: float, settings: Settings) -> Entry:
+    """The entry with ``expires`` and ``stale_until`` set from its lifetime."""
+    if math.isinf(lifetime):
+        return entry.with_changes(expires=None, stale_until=None)
+    expires = entry.response_time + lifetime - initial_age(entry)
+    cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
+    has_validator = settings.cache_etags and bool(
+        parse_etag(entry.response.headers) or "last-modified" in entry.response.headers
+    )
+    keep = max(
+        _first_set(cc.stale_if_error, settings.stale_if_error) or 0.0,
+        _first_set(cc.stale_while_revalidate, settings.stale_while_revalidate) or 0.0,
+        settings.revalidation_grace if has_validator else 0.0,
+    )
+    return entry.with_changes(expires=expires, stale_until=expires + keep)
+
+
+def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | DoNotStore:
+    """RFC 9111 §4.3.4: update the stored head from a 304 whose validators match."""
+    not_modified = exchange.response
+    new_etag = parse_etag(not_modified.headers)
+    old_etag = parse_etag(entry.response.headers)
+    if new_etag and old_etag and new_etag.removeprefix("W/") != old_etag.removeprefix("W/"):
+        return DoNotStore("the 304's ETag does not match the stored response")
+    updates = [
+        (name, value)
+        for name, value in not_modified.headers.fields()
+        if name.lower() not in NOT_UPDATED_BY_304
+    ]
+    merged = replace(entry.response, headers=entry.response.headers.updated(updates))
+    updated = entry.with_changes(
+        response=merged,
+        request_time=exchange.request_time,
+        response_time=exchange.response_time,
+    )
+    if settings.expiration is not None:
+        lifetime = settings.expiration.lifetime_from(exchange.response_time)
+    elif settings.cache_control:
+        lifetime = header_lifetime(merged, exchange.response_time, settings.shared) or 0.0
+    else:
+        lifetime = math.inf
+    return Freshen(with_expiry(updated, lifetime, settings), "304 Not Modified: freshened")
+
+
+def invalidation_for(request: Request, response: Response) -> Invalidate | None:
+    """RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target
+    URI, and the Location and Content-Location URIs when they share its origin."""
+    if request.method.upper() in SAFE_METHODS or not 200 <= response.status < 400:
+        return None
+    urls = [request.url]
+    origin = _origin(request.url)
+    for name in ("location", "content-location"):
+        value = response.headers.get(name)
+        if value:
+            target = urljoin(request.url, value.strip())
+            if _origin(target) == origin:
+                urls.append(target)
+    return Invalidate(tuple(dict.fromkeys(urls)), f"{request.method.upper()} is unsafe (§4.4)")
+
+
+def strip_hop_by_hop(response: Response) -> Response:
+    """Drop fields a cache must not store (§3.1): hop-by-hop and those named by Connection."""
+    named = {
+        token.strip().lower()
+        for line in response.headers.get_all("connection")
+        for token in line.split(",")
+    }
+    drop = HOP_BY_HOP | named
+    if not any(name.lower() in drop for name in response.headers):
+        return response
+    kept = Headers((k, v) for k, v in response.headers.fields() if k.lower() not in drop)
+    return replace(response, headers=kept)
+
+
+# ---- small helpers ---------------------------------------------------------------
+
+
+def _first_set(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None and v is not False), None)
+
+
+def _seconds(value: float) -> str:
+    return "forever" if math.isinf(value) else f"{value:.0f}s"
+
+
+def _date(entry: Entry) -> float:
+    date = parse_http_date(entry.response.headers.get("date"))
+    return entry.response_time if date is None else date
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _as_entry(exchange: Exchange, response: Response) -> Entry:
+    return Entry(
+        key="",
+        primary_key="",
+        request=exchange.request,
+        response=response,
+        request_time=exchange.request_time,
+        response_time=exchange.response_time,
+        created_at=exchange.response_time,
+        expires=None,
+    )

@@ -1,0 +1,73 @@
+"""Age and freshness (RFC 9111 §4.2): pure arithmetic over an entry and ``now``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..models import Entry, Headers, Response
+from .directives import CacheDirectives, parse_age, parse_cache_control, parse_http_date
+
+
+def response_directives(response: Response) -> CacheDirectives:
+    return parse_cache_control(response.headers.get_all("cache-control"))
+
+
+def date_of(headers: Headers, fallback: float) -> float:
+    """The Date field, or when the response arrived if Date is absent or unreadable."""
+    date = parse_http_date(headers.get("date"))
+    return fallback if date is None else date
+
+
+def initial_age(entry: Entry) -> float:
+    """``corrected_initial_age`` of RFC 9111 §4.2.3: the age when the response arrived."""
+    headers = entry.response.headers
+    date = parse_http_date(headers.get("date"))
+    apparent_age = 0.0 if date is None else max(0.0, entry.response_time - date)
+    response_delay = max(0.0, entry.response_time - entry.request_time)
+    corrected_age_value = (parse_age(headers) or 0) + response_delay
+    return max(apparent_age, corrected_age_value)
+
+
+def current_age(entry: Entry, now: float) -> float:
+    """RFC 9111 §4.2.3 ``current_age``. A clock that went back counts as no time passing."""
+    resident_time = max(0.0, now - entry.response_time)
+    return initial_age(entry) + resident_time
+
+
+def header_lifetime(response: Response, response_time: float, shared: bool) -> float | None:
+    """Explicit freshness lifetime from the response's fields (RFC 9111 §4.2.1).
+
+    ``None`` when the response gives none (a heuristic may then apply, §4.2.2).
+    """
+    cc = response_directives(response)
+    if shared and cc.s_maxage is not None:
+        return float(cc.s_maxage)
+    if cc.max_age is not None:
+        return float(cc.max_age)
+    if "expires" in response.headers:
+        expires = parse_http_date(response.headers.get_all("expires")[0])
+        if expires is None:
+            return 0.0  # §5.3: an invalid Expires (such as "0") means already expired
+        return max(0.0, expires - date_of(response.headers, response_time))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How fresh a stored response is for one request."""
+
+    lifetime: float
+    age: float
+
+    @property
+    def remaining(self) -> float:
+        """Seconds of freshness left (negative once stale)."""
+        return self.lifetime - self.age
+
+    @property
+    def is_fresh(self) -> bool:
+        return self.remaining > 0
+
+    @property
+    def staleness(self) -> float:
+        return max(0.0, -self.remaining)

@@ -1,0 +1,1 @@
+"""hc: a command-line HTTP client with a cache, and an inspector of that cache."""

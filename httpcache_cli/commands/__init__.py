@@ -1,0 +1,1 @@
+"""The commands of ``hc``: fetching (``fetch``), the cache (``cache``), ``explain``."""

@@ -1,0 +1,537 @@
+"""RedisCache against a real Redis server and a real 3-node Redis Cluster.
+
+Servers start once per session (tests/support/redis_servers.py); every test gets an
+emptied database and its own namespace.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+import msgpack
+import pytest
+import redis
+from redis.cluster import RedisCluster
+from redis.crc import key_slot
+
+from httpcache.caches import redis as redis_module
+from httpcache.caches.redis import RedisCache
+from httpcache.errors import ConfigurationError, StorageError
+from httpcache.models import Entry
+
+from ..support.redis_servers import RedisServer
+from .contract import CacheContract, make_entry
+
+SMALL_CHUNK = 1024
+
+
+class TestRedisCache(CacheContract):
+    @pytest.fixture
+    def cache(self, redis_client: redis.Redis, redis_namespace: str) -> Iterator[RedisCache]:
+        cache = RedisCache(redis_client, namespace=redis_namespace)
+        yield cache
+        cache.close()
+
+
+class TestRedisClusterCache(CacheContract):
+    @pytest.fixture
+    def cache(self, redis_cluster_client: RedisCluster, redis_namespace: str) -> RedisCache:
+        return RedisCache(redis_cluster_client, namespace=redis_namespace)
+
+
+# ---- helpers --------------------------------------------------------------------------
+
+
+def live_entry(url: str, *, writer: int = 0, ttl: float | None = 600.0, **kw: object) -> Entry:
+    """An entry stored now (not at the contract's fixed NOW), tagged with its writer."""
+    now = time.time()
+    return make_entry(
+        url,
+        created_at=now,
+        expires=None if ttl is None else now + ttl,
+        headers={"X-Writer": str(writer)},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def body_of(url: str, writer: int, size: int) -> bytes:
+    """A body that tells who wrote it for which URL, at any offset."""
+    unit = f"{writer}|{url}|".encode()
+    return (unit * (size // len(unit) + 1))[:size]
+
+
+def namespace_keys(client: redis.Redis | RedisCluster, namespace: str) -> list[str]:
+    return sorted(k.decode() for k in client.scan_iter(match=f"{namespace}:*", count=1000))
+
+
+# ---- layout, TTLs, namespaces ------------------------------------------------------------------
+
+
+def test_import_httpcache_without_redis() -> None:
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'redis' or name.startswith('redis.'):\n"
+        "            raise ImportError('no redis here')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import httpcache, httpcache.caches\n"
+        "assert 'redis' not in sys.modules\n"
+        "try:\n"
+        "    httpcache.caches.backend_class('redis')\n"
+        "except httpcache.BackendNotAvailableError as exc:\n"
+        "    print('unavailable:', exc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "httpcache[redis]" in result.stdout
+
+
+def test_keys_of_a_resource_share_one_slot(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="layout", chunk_size=SMALL_CHUNK)
+    json_variant = live_entry("http://h.test/a", vary=(("accept", "=application/json"),))
+    html_variant = live_entry("http://h.test/a", vary=(("accept", "=text/html"),))
+    cache.save(json_variant, b"j" * 3000)  # three chunks
+    cache.save(html_variant, b"h")
+    pk = json_variant.primary_key
+    resource = [k for k in namespace_keys(redis_client, "layout") if f"{{{pk}}}" in k]
+    assert {k.split(":")[2] for k in resource} == {"h", "b", "v"}
+    assert len(resource) == 5  # two heads, two bodies, one variant set
+    assert {key_slot(k.encode()) for k in resource} == {key_slot(pk.encode())}
+    index = [k for k in namespace_keys(redis_client, "layout") if k.startswith("layout:{layout}")]
+    assert {key_slot(k.encode()) for k in index} == {key_slot(b"layout")}
+    [json_body] = [k for k in resource if f":b:{json_variant.key}:" in k]
+    assert redis_client.llen(json_body) == 3
+
+
+def test_ttls_follow_stale_until(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="ttl", chunk_size=SMALL_CHUNK)
+    soon = cache.save(live_entry("http://h.test/soon", ttl=1000), b"x" * 2500)
+    assert soon.stale_until == pytest.approx(time.time() + 1030, abs=5)
+    never = cache.save(live_entry("http://h.test/never", ttl=None), b"y" * 2500)
+    past = cache.save(make_entry("http://h.test/past"), b"z")  # stale_until in 2023
+
+    def ttls(entry: Entry) -> set[int]:
+        keys = [k for k in namespace_keys(redis_client, "ttl") if entry.primary_key in k]
+        assert len(keys) == 3  # head, body, variant set
+        return {redis_client.ttl(k) for k in keys}
+
+    assert all(1020 <= t <= 1030 for t in ttls(soon))
+    assert ttls(never) == {-1}
+    assert all(0 < t <= cache.min_ttl for t in ttls(past))
+    index = [k for k in namespace_keys(redis_client, "ttl") if k.startswith("ttl:{ttl}:")]
+    assert index and {redis_client.ttl(k) for k in index} == {-1}
+
+    # Freshening moves the TTLs; the variant set lives as long as its longest member.
+    cache.update_head(soon.with_changes(stale_until=time.time() + 5000))
+    assert all(4990 <= t <= 5000 for t in ttls(soon))
+
+
+def test_pending_chunks_have_a_short_ttl_and_abort_removes_them(
+    redis_client: redis.Redis,
+) -> None:
+    cache = RedisCache(redis_client, namespace="pending", chunk_size=SMALL_CHUNK)
+    writer = cache.open_writer(live_entry("http://h.test/big"))
+    writer.write(b"a" * 5000)
+    [body] = namespace_keys(redis_client, "pending")
+    assert ":b:" in body and redis_client.llen(body) == 4
+    assert 0 < redis_client.ttl(body) <= redis_module.PENDING_TTL
+    writer.abort()
+    assert namespace_keys(redis_client, "pending") == []
+
+
+@pytest.fixture(params=["server", "cluster"])
+def any_client(request: pytest.FixtureRequest) -> redis.Redis | RedisCluster:
+    fixture = "redis_client" if request.param == "server" else "redis_cluster_client"
+    return request.getfixturevalue(fixture)
+
+
+def test_clear_removes_only_its_namespace_without_keys(
+    any_client: redis.Redis | RedisCluster,
+) -> None:
+    mine = RedisCache(any_client, namespace="app", chunk_size=SMALL_CHUNK)
+    neighbours = [
+        RedisCache(any_client, namespace=ns, chunk_size=SMALL_CHUNK)
+        for ns in ("app:sub", "app2", "ap*")
+    ]
+    for cache in [mine, *neighbours]:
+        for i in range(30):
+            cache.save(live_entry(f"http://h.test/{i}"), b"b" * (i * 100))
+        cache.record_lookup(hit=True)
+    any_client.set("app:unrelated", b"keep me")
+    any_client.set("unrelated", b"keep me too")
+    _reset_command_stats(any_client)
+
+    mine.clear()
+
+    assert len(mine) == 0 and list(mine.entries()) == []
+    assert mine.lookup_counts() == (1, 0)  # counters are not entries
+    for cache in neighbours:
+        assert len(cache) == 30
+        assert cache.read_body(live_entry("http://h.test/29").key) == b"b" * 2900
+    assert any_client.get("app:unrelated") == b"keep me"
+    assert any_client.get("unrelated") == b"keep me too"
+    commands = _command_stats(any_client)
+    assert "keys" not in commands and "flushdb" not in commands and "flushall" not in commands
+    assert "scan" in commands and "unlink" in commands
+    mine.save(live_entry("http://h.test/again"), b"works")  # usable after clear
+    assert len(mine) == 1
+
+
+def _reset_command_stats(client: redis.Redis | RedisCluster) -> None:
+    if isinstance(client, RedisCluster):
+        client.config_resetstat(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client.config_resetstat()
+
+
+def _command_stats(client: redis.Redis | RedisCluster) -> set[str]:
+    """Commands run since the reset, on every node (``cmdstat_<name>``)."""
+    if isinstance(client, RedisCluster):
+        infos = client.info("commandstats", target_nodes=RedisCluster.PRIMARIES).values()
+    else:
+        infos = [client.info("commandstats")]
+    return {name.removeprefix("cmdstat_") for info in infos for name in info}
+
+
+def test_namespace_is_validated(redis_client: redis.Redis) -> None:
+    with pytest.raises(ConfigurationError):
+        RedisCache(redis_client, namespace="a{b}")
+    with pytest.raises(ConfigurationError):
+        RedisCache(redis_client, namespace="")
+    with pytest.raises(ConfigurationError):
+        RedisCache(redis.Redis(port=1, decode_responses=True))
+
+
+def test_built_from_url(redis_server: RedisServer, redis_client: redis.Redis) -> None:
+    with RedisCache(url=redis_server.url, namespace="from-url") as cache:
+        entry = cache.save(live_entry("http://h.test/u"), b"via url")
+    with RedisCache(redis_client, namespace="from-url") as cache:
+        assert cache.read_body(entry.key) == b"via url"
+
+
+def test_hit_and_miss_counters_are_shared(redis_client: redis.Redis) -> None:
+    one = RedisCache(redis_client, namespace="counters")
+    two = RedisCache(redis_client, namespace="counters")
+    one.record_lookup(hit=True)
+    two.record_lookup(hit=False)
+    two.record_lookup(hit=True)
+    assert one.lookup_counts() == two.lookup_counts() == (2, 1)
+    assert one.stats().hits == 2
+
+
+def test_entries_spread_over_the_cluster(redis_cluster_client: RedisCluster) -> None:
+    cache = RedisCache(redis_cluster_client, namespace="spread")
+    for i in range(40):
+        cache.save(live_entry(f"http://h.test/{i}"), b"x")
+    per_node = [
+        sum(1 for k in redis_cluster_client.scan_iter(match="spread:*", target_nodes=node))
+        for node in redis_cluster_client.get_primaries()
+    ]
+    assert sum(1 for n in per_node if n) == 3
+    assert len(cache) == 40
+
+
+# ---- reading: streaming, pairing, damage ---------------------------------------------------
+
+
+def test_body_streams_by_chunk_and_survives_a_rewrite(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="stream", chunk_size=SMALL_CHUNK)
+    other = RedisCache(redis_client, namespace="stream", chunk_size=SMALL_CHUNK)
+    old_body = body_of("u", 1, 10 * SMALL_CHUNK + 7)
+    entry = cache.save(live_entry("http://h.test/s", writer=1), old_body)
+    [found] = cache.find(entry.primary_key)
+    stream = cache.open_body(found.key)
+    assert stream is not None
+    assert stream.read(100) == old_body[:100]
+    # Another process replaces the entry while this reader is in the middle of it.
+    other.save(live_entry("http://h.test/s", writer=2), body_of("u", 2, 5 * SMALL_CHUNK))
+    assert stream.read() == old_body[100:]  # the old generation, whole
+    [newer] = cache.find(entry.primary_key)
+    assert newer.response.headers["X-Writer"] == "2"
+    assert cache.read_body(newer.key) == body_of("u", 2, 5 * SMALL_CHUNK)
+
+
+def test_body_matches_the_head_this_thread_found(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="pair")
+    other = RedisCache(redis_client, namespace="pair")
+    cache.save(live_entry("http://h.test/p", writer=1), b"one")
+    [found] = cache.find(live_entry("http://h.test/p").primary_key)
+    other.save(live_entry("http://h.test/p", writer=2), b"two, longer")
+    assert cache.read_body(found.key) == b"one"  # what `found` describes
+    assert cache.read_body(found.key) == b"two, longer"  # later reads see the new one
+
+
+def test_vanished_entries_are_skipped_and_pruned(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = RedisCache(redis_client, namespace="gone")
+    kept = cache.save(live_entry("http://h.test/kept"), b"k")
+    gone = cache.save(live_entry("http://h.test/gone"), b"g")
+    # Redis dropped the entry (TTL, maxmemory eviction): only the index row is left.
+    for key in namespace_keys(redis_client, "gone"):
+        if gone.primary_key in key:
+            redis_client.unlink(key)
+    assert [e.key for e in cache.entries()] == [kept.key]
+    assert redis_client.hlen("gone:{gone}:meta") == 2  # too young to prune
+    monkeypatch.setattr(redis_module, "PRUNE_GRACE", 0.0)
+    assert len(cache) == 1
+    assert redis_client.hlen("gone:{gone}:meta") == 1
+    assert cache.stats().bytes == 1
+
+
+def test_commits_prune_rows_of_vanished_expired_entries(
+    redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(redis_module, "PRUNE_GRACE", 0.0)
+    monkeypatch.setattr(redis_module, "PRUNE_EVERY", 1)
+    cache = RedisCache(redis_client, namespace="prune")
+    old = cache.save(make_entry("http://h.test/old"), b"o")  # expired in 2023
+    redis_client.unlink(f"prune:{{{old.primary_key}}}:h:{old.key}")  # as its TTL would
+    new = cache.save(live_entry("http://h.test/new"), b"n")
+    assert redis_client.hkeys("prune:{prune}:meta") == [new.key.encode()]
+    # What max_size counts is back to the one entry: its body and its head.
+    head = redis_client.hget(f"prune:{{{new.primary_key}}}:h:{new.key}", "e")
+    assert int(redis_client.get("prune:{prune}:bytes")) == new.size + len(head)
+
+
+DAMAGE: dict[str, Callable[[redis.Redis, str], object]] = {
+    "a string": lambda r, k: r.set(k, b"\x80\x04garbage pickle"),
+    "a list": lambda r, k: r.rpush(k, b"x"),
+    "another format": lambda r, k: r.hset(k, mapping={"v": "99", "e": b"", "g": "x"}),
+    "damaged entry": lambda r, k: r.hset(
+        k, mapping={"v": "1", "e": b"\xc1\xc1", "g": "x", "n": "0", "s": "0"}
+    ),
+    "foreign msgpack": lambda r, k: r.hset(
+        k, mapping={"v": "1", "e": msgpack.packb({"x": 1}), "g": "x", "n": "0", "s": "0"}
+    ),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_head_is_a_logged_miss(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture, damage: str
+) -> None:
+    cache = RedisCache(redis_client, namespace="damage")
+    entry = cache.save(live_entry("http://h.test/d"), b"body")
+    head = f"damage:{{{entry.primary_key}}}:h:{entry.key}"
+    redis_client.delete(head)
+    DAMAGE[damage](redis_client, head)
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        assert cache.find(entry.primary_key) == []
+        assert cache.read_entry(entry.key) is None
+        assert cache.open_body(entry.key) is None
+        assert list(cache.iter_entries()) == []
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 4 and all(head in r.getMessage() for r in warnings)
+    cache.save(entry, b"fresh")  # a new write replaces the damage
+    assert cache.read_body(entry.key) == b"fresh"
+
+
+def test_damaged_variant_set_is_a_logged_miss(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = RedisCache(redis_client, namespace="damage3")
+    entry = cache.save(live_entry("http://h.test/d"), b"body")
+    variants = f"damage3:{{{entry.primary_key}}}:v"
+    redis_client.delete(variants)
+    redis_client.set(variants, b"junk")
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        assert cache.find(entry.primary_key) == []
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert cache.read_body(entry.key) == b"body"  # the head itself is fine
+    cache.save(entry, b"again")
+    assert [e.key for e in cache.find(entry.primary_key)] == [entry.key]
+
+
+def test_damaged_body_and_index_are_misses(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = RedisCache(redis_client, namespace="damage2")
+    entry = cache.save(live_entry("http://h.test/d"), b"body")
+    [body] = [k for k in namespace_keys(redis_client, "damage2") if ":b:" in k]
+    redis_client.delete(body)
+    redis_client.set(body, b"not a list")
+    redis_client.hset("damage2:{damage2}:meta", "bogus", b"\xc1")
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        assert cache.open_body(entry.key) is None
+        assert [e.key for e in cache.entries()] == [entry.key]
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2
+    assert not redis_client.hexists("damage2:{damage2}:meta", "bogus")  # pruned
+
+
+# ---- outages ------------------------------------------------------------------------------
+
+
+def _every_call(cache: RedisCache, entry: Entry) -> dict[str, Callable[[], object]]:
+    return {
+        "find": lambda: cache.find(entry.primary_key),
+        "read_entry": lambda: cache.read_entry(entry.key),
+        "open_body": lambda: cache.open_body(entry.key),
+        "save": lambda: cache.save(entry, b"new"),
+        "update_head": lambda: cache.update_head(entry),
+        "delete_keys": lambda: cache.delete_keys([entry.key]),
+        "iter_entries": lambda: list(cache.iter_entries()),
+        "entries": lambda: list(cache.entries(expired=False)),
+        "clear": cache.clear,
+        "stats": cache.stats,
+        "record_lookup": lambda: cache.record_lookup(hit=True),
+        "lookup_counts": cache.lookup_counts,
+        "delete": lambda: cache.delete(urls=[entry.url]),
+        "remove_expired": cache.remove_expired,
+        "contains": lambda: cache.contains(url=entry.url),
+        "len": lambda: len(cache),
+    }
+
+
+def test_server_down_raises_storage_error_then_recovers(
+    redis_server: RedisServer, redis_namespace: str
+) -> None:
+    cache = RedisCache(url=redis_server.url, namespace=redis_namespace)
+    entry = cache.save(live_entry("http://h.test/o"), b"before")
+    redis_server.stop()
+    try:
+        started = time.monotonic()
+        for name, call in _every_call(cache, entry).items():
+            with pytest.raises(StorageError) as caught:
+                call()
+            assert isinstance(caught.value.__cause__, redis.RedisError), name
+        assert time.monotonic() - started < 5  # refused at once, no long retries
+    finally:
+        redis_server.start()
+    assert cache.read_body(entry.key) is None  # the server kept nothing (no persistence)
+    cache.save(entry, b"after")
+    assert cache.read_body(entry.key) == b"after"
+    cache.close()
+
+
+def test_frozen_server_times_out(redis_server: RedisServer, redis_namespace: str) -> None:
+    cache = RedisCache(url=redis_server.url, namespace=redis_namespace, socket_timeout=0.3)
+    entry = cache.save(live_entry("http://h.test/t"), b"x")
+    redis_server.pause()
+    try:
+        with pytest.raises(StorageError) as caught:
+            cache.find(entry.primary_key)
+        assert isinstance(caught.value.__cause__, redis.TimeoutError)
+    finally:
+        redis_server.resume()
+    assert cache.read_body(entry.key) == b"x"
+    cache.close()
+
+
+# ---- several processes ------------------------------------------------------------------------
+
+MP_URLS = 200
+
+
+def _mp_size(i: int, writer: int) -> int:
+    return (i * 211 + writer * 997) % (3 * SMALL_CHUNK)  # 0 .. 3 chunks
+
+
+def _mp_worker(url: str, namespace: str, writer: int) -> int:
+    """Every process writes and reads the same URLs: a head always comes with its body."""
+    cache = RedisCache(url=url, namespace=namespace, chunk_size=SMALL_CHUNK)
+    checked = 0
+    for i in range(MP_URLS):
+        target = f"http://mp.test/{i}"
+        cache.save(live_entry(target, writer=writer), body_of(target, writer, _mp_size(i, writer)))
+        for entry in cache.find(live_entry(target).primary_key):
+            who = int(entry.response.headers["X-Writer"])
+            assert cache.read_body(entry.key) == body_of(target, who, _mp_size(i, who)), target
+            checked += 1
+    cache.close()
+    return checked
+
+
+def test_processes_share_the_cache(
+    redis_server: RedisServer, redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(4, mp_context=context) as pool:
+        futures = [pool.submit(_mp_worker, redis_server.url, redis_namespace, n) for n in range(4)]
+        assert [f.result(timeout=60) for f in futures] == [MP_URLS] * 4
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    assert len(cache) == MP_URLS
+    for entry in cache.iter_entries():
+        who = int(entry.response.headers["X-Writer"])
+        index = int(entry.url.rsplit("/", 1)[1])
+        assert cache.read_body(entry.key) == body_of(entry.url, who, _mp_size(index, who))
+    assert not [
+        k for k in namespace_keys(redis_client, redis_namespace) if redis_client.ttl(k) > 900
+    ]
+
+
+BIG_CHUNK = 64 * 1024
+BIG = 40 * BIG_CHUNK + 123
+
+
+def _killed_writer(url: str, namespace: str, conn: object, forever: bool) -> None:
+    """Write a large body; tell the parent after some chunks; it kills us (SIGKILL)."""
+    cache = RedisCache(url=url, namespace=namespace, chunk_size=BIG_CHUNK)
+    target = "http://kill.test/big"
+    if not forever:  # stop in the middle of one write, and wait for the signal
+        writer = cache.open_writer(live_entry(target, writer=2))
+        body = body_of(target, 2, BIG)
+        for n, start in enumerate(range(0, BIG, BIG_CHUNK)):
+            writer.write(body[start : start + BIG_CHUNK])
+            if n == 10:
+                conn.send("half written")  # type: ignore[attr-defined]
+                conn.recv()  # type: ignore[attr-defined]  # never answered
+    for generation in range(3, 10_000):  # commit after commit; killed at any point
+        cache.save(live_entry(target, writer=generation), body_of(target, generation, BIG))
+        if generation == 5:
+            conn.send("rewriting")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("forever", [False, True], ids=["mid-write", "mid-rewrites"])
+def test_writer_killed_leaves_old_or_new_never_a_mix(
+    redis_server: RedisServer,
+    redis_client: redis.Redis,
+    redis_namespace: str,
+    forever: bool,
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace, chunk_size=BIG_CHUNK)
+    target = "http://kill.test/big"
+    cache.save(live_entry(target, writer=1, ttl=None), body_of(target, 1, BIG))
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe()
+    process = context.Process(
+        target=_killed_writer, args=(redis_server.url, redis_namespace, child, forever)
+    )
+    process.start()
+    try:
+        assert parent.poll(30), "the writer never reported"
+        parent.recv()
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.join(10)
+        if process.is_alive():
+            process.kill()
+    assert process.exitcode == -signal.SIGKILL
+    [entry] = cache.find(live_entry(target).primary_key)
+    who = int(entry.response.headers["X-Writer"])
+    assert cache.read_body(entry.key) == body_of(target, who, BIG)
+    if not forever:
+        assert who == 1  # the interrupted write never became visible
+        pending = [k for k in namespace_keys(redis_client, redis_namespace) if ":b:" in k]
+        ttls = sorted(redis_client.ttl(k) for k in pending)
+        assert ttls[0] == -1 and 0 < ttls[1] <= redis_module.PENDING_TTL  # old body, orphan
+
+
+def test_body_lost_mid_stream_is_a_broken_read(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="broken", chunk_size=SMALL_CHUNK)
+    entry = cache.save(live_entry("http://h.test/b"), b"z" * 3 * SMALL_CHUNK)
+    stream = cache.open_body(entry.key)
+    assert stream is not None and stream.read(SMALL_CHUNK) == b"z" * SMALL_CHUNK
+    cache.delete_keys([entry.key])  # deleted (not replaced) under the reader
+    with pytest.raises(OSError, match="vanished") as caught:
+        stream.read()
+    assert isinstance(caught.value, StorageError)
