@@ -99,17 +99,19 @@ def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+            # Loose parsing, as servers read forms: a stray '&' or a bare field must not
+            # make the body fall back to its raw bytes, secrets and all.
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         except (UnicodeDecodeError, ValueError):
             return body
         return urlencode(_normalize_pairs(pairs, ignored, redact)).encode()
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             document = json.loads(body)
-        except (UnicodeDecodeError, ValueError):
+            cleaned = _redact_json(document, set(ignored), redact)
+            return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
+        except (UnicodeDecodeError, ValueError, RecursionError):  # nested too deep to read
             return body
-        cleaned = _redact_json(document, set(ignored), redact)
-        return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
     return body
 
 

@@ -22,6 +22,10 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_fields", "_index")
 
     def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
+        if isinstance(fields, Headers):  # immutable: share, and keep repeated fields apart
+            self._fields = fields._fields
+            self._index = fields._index
+            return
         pairs = fields.items() if isinstance(fields, Mapping) else fields
         self._fields: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in pairs)
         index: dict[str, list[str]] = {}

@@ -65,7 +65,7 @@ def loads_entry(data: bytes) -> Entry:
 def _entry_from_fields(envelope: Any) -> Entry:
     if not (isinstance(envelope, list) and len(envelope) == 3 and envelope[0] == MAGIC):
         raise DeserializationError("not a httpcache entry")
-    if envelope[1] != FORMAT_VERSION:
+    if type(envelope[1]) is not int or envelope[1] != FORMAT_VERSION:  # not True, not 1.0
         raise DeserializationError(f"entry format {envelope[1]!r}, expected {FORMAT_VERSION}")
     fields = _list(envelope[2], 11)
     req = _list(fields[2], 4)

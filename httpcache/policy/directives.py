@@ -11,6 +11,7 @@ import calendar
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.utils import parsedate_tz
 
 from ..models import Headers
@@ -30,7 +31,12 @@ def parse_delta_seconds(value: str | None) -> int | None:
     value = value.strip()
     if not _DELTA.fullmatch(value):
         return None
-    return min(int(value), DELTA_SECONDS_MAX)
+    digits = value.lstrip("0") or "0"
+    # Any run of digits is valid; int() refuses more than 4300 of them (CVE-2020-10735),
+    # and anything longer than 2^31's ten digits is capped anyway.
+    if len(digits) > len(str(DELTA_SECONDS_MAX)):
+        return DELTA_SECONDS_MAX
+    return min(int(digits), DELTA_SECONDS_MAX)
 
 
 def split_list(values: Iterable[str]) -> list[str]:
@@ -179,14 +185,27 @@ def parse_http_date(value: str | None) -> float | None:
             if month not in _MONTHS:
                 return None
             parts = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-            return float(calendar.timegm(parts))
+            return _timestamp(parts, 0)
         parsed = parsedate_tz(value)
         if parsed is None or parsed[0] < 1900 or not 1 <= parsed[1] <= 12:
             return None
-        offset = parsed[9] or 0
-        return float(calendar.timegm(parsed[:6]) - offset)
+        return _timestamp(tuple(parsed[:6]), parsed[9] or 0)
     except (ValueError, OverflowError, TypeError, IndexError):
         return None
+
+
+def _timestamp(parts: tuple[int, ...], offset: int) -> float | None:
+    """POSIX seconds of a calendar date, or None when no such moment exists.
+
+    ``calendar.timegm`` rolls impossible dates over (32 Nov becomes 2 Dec); an
+    impossible date is an invalid one (RFC 9110 §5.6.7), so it is checked first.
+    Second 60 is the leap second that the grammar allows.
+    """
+    year, month, day, hour, minute, second = parts
+    datetime(year, month, day, hour, minute, min(second, 59))  # raises ValueError
+    if second > 60:
+        return None
+    return float(calendar.timegm((year, month, day, hour, minute, second)) - offset)
 
 
 def format_http_date(timestamp: float) -> str:

@@ -93,7 +93,7 @@ def resolve(value: ExpirationTime) -> Expiration | None:
     if isinstance(value, bool):
         raise ConfigurationError(f"expire_after cannot be a boolean: {value!r}")
     if isinstance(value, int | float):
-        if math.isnan(value):
+        if isinstance(value, float) and math.isnan(value):
             raise ConfigurationError("expire_after cannot be NaN")
         if value == NEVER_EXPIRE or value == math.inf:
             return Expiration(lifetime=math.inf)
@@ -101,9 +101,17 @@ def resolve(value: ExpirationTime) -> Expiration | None:
             raise ConfigurationError(
                 f"expire_after={value!r}: use -1 for never, 0 to always revalidate, or seconds"
             )
-        return Expiration(lifetime=float(value))
+        try:
+            return Expiration(lifetime=float(value))
+        except OverflowError:  # an int beyond any float: longer than anything, so never
+            return Expiration(lifetime=math.inf)
     if isinstance(value, timedelta):
-        return resolve(value.total_seconds() if value >= timedelta(0) else -2)
+        if value < timedelta(0):
+            raise ConfigurationError(
+                f"expire_after={value!r} is negative: use a positive duration, 0 to always "
+                "revalidate, or NEVER_EXPIRE"
+            )
+        return resolve(value.total_seconds())
     if isinstance(value, datetime):
         aware = value if value.tzinfo else value.replace(tzinfo=UTC)
         return Expiration(deadline=aware.timestamp())

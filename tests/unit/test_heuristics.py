@@ -267,11 +267,6 @@ def test_headers_from_a_mapping() -> None:
     assert Headers({"A": "1", "B": "2"}).fields() == (("A", "1"), ("B", "2"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Headers(headers) goes through Mapping.items(), which joins repeated "
-    "fields, so copying Headers merges Set-Cookie lines into one",
-)
 def test_headers_from_headers_keep_repeated_fields() -> None:
     original = Headers(
         [("Set-Cookie", "a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT"), ("Set-Cookie", "b=2")]
