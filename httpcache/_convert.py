@@ -16,6 +16,7 @@ from requests.structures import CaseInsensitiveDict
 from requests.utils import get_encoding_from_headers
 from urllib3 import HTTPResponse
 from urllib3._collections import HTTPHeaderDict
+from urllib3.response import DeflateDecoder, GzipDecoder, GzipDecoderState, MultiDecoder
 
 from .models import Entry, Headers, Request, Response
 from .policy.actions import CacheStatus
@@ -48,6 +49,32 @@ def response_from_urllib3(raw: HTTPResponse, url: str) -> Response:
         url=url,
         version=getattr(raw, "version", 11) or 11,
     )
+
+
+def decoded_completely(raw: Any) -> bool:
+    """False if the body's content coding stopped before its end (RFC 9110 §8.4.1).
+
+    A gzip or deflate stream cut short, sent without Content-Length and ended by the
+    connection closing, reads without an error (urllib3 hands out what it could
+    decode, as plain ``requests`` does); only the decoder knows it never saw the
+    stream's end. Such a body is incomplete and must not be stored (RFC 9111 §3.3).
+    """
+    if not raw.tell():  # nothing came (HEAD, 204, empty body): nothing to decode
+        return True
+    return _decoder_done(getattr(raw, "_decoder", None))
+
+
+def _decoder_done(decoder: Any) -> bool:
+    if decoder is None:
+        return True
+    if isinstance(decoder, MultiDecoder):
+        return all(_decoder_done(d) for d in decoder._decoders)
+    if isinstance(decoder, GzipDecoder):
+        # Past a complete member, trailing garbage is tolerated (SWALLOW_DATA).
+        return decoder._obj.eof or decoder._state == GzipDecoderState.SWALLOW_DATA
+    if isinstance(decoder, DeflateDecoder):
+        return decoder._obj.eof
+    return bool(getattr(getattr(decoder, "_obj", None), "eof", True))  # zstd; brotli: unknown
 
 
 def with_request_headers(

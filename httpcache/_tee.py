@@ -9,14 +9,18 @@ aborts the writer, so nothing truncated or still encoded is ever stored.
 
 from __future__ import annotations
 
+import logging
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from urllib3 import HTTPResponse
 
+from ._convert import decoded_completely
 from ._guard import StorageGuard
 from .caches.base import BodyWriter
+
+logger = logging.getLogger("httpcache")
 
 
 class _Sink:
@@ -91,7 +95,7 @@ class TeeRaw:
         except BaseException:  # includes GeneratorExit: an abandoned stream stores nothing
             self._sink.finish(False)
             raise
-        self._sink.finish(True)
+        self._finish()
 
     def read(
         self, amt: int | None = None, decode_content: bool | None = None, **kwargs: Any
@@ -105,8 +109,15 @@ class TeeRaw:
             raise
         self._sink.feed(data)
         if amt is None or (amt and not data):
-            self._sink.finish(True)
+            self._finish()
         return data
+
+    def _finish(self) -> None:
+        """The body ended: store it, unless its content coding was cut short."""
+        complete = decoded_completely(self._raw)
+        if not complete:
+            logger.warning("not stored: the content coding of the body was cut short")
+        self._sink.finish(complete)
 
     def close(self) -> None:
         self._sink.finish(False)

@@ -453,7 +453,11 @@ class CacheControlAdapter(HTTPAdapter):
             land()
             raise
         entry = store.entry
-        if filter_fn is None or filter_fn(response):
+        if not _convert.decoded_completely(response.raw):
+            logger.warning(
+                "%s %s: not stored: its content coding was cut short", model.method, model.url
+            )
+        elif filter_fn is None or filter_fn(response):
             saved = self.guard.call("store", lambda: self.cache.save(store.entry, body), None)
             if saved is not None:
                 entry = saved

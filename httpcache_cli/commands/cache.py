@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlsplit
@@ -185,7 +186,7 @@ def inspect(
                     f"{target!r} has {len(found)} stored variants (Vary)",
                     "give one of their keys: " + ", ".join(e.key[:SHORT_KEY] for e in found),
                 )
-            data = cache.read_body(found[0].key)
+            data = None if isinstance(found[0], Unreadable) else cache.read_body(found[0].key)
             if data is None:
                 raise _not_found(target)
             output.write_stdout(data)
@@ -200,7 +201,17 @@ def inspect(
     show(sections)
 
 
-def resolve(cache: BaseCache, target: str) -> list[Entry]:
+@dataclass(frozen=True)
+class Unreadable:
+    """An entry the index lists but whose stored head cannot be read (damaged or
+    foreign). The library treats it as a miss; the next response replaces it."""
+
+    key: str
+
+    NOTE = "unreadable (damaged or foreign): a miss, replaced by the next response"
+
+
+def resolve(cache: BaseCache, target: str) -> list[Entry | Unreadable]:
     """Full entries for a key, a unique key prefix, or a URL (every Vary variant)."""
     text = target.strip()
     if _looks_like_key(text):
@@ -214,21 +225,23 @@ def resolve(cache: BaseCache, target: str) -> list[Entry]:
                     f"key prefix {text!r} is ambiguous ({len(keys)} keys)", "give more of it"
                 )
             if keys:
-                return _full(cache, keys, target)
+                return _full(cache, keys)
         raise _not_found(target)
     url = cache.url_normalizer(inputs.parse_url(text))
     host = urlsplit(url).hostname
     keys = sorted(e.key for e in cache.entries(host=host) if e.url == url)
     if not keys:
         raise _not_found(target)
-    return _full(cache, keys, target)
+    return _full(cache, keys)
 
 
-def _full(cache: BaseCache, keys: list[str], target: str) -> list[Entry]:
+def _full(cache: BaseCache, keys: list[str]) -> list[Entry | Unreadable]:
+    """The heads of listed keys; a listed key whose head cannot be read is marked."""
     found = [entry for key in keys if (entry := cache.get(key)) is not None]
-    if not found:
-        raise _not_found(target)
-    return sorted(found, key=lambda e: e.created_at, reverse=True)
+    readable = {entry.key for entry in found}
+    marked: list[Entry | Unreadable] = [Unreadable(k) for k in keys if k not in readable]
+    found.sort(key=lambda e: e.created_at, reverse=True)
+    return [*found, *marked]
 
 
 def _looks_like_key(text: str) -> bool:
@@ -243,9 +256,11 @@ def _not_found(target: str) -> CliError:
     )
 
 
-def entry_details(entry: Entry, now: float) -> dict[str, Any]:
+def entry_details(entry: Entry | Unreadable, now: float) -> dict[str, Any]:
     from httpcache.policy.freshness import current_age
 
+    if isinstance(entry, Unreadable):
+        return {"key": entry.key, "state": "unreadable", "note": Unreadable.NOTE}
     details = entry_summary(entry, now)
     headers = entry.response.headers
     details.update(
@@ -274,9 +289,12 @@ def entry_details(entry: Entry, now: float) -> dict[str, Any]:
     return details
 
 
-def entry_sections(entry: Entry, now: float, location: str) -> list[Section]:
+def entry_sections(entry: Entry | Unreadable, now: float, location: str) -> list[Section]:
     from httpcache.policy.freshness import current_age
 
+    if isinstance(entry, Unreadable):
+        about = [("key", entry.key), ("cache", location), ("state", Unreadable.NOTE)]
+        return [Section(f"entry {entry.key}", about, "warn")]
     headers = entry.response.headers
     ttl = "never expires" if entry.expires is None else output.human_duration(entry.expires - now)
     if entry.expires is not None and entry.expires <= now:
