@@ -6,6 +6,10 @@ so ``main`` first tries this small parser, which reads the same option table as
 the typer commands (``spec.py``). Anything it does not recognize exactly (help,
 another command, an unknown or malformed option, bundled short flags, ``--``)
 returns None and typer takes over, with its full checks and messages.
+
+Parsed, the command is first offered to ``hit.serve``, which answers a fresh hit
+from the SQLite cache without importing ``requests``; anything else goes to
+``fetching.run``, the full path through a ``CachedSession``.
 """
 
 from __future__ import annotations
@@ -110,12 +114,15 @@ def run(argv: list[str]) -> int | None:
     if options.backend not in BACKENDS:
         return None  # typer's message lists the choices
 
+    from . import hit
     from .fetching import make_fetch
     from .fetching import run as run_fetch
     from .runner import guarded
 
     def call() -> int:
         options.check()
-        return run_fetch(options, make_fetch(method, values))
+        fetch = make_fetch(method, values)
+        served = hit.serve(options, fetch)  # a fresh hit, without requests
+        return run_fetch(options, fetch) if served is None else served
 
     return guarded(call)

@@ -8,7 +8,7 @@ import pytest
 from typer.main import get_command
 from typer.testing import CliRunner
 
-from httpcache_cli import fast, fetching, spec
+from httpcache_cli import fast, fetching, hit, spec
 from httpcache_cli.app import app
 from httpcache_cli.commands import fetch as fetch_command
 
@@ -71,6 +71,7 @@ def captured_by_typer(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple
 def captured_by_fast(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
     seen: list[tuple[Any, Any]] = []
     monkeypatch.setattr(fetching, "run", lambda options, f: seen.append((options, f)) or 0)
+    monkeypatch.setattr(hit, "serve", lambda options, f: None)  # no cache opened here
     assert fast.run(argv) == 0
     return seen[0]
 

@@ -153,21 +153,35 @@ def test_python_dash_m(origin: Origin, cache_dir: Path) -> None:
     assert version.stdout.decode().startswith("hc ")
 
 
-def test_a_hit_imports_neither_typer_nor_rich_nor_redis(origin: Origin, cache_dir: Path) -> None:
+def test_a_hit_imports_neither_requests_nor_typer_nor_rich_nor_redis(
+    origin: Origin, cache_dir: Path
+) -> None:
     url = origin.route("/lean", Reply(200, CACHEABLE, b"lean"))
     env = clean_environment(HC_CACHE_DIR=str(cache_dir))
     command = [sys.executable, "-X", "importtime", "-m", "httpcache_cli", "get", url]
     subprocess.run(command, capture_output=True, env=env, check=True)  # stores
     hit = subprocess.run(command, capture_output=True, env=env, check=True)
     assert hit.stdout == b"lean"
-    imported = {
+    imported = imported_packages(hit.stderr)
+    assert "httpcache" in imported and "sqlite3" in imported
+    for heavy in ("requests", "urllib3", "rich", "redis", "typer", "pydantic", "click"):
+        assert heavy not in imported, heavy
+    miss = subprocess.run(  # the full path, for contrast: requests is there
+        [*command[:-1], origin.route("/other", Reply(200, CACHEABLE, b"x"))],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    assert "requests" in imported_packages(miss.stderr)
+
+
+def imported_packages(importtime: bytes) -> set[str]:
+    """Top-level names of the packages ``python -X importtime`` reports."""
+    return {
         line.rsplit("|", 1)[-1].strip().split(".")[0]
-        for line in hit.stderr.decode().splitlines()
+        for line in importtime.decode().splitlines()
         if line.startswith("import time:")
     }
-    assert "httpcache" in imported and "sqlite3" in imported
-    for heavy in ("rich", "redis", "typer", "pydantic", "click"):
-        assert heavy not in imported, heavy
 
 
 def run_on_a_terminal(args: list[str], env: dict[str, str]) -> str:
