@@ -110,6 +110,9 @@ class Entry:
     when the entry stops being fresh as computed when it was stored (``None``: never);
     ``stale_until`` bounds how long it may still be served stale or kept for
     revalidation, which is what storage TTLs and ``remove_expired`` go by.
+    ``expiry_from_caller`` says the lifetime was the caller's (``expire_after`` or
+    ``cache_control=False``), not the headers': later reads keep it, so an entry kept
+    for a day stays fresh for a day in the next session too.
     """
 
     key: str
@@ -123,6 +126,7 @@ class Entry:
     size: int = 0
     stale_until: float | None = None
     vary: tuple[tuple[str, str], ...] = ()
+    expiry_from_caller: bool = False
 
     @property
     def method(self) -> str:

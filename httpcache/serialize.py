@@ -40,6 +40,7 @@ def dumps_entry(entry: Entry) -> bytes:
         entry.size,
         entry.stale_until,
         [[name, value] for name, value in entry.vary],
+        entry.expiry_from_caller,
     ]
     return msgpack.packb([MAGIC, FORMAT_VERSION, fields], use_bin_type=True)
 
@@ -67,7 +68,9 @@ def _entry_from_fields(envelope: Any) -> Entry:
         raise DeserializationError("not a httpcache entry")
     if type(envelope[1]) is not int or envelope[1] != FORMAT_VERSION:  # not True, not 1.0
         raise DeserializationError(f"entry format {envelope[1]!r}, expected {FORMAT_VERSION}")
-    fields = _list(envelope[2], 11)
+    fields = _list(envelope[2])
+    if len(fields) not in (11, 12):  # the 12th, expiry_from_caller, came later
+        raise DeserializationError(f"expected 11 or 12 entry fields, got {len(fields)}")
     req = _list(fields[2], 4)
     resp = _list(fields[3], 5)
     request = Request(
@@ -96,6 +99,7 @@ def _entry_from_fields(envelope: Any) -> Entry:
         size=_int(fields[8]),
         stale_until=_optional_number(fields[9]),
         vary=vary,
+        expiry_from_caller=_bool(fields[11]) if len(fields) == 12 else False,
     )
 
 
@@ -114,6 +118,12 @@ def _str(value: Any) -> str:
 def _int(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise DeserializationError(f"expected an integer, got {type(value).__name__}")
+    return value
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise DeserializationError(f"expected a boolean, got {type(value).__name__}")
     return value
 
 

@@ -197,16 +197,28 @@ def vary_matches(request: Request, entry: Entry, sensitive: Collection[str] = ()
 
 
 def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
-    """Lifetime (the caller's, else the headers', else 0) against the entry's age."""
+    """Lifetime against the entry's age. The lifetime is the caller's ``expire_after``
+    now, else the one a caller chose when the entry was stored, else the headers'
+    (RFC 9111 §4.2.1; a heuristic's was written into them when stored), else 0."""
     expiration = settings.expiration
-    if not settings.cache_control:
-        lifetime = expiration.lifetime_from(entry.response_time) if expiration else math.inf
-        return Freshness(lifetime, max(0.0, now - entry.response_time))
     if expiration is not None:
         lifetime = expiration.lifetime_from(entry.response_time)
+    elif entry.expiry_from_caller:
+        lifetime = stored_lifetime(entry)
+    elif not settings.cache_control:
+        lifetime = math.inf
     else:
         lifetime = header_lifetime(entry.response, entry.response_time, settings.shared) or 0.0
+    if not settings.cache_control:
+        return Freshness(lifetime, max(0.0, now - entry.response_time))
     return Freshness(lifetime, current_age(entry, now))
+
+
+def stored_lifetime(entry: Entry) -> float:
+    """The freshness lifetime that ``with_expiry`` recorded in ``entry.expires``."""
+    if entry.expires is None:
+        return math.inf
+    return max(0.0, entry.expires - entry.response_time + initial_age(entry))
 
 
 def revalidation_reason(
@@ -314,6 +326,8 @@ def on_response(
         vary=values,
     )
     entry = with_expiry(draft, lifetime, settings)
+    if settings.expiration is not None or not settings.cache_control:
+        entry = entry.with_changes(expiry_from_caller=True)
     actions.append(Store(entry, f"storable: lifetime {_seconds(lifetime)}"))
     return ResponseDecision(tuple(actions))
 
@@ -424,13 +438,19 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         request_time=exchange.request_time,
         response_time=exchange.response_time,
     )
+    from_caller = settings.expiration is not None or not settings.cache_control
     if settings.expiration is not None:
         lifetime = settings.expiration.lifetime_from(exchange.response_time)
+    elif entry.expiry_from_caller:  # the lifetime a caller chose when storing it
+        lifetime, from_caller = stored_lifetime(entry), True
     elif settings.cache_control:
         lifetime = header_lifetime(merged, exchange.response_time, settings.shared) or 0.0
     else:
         lifetime = math.inf
-    return Freshen(with_expiry(updated, lifetime, settings), "304 Not Modified: freshened")
+    freshened = with_expiry(updated, lifetime, settings).with_changes(
+        expiry_from_caller=from_caller
+    )
+    return Freshen(freshened, "304 Not Modified: freshened")
 
 
 def invalidation_for(request: Request, response: Response) -> Invalidate | None:

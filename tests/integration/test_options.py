@@ -119,6 +119,45 @@ def test_per_request_expire_after(origin: Origin) -> None:
         assert not session.get(url).from_cache  # the session's 10 s applies again
 
 
+def test_expire_after_chosen_when_stored_holds_for_the_next_session(origin: Origin) -> None:
+    # `hc get URL --expire-after 1d`, then `hc get URL`: kept exactly as long as said,
+    # longer than the headers (none here) and shorter than them (max-age=3600).
+    cache = DictCache()
+    longer = origin.route("/longer", counter_handler(PLAIN))
+    shorter = origin.route("/shorter", counter_handler({"Cache-Control": "max-age=3600"}))
+    with at(0):
+        CachedSession(backend=cache, expire_after="1d").get(longer)
+        CachedSession(backend=cache, expire_after=10).get(shorter)
+    later = CachedSession(backend=cache)  # says nothing about expiration
+    with at(100):
+        assert later.get(longer).from_cache
+        assert not later.get(shorter).from_cache  # the caller's 10 s, not max-age=3600
+    with at(86_401):
+        assert not later.get(longer).from_cache
+    assert origin.hits("/longer") == 2
+
+
+def test_revalidation_keeps_the_lifetime_the_caller_chose(origin: Origin) -> None:
+    cache = DictCache()
+    url = origin.route(
+        "/tagged",
+        lambda seen: (
+            Reply(304, {"ETag": '"v1"'})
+            if seen.headers.get("if-none-match") == '"v1"'
+            else Reply(200, {**PLAIN, "ETag": '"v1"'}, b"tagged")
+        ),
+    )
+    with at(0):
+        CachedSession(backend=cache, expire_after=60).get(url)
+    later = CachedSession(backend=cache)
+    with at(100):
+        revalidated = later.get(url)
+        assert revalidated.revalidated and revalidated.content == b"tagged"
+    with at(150):
+        assert later.get(url).from_cache  # 60 s again from the 304, not the headers' 0
+    assert origin.hits("/tagged") == 2
+
+
 def test_urls_expire_after_first_match_wins(origin: Origin) -> None:
     host = origin.base.split("://")[1]
     session = CachedSession(

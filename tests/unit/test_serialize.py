@@ -83,6 +83,15 @@ def test_round_trip() -> None:
     assert loads_entry(data) == entry
 
 
+def test_expiry_from_caller_round_trips_and_older_entries_read_as_headers_only() -> None:
+    entry = make_entry(expiry_from_caller=True)
+    assert loads_entry(dumps_entry(entry)).expiry_from_caller is True
+    older = msgpack.unpackb(SERIALIZED)[2][:11]  # written before the flag existed
+    assert loads_entry(envelope(fields=older)) == make_entry()
+    with pytest.raises(DeserializationError):
+        loads_entry(envelope(fields=fields_with(11, 1)))  # a flag must be a boolean
+
+
 def test_round_trip_keeps_repeated_headers_apart_and_in_order() -> None:
     loaded = loads_entry(SERIALIZED)
     assert loaded.response.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
