@@ -88,7 +88,9 @@ def _normalize_pairs(
                 kept.append((name, REDACTED))
             continue
         kept.append((name, value))
-    return sorted(kept)
+    # By name only: the values of a repeated name keep their order, which the server
+    # may give a meaning to (``?sort=a&sort=b`` is not ``?sort=b&sort=a``).
+    return sorted(kept, key=lambda pair: pair[0])
 
 
 def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool = False) -> bytes:

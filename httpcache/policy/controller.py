@@ -43,7 +43,14 @@ from .directives import (
     pragma_no_cache,
 )
 from .expiration import Expiration
-from .freshness import Freshness, current_age, header_lifetime, initial_age, response_directives
+from .freshness import (
+    Freshness,
+    current_age,
+    header_lifetime,
+    initial_age,
+    resident_time,
+    response_directives,
+)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Requests carrying these are passed through: the cache does not combine ranges or
@@ -210,7 +217,7 @@ def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
     else:
         lifetime = header_lifetime(entry.response, entry.response_time, settings.shared) or 0.0
     if not settings.cache_control:
-        return Freshness(lifetime, max(0.0, now - entry.response_time))
+        return Freshness(lifetime, resident_time(entry, now))
     return Freshness(lifetime, current_age(entry, now))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..models import Entry, Headers, Response
@@ -28,10 +29,22 @@ def initial_age(entry: Entry) -> float:
     return max(apparent_age, corrected_age_value)
 
 
+def resident_time(entry: Entry, now: float) -> float:
+    """Seconds since the response arrived (RFC 9111 §4.2.3 ``resident_time``).
+
+    A clock reading earlier than the arrival means the clock went back (or that
+    another machine sharing the cache runs ahead): how much time passed is unknown,
+    so it is taken as infinite and the entry as stale. Counting it as no time, or as
+    the negative time of the RFC's formula, would make the entry fresher with every
+    step back; a stale entry would become fresh again.
+    """
+    resident = now - entry.response_time
+    return math.inf if resident < 0 else resident
+
+
 def current_age(entry: Entry, now: float) -> float:
-    """RFC 9111 §4.2.3 ``current_age``. A clock that went back counts as no time passing."""
-    resident_time = max(0.0, now - entry.response_time)
-    return initial_age(entry) + resident_time
+    """RFC 9111 §4.2.3 ``current_age`` (infinite when the clock is behind the arrival)."""
+    return initial_age(entry) + resident_time(entry, now)
 
 
 def header_lifetime(response: Response, response_time: float, shared: bool) -> float | None:
@@ -61,7 +74,10 @@ class Freshness:
 
     @property
     def remaining(self) -> float:
-        """Seconds of freshness left (negative once stale)."""
+        """Seconds of freshness left (negative once stale). A lifetime without end
+        (the caller's ``NEVER_EXPIRE``) stays fresh whatever the age, or the clock."""
+        if math.isinf(self.lifetime):
+            return math.inf
         return self.lifetime - self.age
 
     @property

@@ -8,6 +8,7 @@ session the fetch commands use, so URLs are normalized and redacted the same way
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -283,10 +284,21 @@ def entry_details(entry: Entry | Unreadable, now: float) -> dict[str, Any]:
             "request_time": output.iso(entry.request_time),
             "response_time": output.iso(entry.response_time),
             "stale_until": output.iso(entry.stale_until),
-            "current_age": round(current_age(entry, now), 3),
+            "current_age": _age(current_age(entry, now)),
         }
     )
     return details
+
+
+def _age(age: float) -> float | None:
+    """An age for JSON: ``None`` when unknown (the clock is behind the entry's arrival)."""
+    return None if math.isinf(age) else round(age, 3)
+
+
+def _age_text(age: float) -> str:
+    if math.isinf(age):
+        return "unknown: the clock is behind when it was stored, so it counts as stale"
+    return f"{output.human_duration(age)} (RFC 9111 §4.2.3)"
 
 
 def entry_sections(entry: Entry | Unreadable, now: float, location: str) -> list[Section]:
@@ -322,7 +334,7 @@ def entry_sections(entry: Entry | Unreadable, now: float, location: str) -> list
             f"{output.iso(entry.expires) or 'never'} ({output.relative(entry.expires, now)})",
         ),
         ("ttl", ttl),
-        ("age", f"{output.human_duration(current_age(entry, now))} (RFC 9111 §4.2.3)"),
+        ("age", _age_text(current_age(entry, now))),
         ("kept until", output.iso(entry.stale_until) or "no limit"),
     ]
     request = [("", f"{entry.request.method} {entry.request.url}")]

@@ -74,9 +74,7 @@ def test_planted_pickle_never_runs(
     assert not marker.exists()
 
 
-def _store_and_move_out(
-    origin: Origin, made: Store, outside: Path
-) -> tuple[str, str, Path, Path]:
+def _store_and_move_out(origin: Origin, made: Store, outside: Path) -> tuple[str, str, Path, Path]:
     url = origin.route("/linked", counter_handler(FRESH))
     key = made.session().get(url).cache_key
     entry = made.entry_file(key)
