@@ -94,9 +94,14 @@ def build_response(
     connection: Any = None,
     hide_fields: tuple[str, ...] = (),
 ) -> requests.Response:
-    """A ``requests.Response`` that reads its body from ``body`` (already decoded)."""
+    """A ``requests.Response`` that reads its body from ``body`` (already decoded).
+
+    Given bytes, the body is already read, as ``requests`` leaves a response that is
+    not streamed: ``content`` holds it and ``raw`` is exhausted.
+    """
+    content: bytes | None = None
     if isinstance(body, bytes):
-        body = io.BytesIO(body)
+        content, body = body, io.BytesIO()
     headers = response.headers.without(*hide_fields) if hide_fields else response.headers
     raw = HTTPResponse(
         body=body,
@@ -115,6 +120,9 @@ def build_response(
     result.headers = CaseInsensitiveDict(HTTPHeaderDict(headers.fields()))
     result.encoding = get_encoding_from_headers(result.headers)
     result.raw = raw
+    if content is not None:
+        result._content = content
+        result._content_consumed = True
     result.reason = response.reason
     result.url = prepared.url or response.url
     result.request = prepared

@@ -129,23 +129,31 @@ class CacheControlAdapter(HTTPAdapter):
     # ---- the driver ------------------------------------------------------------------
 
     def stored_answer(
-        self, request: requests.PreparedRequest, stream: bool = False
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        model: Request | None = None,
+        key: str | None = None,
     ) -> requests.Response | None:
         """The response if it can be served from storage alone (a fresh hit), else None.
 
         Used by ``CachedSession`` to answer hits before requests' network-only work;
         the lookup is remembered so that ``send`` of the same request does not repeat it.
+        ``model`` and ``key``, when given, are those of an identical request prepared
+        before under the same configuration (the session remembers them).
         """
-        model = _convert.request_from_prepared(request)
+        if model is None:
+            model = _convert.request_from_prepared(request)
         settings = self.config.settings_for(model, current_request_options())
-        key = self.cache_key(request, model)
+        if key is None:
+            key = self.cache_key(request, model)
         action = self._decide(model, key, settings)
         if (
             isinstance(action, UseStored)
             and not action.revalidate_in_background  # needs send()'s network settings
             and not _is_redirect(action.entry.response.status)  # requests follows those
         ):
-            response = self._serve(request, action, key, settings, {})
+            response = self._serve(request, action, key, settings, {}, preload=not stream)
             if response is not None:
                 return response
             action = Forward("stored body unavailable", CacheStatus.MISS)
@@ -191,7 +199,7 @@ class CacheControlAdapter(HTTPAdapter):
         land: Callable[[], None] | None,
     ) -> requests.Response:
         if isinstance(action, UseStored):
-            served = self._serve(request, action, key, settings, kwargs)
+            served = self._serve(request, action, key, settings, kwargs, preload=not stream)
             if served is not None:
                 return served
             action = Forward("stored body unavailable", CacheStatus.MISS)
@@ -232,11 +240,13 @@ class CacheControlAdapter(HTTPAdapter):
         key: str,
         settings: Settings,
         kwargs: dict[str, Any],
+        preload: bool = False,
     ) -> requests.Response | None:
         """The stored response, or None if it vanished since the lookup.
 
         Head and body are read as one pair: if the entry was rewritten since the
         lookup, the newer pair is served whole, never an old head with a new body.
+        With ``preload`` (not streaming) the body is read into the response now.
         """
         pair = self.guard.call(
             "read an entry", lambda: self.cache.open_entry(action.entry.key), None
@@ -244,6 +254,10 @@ class CacheControlAdapter(HTTPAdapter):
         if pair is None:
             return None
         entry, body = pair
+        if preload:
+            body = self.guard.call("read a body", lambda: _read_all(body), None)
+            if body is None:
+                return None
         self.guard.call("count a hit", lambda: self.cache.record_lookup(hit=True), None, minor=True)
         response = _convert.build_response(request, entry.response, body, self, action.hide_fields)
         if action.revalidate_in_background:
@@ -532,6 +546,16 @@ class CacheControlAdapter(HTTPAdapter):
 
 def _nothing() -> None:
     return None
+
+
+def _read_all(body: Any) -> bytes:
+    """A stored body read whole (the stream closed), for a response that is not streamed."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        return body.read()
+    finally:
+        body.close()
 
 
 def _is_redirect(status: int) -> bool:

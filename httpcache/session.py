@@ -14,8 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
-from requests.hooks import dispatch_hook
+from requests.cookies import RequestsCookieJar
+from requests.hooks import default_hooks, dispatch_hook
+from requests.sessions import merge_hooks
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_netrc_auth
 
+from . import _convert
 from .adapter import CacheControlAdapter
 from .caches import BaseCache, make_backend
 from .config import CacheConfig, RequestOptions, current_request_options, request_options
@@ -47,6 +52,7 @@ class CacheMixin:
         config = CacheConfig(**config_kwargs)
         super().__init__(**kwargs)  # type: ignore[call-arg]
         self._adapter = CacheControlAdapter(self.cache, config=config)
+        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
         self.mount("http://", self._adapter)  # type: ignore[attr-defined]
         self.mount("https://", self._adapter)  # type: ignore[attr-defined]
 
@@ -99,24 +105,30 @@ class CacheMixin:
         been merged into the prepared request by then.
         """
         options = _effective(RequestOptions(expire_after, only_if_cached, refresh, force_refresh))
-        prepared = self.prepare_request(  # type: ignore[attr-defined]
-            requests.Request(
-                method=method.upper(),
-                url=url,
-                headers=headers,
-                files=files,
-                data=data or {},
-                json=json,
-                params=params or {},
-                auth=auth,
-                cookies=cookies,
-                hooks=hooks,
+        plain = hooks is None and not data and json is None and not files and not cookies
+        memo = self._prepare_plain(method, url, params, headers, auth) if plain else None
+        if memo is not None:
+            prepared = memo.prepare(self.hooks)  # type: ignore[attr-defined]
+        else:
+            prepared = self.prepare_request(  # type: ignore[attr-defined]
+                requests.Request(
+                    method=method.upper(),
+                    url=url,
+                    headers=headers,
+                    files=files,
+                    data=data or {},
+                    json=json,
+                    params=params or {},
+                    auth=auth,
+                    cookies=cookies,
+                    hooks=hooks,
+                )
             )
-        )
         with request_options(options):
             if self.get_adapter(prepared.url) is self._adapter:  # type: ignore[attr-defined]
                 stream_flag = self.stream if stream is None else stream  # type: ignore[attr-defined]
-                hit = self._adapter.stored_answer(prepared, stream_flag)
+                model, key = memo.lookup(self._adapter) if memo is not None else (None, None)
+                hit = self._adapter.stored_answer(prepared, stream_flag, model, key)
                 if hit is not None:
                     hook_kwargs = {
                         "timeout": timeout,
@@ -133,6 +145,52 @@ class CacheMixin:
                 prepared.url, proxies or {}, stream, verify, cert
             )
             return self.send(prepared, timeout=timeout, allow_redirects=allow_redirects, **settings)
+
+    def _prepare_plain(
+        self, method: str, url: Any, params: Any, headers: Any, auth: Any
+    ) -> _Prepared | None:
+        """The remembered preparation of a request with these inputs, made if new.
+
+        Only for plain inputs (strings and numbers; no body, files, cookies or
+        hooks of the request's own; no cookies in the session's jar; no auth but a
+        (user, password) pair), whose preparation is a pure function of the values
+        in the signature below, which takes every such input of ``prepare_request``,
+        the netrc lookup included. Anything else returns None: prepared in full.
+        """
+        jar = self.cookies  # type: ignore[attr-defined]
+        if type(jar) is not RequestsCookieJar or jar._cookies or type(url) is not str:
+            return None
+        session_auth = self.auth  # type: ignore[attr-defined]
+        netrc = None
+        if self.trust_env and not auth and not session_auth:  # type: ignore[attr-defined]
+            netrc = get_netrc_auth(url)  # as prepare_request does, each time
+        try:
+            signature = (
+                method,
+                url,
+                _freeze(params or {}),
+                _freeze(headers),
+                _freeze_auth(auth),
+                _freeze(self.headers),  # type: ignore[attr-defined]
+                _freeze(self.params),  # type: ignore[attr-defined]
+                _freeze_auth(session_auth),
+                self.trust_env,  # type: ignore[attr-defined]
+                netrc,
+            )
+            memo = self._prepared.get(signature)
+        except (_NotPlain, TypeError, ValueError):
+            return None
+        if memo is None:
+            template = self.prepare_request(  # type: ignore[attr-defined]
+                requests.Request(
+                    method=method.upper(), url=url, headers=headers, params=params or {}, auth=auth
+                )
+            )
+            memo = _Prepared(template)
+            if len(self._prepared) >= PREPARED_MEMO_SIZE:
+                self._prepared.clear()
+            self._prepared[signature] = memo
+        return memo
 
     def send(  # type: ignore[override]
         self,
@@ -172,6 +230,83 @@ class CacheMixin:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}(cache={self.cache!r}, config={self._adapter.config!r})>"
+
+
+#: Preparations remembered per session (see ``_prepare_plain``); forgotten all at once.
+PREPARED_MEMO_SIZE = 1024
+
+
+class _NotPlain(Exception):
+    """An input the fast preparation does not handle: prepare the request in full."""
+
+
+_TAGGED = frozenset({int, float, bool, bytes, type(None)})
+
+
+def _scalar(value: Any) -> Any:
+    """A hashable stand-in that tells apart values that compare equal (1, 1.0, True)."""
+    kind = type(value)
+    if kind is str:
+        return value
+    if kind in _TAGGED:
+        return (kind.__name__, value)
+    raise _NotPlain
+
+
+def _freeze(value: Any) -> Any:
+    """Headers or params as a hashable value that keeps their order, types and case."""
+    if value is None:
+        return None
+    kind = type(value)
+    if kind is dict or kind is CaseInsensitiveDict:
+        tag, items = "map", value.items()
+    elif kind is list or kind is tuple:
+        tag, items = "seq", value
+    else:
+        raise _NotPlain
+    frozen = []
+    for name, item in items:
+        if type(item) is list or type(item) is tuple:
+            frozen.append((_scalar(name), ("seq", tuple(_scalar(v) for v in item))))
+        else:
+            frozen.append((_scalar(name), _scalar(item)))
+    return tag, tuple(frozen)
+
+
+def _freeze_auth(auth: Any) -> Any:
+    if auth is None:
+        return None
+    if type(auth) is tuple and len(auth) == 2:
+        return "basic", _scalar(auth[0]), _scalar(auth[1])
+    raise _NotPlain  # an auth object may add anything, a nonce or a hook
+
+
+class _Prepared:
+    """A request prepared once by ``prepare_request``; copies of it stand for new ones."""
+
+    __slots__ = ("_derived", "template")
+
+    def __init__(self, template: requests.PreparedRequest) -> None:
+        self.template = template
+        self._derived: tuple[Any, Any, Any] | None = None
+
+    def prepare(self, session_hooks: dict[str, list[Any]]) -> requests.PreparedRequest:
+        """A copy of the template with the session's hooks of now, as requests merges them."""
+        prepared = self.template.copy()
+        prepared.hooks = default_hooks()
+        if any(session_hooks.values()):
+            prepared.prepare_hooks(merge_hooks(default_hooks(), session_hooks))
+        return prepared
+
+    def lookup(self, adapter: CacheControlAdapter) -> tuple[Any, str | None]:
+        """The request model and cache key under the adapter's current configuration."""
+        config = adapter.config
+        derived = self._derived
+        if derived is None or derived[0] is not config:
+            model = _convert.request_from_prepared(self.template)
+            key = None if config.key_fn is not None else adapter.cache_key(self.template, model)
+            derived = self._derived = (config, model, key)
+        return derived[1], derived[2]
 
 
 def _effective(options: RequestOptions) -> RequestOptions:

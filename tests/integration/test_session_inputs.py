@@ -63,3 +63,69 @@ def test_other_adapters_are_respected(origin: Origin) -> None:
     session.get(url)
     assert not hasattr(session.get(url), "from_cache")  # the plain adapter answered
     assert origin.hits("/plain") == 2
+
+
+def test_remembered_preparation_tells_apart_equal_looking_inputs(origin: Origin) -> None:
+    """1, 1.0, True and "1" compare or hash alike in Python but make different URLs."""
+    session = CachedSession(backend="memory")
+    url = origin.route("/types", echo)
+    answers = [session.get(url, params={"a": v}).text for v in (1, 1.0, True, "1", b"1")]
+    assert answers == ["a=1|*/*|", "a=1.0|*/*|", "a=True|*/*|", "a=1|*/*|", "a=1|*/*|"]
+    assert session.get(url, params=[("a", "1"), ("b", "2")]).text == "a=1&b=2|*/*|"
+    swapped = session.get(url, params=[("b", "2"), ("a", "1")])  # the same normalized URL
+    assert swapped.from_cache and swapped.request.url.endswith("?b=2&a=1")
+    assert session.get(url, params={"a": ["1", "2"]}).text == "a=1&a=2|*/*|"
+
+
+def test_remembered_preparation_follows_session_changes(origin: Origin, tmp_path) -> None:
+    session = CachedSession(backend="memory")
+    url = origin.route("/changes", echo)
+    assert session.get(url).text == "|*/*||"[:-1]
+    session.params = {"s": "1"}
+    assert session.get(url).text == "s=1|*/*|"
+    session.headers["Accept"] = "a/b"
+    assert session.get(url).text == "s=1|a/b|"
+    session.headers["Accept"] = "c/d"
+    assert session.get(url).text == "s=1|c/d|"
+    session.headers = {"Accept": "e/f"}  # a plain dict replaces the session's headers
+    assert session.get(url).text == "s=1|e/f|"
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login carol password pw\n")
+    import os
+
+    os.environ["NETRC"] = str(netrc)
+    try:
+        carol = session.get(url)
+        assert carol.text.startswith("s=1|e/f|Basic ") and not carol.from_cache
+        session.trust_env = False
+        assert session.get(url).text == "s=1|e/f|"
+        assert session.get(url).from_cache
+    finally:
+        del os.environ["NETRC"]
+
+
+def test_remembered_preparation_uses_current_hooks_cookies_and_config(origin: Origin) -> None:
+    session = CachedSession(backend="memory")
+    url = origin.route(
+        "/cookies",
+        lambda seen: Reply(
+            200,
+            {"Cache-Control": "max-age=600", "Vary": "Cookie"},
+            seen.headers.get("cookie", "").encode(),
+        ),
+    )
+    assert session.get(url).text == ""
+    assert session.get(url).from_cache
+    seen: list[bool] = []
+    session.hooks["response"].append(lambda r, **kw: seen.append(r.from_cache))
+    assert session.get(url).from_cache and seen == [True]
+    session.cookies.set("id", "42")
+    assert session.get(url).text == "id=42"  # Vary: Cookie; the jar's cookie is sent
+    assert session.get(url, cookies={"id": "7"}).text == "id=7"
+    session.cookies.clear()
+    assert session.get(url).text == "" and session.get(url).from_cache
+    session.settings.match_headers = ["X-Tenant"]
+    a = session.get(url, headers={"X-Tenant": "a"})
+    b = session.get(url, headers={"X-Tenant": "b"})
+    assert not a.from_cache and not b.from_cache and a.cache_key != b.cache_key
+    assert session.get(url, headers={"X-Tenant": "a"}).from_cache
