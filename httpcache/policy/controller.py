@@ -34,20 +34,15 @@ from .actions import (
     Store,
     UseStored,
 )
-from .directives import (
-    CacheDirectives,
-    parse_cache_control,
-    parse_etag,
-    parse_http_date,
-    parse_vary,
-    pragma_no_cache,
-)
+from .directives import CacheDirectives, parse_etag, parse_vary, pragma_no_cache
 from .expiration import Expiration
 from .freshness import (
     Freshness,
+    cache_control_of,
     current_age,
     header_lifetime,
     initial_age,
+    parse_http_date,
     resident_time,
     response_directives,
 )
@@ -113,7 +108,7 @@ NO_DIRECTIVES = CacheDirectives()
 def request_directives(request: Request, settings: Settings) -> CacheDirectives:
     if not settings.cache_control:
         return NO_DIRECTIVES
-    return parse_cache_control(request.headers.get_all("cache-control"))
+    return cache_control_of(request.headers)
 
 
 # ---- requests --------------------------------------------------------------------------

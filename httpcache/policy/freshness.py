@@ -4,13 +4,29 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..models import Entry, Headers, Response
-from .directives import CacheDirectives, parse_age, parse_cache_control, parse_http_date
+from .directives import CacheDirectives, parse_age, parse_cache_control
+from .directives import parse_http_date as _parse_http_date
+
+#: Parsing is pure and the same few field values come back with every hit of a
+#: stored response, so results are kept (``CacheDirectives`` is frozen).
+parse_http_date = lru_cache(maxsize=1024)(_parse_http_date)
+
+
+@lru_cache(maxsize=1024)
+def _directives(values: tuple[str, ...]) -> CacheDirectives:
+    return parse_cache_control(values)
+
+
+def cache_control_of(headers: Headers) -> CacheDirectives:
+    """The Cache-Control directives of a message's header fields."""
+    return _directives(tuple(headers.get_all("cache-control")))
 
 
 def response_directives(response: Response) -> CacheDirectives:
-    return parse_cache_control(response.headers.get_all("cache-control"))
+    return cache_control_of(response.headers)
 
 
 def date_of(headers: Headers, fallback: float) -> float:
