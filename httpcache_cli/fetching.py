@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -187,6 +186,8 @@ def _to_stdout(response: Any) -> None:
 
 def download(response: Any, target: Path) -> None:
     """Stream the body to ``target``: a temporary file beside it, renamed when complete."""
+    import tempfile  # only downloads need it (with shutil): not on a hit to stdout
+
     target = target.expanduser()
     hint = "choose another path with -o"
     if target.is_dir():
