@@ -77,6 +77,14 @@ LOCK_TIMEOUT = 30.0  # seconds; a stripe is held for a few file operations at mo
 _POLL = 0.002
 _STATS_MAGIC = "httpcache-stats"
 _ABANDONED_AGE = 3600.0  # without flock: a temporary file this old is a dead writer's
+#: ``max_size``: past the limit, least recently used entries go until this share of it
+#: is left; the folder is measured again after this share of it was written.
+EVICT_TO = 0.9
+RESCAN_SHARE = 0.1
+
+
+class _Busy(Exception):
+    """A lock asked for without waiting is held elsewhere."""
 
 
 def cache_folder(directory: str | os.PathLike[str], use_cache_dir: bool = False) -> str:
@@ -321,6 +329,8 @@ class FileCacheBase(BaseCache):
     add how bodies are stored."""
 
     MAGIC: ClassVar[bytes]
+    #: Bodies are files of their own (not in the entry file).
+    BODY_APART: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -346,6 +356,14 @@ class FileCacheBase(BaseCache):
         self._stats_path = os.path.join(self.directory, "stats")
         self._locks: dict[str, FileLock] = {}
         self._explicit = threading.local()
+        # Hit and miss counts not yet in the stats file (its lock was busy).
+        self._pending_lock = threading.Lock()
+        self._pending = [0, 0]
+        # max_size: bytes of the folder as last measured plus what was stored since.
+        self._usage_lock = threading.Lock()
+        self._measured = False
+        self._estimate = 0
+        self._unmeasured = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.directory!r})"
@@ -387,8 +405,11 @@ class FileCacheBase(BaseCache):
     # ---- locks ----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _locked(self, name: str) -> Iterator[None]:
-        """Hold lock ``name`` (a two-digit stripe or "stats") against threads and processes."""
+    def _locked(self, name: str, wait: bool = True) -> Iterator[None]:
+        """Hold lock ``name`` (a two-digit stripe or "stats") against threads and processes.
+
+        Without ``wait``, raise ``_Busy`` at once if it is held elsewhere.
+        """
         lock = self._locks.get(name)
         if lock is None:
             path = os.path.join(self._locks_dir, name + ".lock")
@@ -397,8 +418,10 @@ class FileCacheBase(BaseCache):
             )
         try:
             self._make_dir(self._locks_dir)  # filelock would create it ignoring dirmode
-            lock.acquire(poll_interval=_POLL)
+            lock.acquire(timeout=None if wait else 0, poll_interval=_POLL)
         except Timeout as exc:
+            if not wait:
+                raise _Busy(name) from None
             raise StorageError(f"{lock.lock_file} stayed locked {LOCK_TIMEOUT} s") from exc
         except OSError as exc:
             raise StorageError(f"cannot lock {lock.lock_file}: {exc}") from exc
@@ -500,6 +523,7 @@ class FileCacheBase(BaseCache):
                         yield frame.entry
 
     def clear(self) -> None:
+        self._forget_usage()
         with storage_errors("clear the cache"):
             stripes = {name for root in self._stripe_roots for name in list_names(root)}
             for stripe in sorted(s for s in stripes if len(s) == 2):
@@ -518,6 +542,8 @@ class FileCacheBase(BaseCache):
             sweep_temps(self._tmp_dir)
             with self._locked("stats"):
                 remove_file(self._stats_path)
+                with self._pending_lock:
+                    self._pending = [0, 0]
             # Lock files go last, each removed while held: a waiter that opened the old
             # file sees it unlinked once it gets the lock and retries on a fresh one
             # (filelock >= 3.20.4 checks st_nlink after locking).
@@ -613,38 +639,105 @@ class FileCacheBase(BaseCache):
                         slot[0] = info.st_mtime_ns
         return usage
 
-    def _evict(self) -> None:
-        """Remove least recently used entries until the files fit ``max_size``.
+    def _evict(self, added: int) -> None:
+        """Keep the files within ``max_size`` after a commit of ``added`` bytes.
 
-        Runs after a commit; a failure here is logged, the commit stands.
+        Measuring the folder means a stat of every file, so it is done only when this
+        instance's estimate (the last measure plus what it stored since) passes
+        ``max_size``, or after it stored ``RESCAN_SHARE`` of it (other processes write
+        too). A measure over the limit removes least recently used entries down to
+        ``EVICT_TO`` of it, so that the next measures are that many writes away.
+        A failure here is logged; the commit stands.
         """
         if self.max_size is None or self.forever:
             return
+        with self._usage_lock:
+            self._estimate += added
+            self._unmeasured += added
+            if (
+                self._measured
+                and self._estimate <= self.max_size
+                and self._unmeasured < self.max_size * RESCAN_SHARE
+            ):
+                return
+            self._measured, self._unmeasured = True, 0
         try:
             with storage_errors("evict entries"):
                 usage = self._usage()
                 total = sum(size for _, size in usage.values())
-                for kd, (_, size) in sorted(usage.items(), key=lambda item: (item[1][0], item[0])):
-                    if total <= self.max_size:
-                        break
-                    self._remove(kd)
-                    total -= size
+                if total > self.max_size:
+                    goal = self.max_size * EVICT_TO
+                    by_age = sorted(usage.items(), key=lambda item: (item[1][0], item[0]))
+                    for kd, (_, size) in by_age:
+                        if total <= goal:
+                            break
+                        self._remove(kd)
+                        total -= size
+                self._estimate = total
         except StorageError as exc:
             logger.warning("eviction stopped: %s", exc)
+
+    def _forget_usage(self) -> None:
+        """The folder changed in a way the estimate does not follow: measure next time."""
+        with self._usage_lock:
+            self._measured, self._estimate, self._unmeasured = False, 0, 0
+
+    def _stored_bytes(self, entry: Entry) -> int:
+        """What a committed entry takes on disk (its entry file, plus a separate body)."""
+        try:
+            size = os.stat(self.path_of(entry.key)).st_size
+        except OSError:  # replaced or removed since by another writer
+            size = 0
+        return size + entry.size if self.BODY_APART else max(size, entry.size)
 
     # ---- persistent hit and miss counters --------------------------------------------------
 
     def record_lookup(self, hit: bool) -> None:
-        """Count a lookup in the ``stats`` file (replaced whole, under its lock)."""
-        with self._locked("stats"), storage_errors("update the hit/miss counters"):
-            hits, misses = self.lookup_counts()
-            tmp = self._stage(msgpack.packb([_STATS_MAGIC, 1, hits + hit, misses + (not hit)]))
-            try:
-                tmp.move_to(self._stats_path, self)
-            finally:
-                tmp.discard()
+        """Count a lookup in the ``stats`` file (replaced whole, under its lock).
+
+        While another thread or process holds that lock, the count waits in this
+        instance and goes with its next update, ``lookup_counts`` or ``close``: a
+        lookup never queues behind others' just to count itself.
+        """
+        with self._pending_lock:
+            self._pending[0 if hit else 1] += 1
+        self._flush_counts(wait=False)
+
+    def _flush_counts(self, wait: bool) -> None:
+        """Add this instance's pending counts to the ``stats`` file."""
+        with self._pending_lock:
+            hits, misses = self._pending
+            self._pending = [0, 0]
+        if not (hits or misses):
+            return
+        try:
+            with self._locked("stats", wait), storage_errors("update the hit/miss counters"):
+                old_hits, old_misses = self._read_counts()
+                data = msgpack.packb([_STATS_MAGIC, 1, old_hits + hits, old_misses + misses])
+                tmp = self._stage(data)
+                try:
+                    tmp.move_to(self._stats_path, self)
+                finally:
+                    tmp.discard()
+        except BaseException as exc:
+            with self._pending_lock:  # not written: they go next time
+                self._pending[0] += hits
+                self._pending[1] += misses
+            if not isinstance(exc, _Busy):
+                raise
 
     def lookup_counts(self) -> tuple[int, int]:
+        self._flush_counts(wait=True)
+        return self._read_counts()
+
+    def close(self) -> None:
+        """Write counts still pending (a failure is logged)."""
+        try:
+            self._flush_counts(wait=True)
+        except StorageError as exc:
+            logger.warning("hit/miss counts lost: %s", exc)
+
+    def _read_counts(self) -> tuple[int, int]:
         with storage_errors("read the hit/miss counters"):
             fd = open_file(self._stats_path)
             if fd is None:
@@ -700,7 +793,7 @@ class StagedWriter(BodyWriter):
                 self._cache._commit(self._tmp, entry)
         finally:
             self._discard()
-        self._cache._evict()
+        self._cache._evict(self._cache._stored_bytes(entry))
         return entry
 
     def abort(self) -> None:

@@ -72,6 +72,12 @@ class CacheStats:
         }
 
 
+def freshens(freshened: Entry, stored: Entry) -> bool:
+    """Whether ``freshened`` (an ``update_head`` argument) is a new head for the
+    response ``stored``: freshening keeps ``created_at``, a new response has its own."""
+    return freshened.created_at == stored.created_at
+
+
 def host_of(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
@@ -132,7 +138,9 @@ class BaseCache(ABC):
     def update_head(self, entry: Entry) -> None:
         """Replace a stored head, keeping its body (RFC 9111 §4.3.4 freshening).
 
-        Does nothing if ``entry.key`` is no longer stored.
+        Does nothing if ``entry.key`` is no longer stored, or now holds another
+        response than the one revalidated (see ``freshens``): a response stored
+        meanwhile by another thread or process keeps its own head.
         """
 
     @abstractmethod

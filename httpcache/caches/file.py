@@ -32,7 +32,7 @@ from ._files import (
     read_frame,
     storage_errors,
 )
-from .base import BodyWriter
+from .base import BodyWriter, freshens
 
 _LENGTH_AT = FRAME.size - 8  # offset of the payload length in the frame prefix
 _COPY_CHUNK = 1 << 20
@@ -79,6 +79,9 @@ class FileCache(FileCacheBase):
             if opened is None:
                 return
             fd, frame = opened
+            if not freshens(entry, frame.entry):  # another response stored since
+                os.close(fd)
+                return
             with os.fdopen(fd, "rb") as old:
                 entry = entry.with_changes(size=frame.length)
                 tmp = self._stage(frame_prefix(self.MAGIC, entry, frame.length))

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import BinaryIO
 
 from ..models import Entry
-from .base import BaseCache, BodyWriter
+from .base import BaseCache, BodyWriter, freshens
 
 #: A rough count of what a head costs besides its body, for ``max_size``.
 HEAD_OVERHEAD = 512
@@ -62,7 +62,7 @@ class DictCache(BaseCache):
     def update_head(self, entry: Entry) -> None:
         with self._lock:
             item = self._items.get(entry.key)
-            if item is not None:
+            if item is not None and freshens(entry, item[0]):
                 self._items[entry.key] = (replace(entry, size=item[0].size), item[1])
 
     def delete_keys(self, keys: Iterable[str]) -> int:

@@ -59,7 +59,7 @@ from redis.retry import Retry
 from ..errors import BodyReadError, ConfigurationError, DeserializationError, StorageError
 from ..models import Entry, Headers, Request, Response
 from ..serialize import dumps_entry, loads_entry
-from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
+from .base import BaseCache, BodyWriter, CacheStats, freshens, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
 
@@ -72,7 +72,8 @@ CHUNK_SIZE = 1024 * 1024
 MIN_TTL = 60.0
 #: TTL of the chunks of a body being written, renewed with every chunk.
 PENDING_TTL = 600.0
-#: A replaced body stays readable this long, for readers in the middle of it.
+#: A replaced or deleted body stays readable this long, for readers in the middle of
+#: it (another thread or process streaming a hit); then Redis drops it.
 REPLACED_BODY_GRACE = 60.0
 #: An index row without an entry is pruned once it is this old (a commit in flight
 #: writes its row just before its head).
@@ -164,14 +165,18 @@ return 1
 """
 )
 
-# KEYS: head, variants, body of the expected generation. ARGV: expected gen, member.
+# KEYS: head, variants, body of the expected generation. ARGV: expected gen, member,
+# grace ms (the body goes after it, so that a reader in the middle of it finishes).
 _DELETE = (
     _LUA_HELPERS
     + """
 local current = current_gen(KEYS[1])
 if current ~= ARGV[1] then return {-1, current} end
 local existed = redis.call('DEL', KEYS[1])
-if current ~= '' then redis.call('UNLINK', KEYS[3]) end
+if current ~= '' then
+  local left = redis.call('PTTL', KEYS[3])
+  if left == -1 or left > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
+end
 sane_set(KEYS[2])
 redis.call('SREM', KEYS[2], ARGV[2])
 return {existed, ''}
@@ -481,8 +486,8 @@ class RedisCache(BaseCache):
         with self._errors("update a head"):
             for _ in range(RETRIES):
                 [head] = self._read_heads([(entry.primary_key, entry.key)])
-                if not isinstance(head, _Head):
-                    return
+                if not isinstance(head, _Head) or not freshens(entry, head.entry):
+                    return  # gone, or another response stored since
                 stored = replace(entry, size=head.size)
                 data = dumps_entry(stored)
                 updated = self._scripts["update_head"](
@@ -523,21 +528,39 @@ class RedisCache(BaseCache):
         self._prune_pending()
 
     def clear(self) -> None:
-        """Remove this namespace's keys (``SCAN`` + ``UNLINK``); hit counters stay."""
+        """Remove this namespace's keys (``SCAN`` + ``UNLINK``); hit counters stay.
+
+        Bodies go ``REPLACED_BODY_GRACE`` seconds later (each entry goes at once), so
+        that a hit being streamed elsewhere meanwhile is read to its end.
+        """
         pattern = _glob_escape(self.namespace) + ":{*"
         keep = self._stats_key.encode()
         batch: list[bytes] = []
+        bodies: list[bytes] = []
         with self._errors("clear"):
             for name in self.client.scan_iter(match=pattern, count=1000):
                 if name == keep:
                     continue
-                batch.append(name)
+                (bodies if b"}:b:" in name else batch).append(name)
                 if len(batch) >= PAGE:
                     self.client.unlink(*batch)
                     batch = []
+                if len(bodies) >= PAGE:
+                    self._expire_soon(bodies)
+                    bodies = []
             if batch:
                 self.client.unlink(*batch)
+            self._expire_soon(bodies)
         self._memo().clear()
+
+    def _expire_soon(self, bodies: list[bytes]) -> None:
+        """Let bodies live ``REPLACED_BODY_GRACE`` seconds more."""
+        if bodies:
+            grace = int(REPLACED_BODY_GRACE * 1000)
+            pipe = self.client.pipeline(transaction=False)
+            for name in bodies:
+                pipe.pexpire(name, grace)
+            pipe.execute()
 
     def close(self) -> None:
         if self._owns_client:
@@ -775,11 +798,15 @@ class RedisCache(BaseCache):
         expected = ""
         for _ in range(RETRIES):
             keys = [head_key, variants, body_prefix + expected]
-            existed, current = self._scripts["delete"](keys=keys, args=[expected, key])
+            args = [expected, key, int(REPLACED_BODY_GRACE * 1000)]
+            existed, current = self._scripts["delete"](keys=keys, args=args)
             if existed >= 0:
                 return int(existed)
             expected = _text(current)
-        raise StorageError(f"{self!r}: {key} kept changing during delete")
+        # Rewritten again and again meanwhile: what is there now was stored after
+        # this delete began, so it stays (as if it had come just after the delete).
+        logger.debug("%r: %s kept being rewritten; the newest version stays", self, key)
+        return 0
 
     # ---- the index ------------------------------------------------------------------------
 

@@ -40,7 +40,7 @@ from ._files import (
     remove_file,
     storage_errors,
 )
-from .base import BodyWriter
+from .base import BodyWriter, freshens
 
 _TOKEN = re.compile(rb"[0-9a-f]{16}\Z")
 #: Head reads per body open: each retry means a rewrite won a race, so it is rare.
@@ -51,6 +51,7 @@ class SeparateBodyFileCache(FileCacheBase):
     """Heads and bodies as separate files under ``directory``; bodies never in memory."""
 
     MAGIC = b"HCS\x01"
+    BODY_APART = True
 
     @property
     def _bodies_dir(self) -> str:
@@ -115,8 +116,8 @@ class SeparateBodyFileCache(FileCacheBase):
         kd = name_of(entry.key)
         with self._locked(kd[:2]), storage_errors("update an entry"):
             frame = self._head(kd)
-            if frame is None:
-                return
+            if frame is None or not freshens(entry, frame.entry):
+                return  # gone, or another response stored since
             entry = entry.with_changes(size=frame.entry.size)
             token = frame.token.encode()
             head = self._stage(frame_prefix(self.MAGIC, entry, len(token)) + token)

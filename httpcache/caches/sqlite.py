@@ -222,9 +222,10 @@ class SQLiteCache(BaseCache):
     def update_head(self, entry: Entry) -> None:
         with self._transaction("update head") as conn:
             row = conn.execute(
-                "SELECT size, head_size FROM entries WHERE key = ?", (entry.key,)
+                "SELECT size, head_size, created_at FROM entries WHERE key = ?", (entry.key,)
             ).fetchone()
-            if row is not None:
+            # Only the response that was revalidated (see ``freshens``).
+            if row is not None and row[2] == entry.created_at:
                 columns = _head_columns(replace(entry, size=row[0]))
                 conn.execute(_UPDATE_HEAD, columns)
                 _add_bytes(conn, 0, columns["head_size"] - row[1])

@@ -531,7 +531,24 @@ def test_body_lost_mid_stream_is_a_broken_read(redis_client: redis.Redis) -> Non
     entry = cache.save(live_entry("http://h.test/b"), b"z" * 3 * SMALL_CHUNK)
     stream = cache.open_body(entry.key)
     assert stream is not None and stream.read(SMALL_CHUNK) == b"z" * SMALL_CHUNK
-    cache.delete_keys([entry.key])  # deleted (not replaced) under the reader
+    [body] = [k for k in namespace_keys(redis_client, "broken") if ":b:" in k]
+    redis_client.delete(body)  # dropped by Redis (memory pressure) under the reader
     with pytest.raises(OSError, match="vanished") as caught:
         stream.read()
     assert isinstance(caught.value, StorageError)
+
+
+def test_deleted_or_cleared_under_a_reader_the_body_is_read_to_its_end(
+    redis_client: redis.Redis,
+) -> None:
+    cache = RedisCache(redis_client, namespace="grace", chunk_size=SMALL_CHUNK)
+    body = bytes(range(256)) * (3 * SMALL_CHUNK // 256 + 1)
+    for remove in (lambda key: cache.delete_keys([key]), lambda _key: cache.clear()):
+        entry = cache.save(live_entry("http://h.test/g"), body)
+        stream = cache.open_body(entry.key)
+        assert stream is not None and stream.read(SMALL_CHUNK) == body[:SMALL_CHUNK]
+        remove(entry.key)  # another process deletes it, or clears the cache
+        assert cache.read_entry(entry.key) is None  # gone for every new reader
+        assert stream.read() == body[SMALL_CHUNK:]  # this reader finishes
+        bodies = [k for k in namespace_keys(redis_client, "grace") if ":b:" in k]
+        assert all(0 < redis_client.ttl(k) <= redis_module.REPLACED_BODY_GRACE for k in bodies)
