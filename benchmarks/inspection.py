@@ -1,68 +1,78 @@
-"""Inspection at scale: list, count and remove-expired over N entries, half expired.
+"""Scenario 7: inspection at scale: list, count and remove-expired, half expired.
 
-    python -m benchmarks.inspection [--entries 100000] [--rounds 5]
+    python -m benchmarks --only inspection     (or: python -m benchmarks.inspection)
 
-httpcache's SQLiteCache against requests-cache's SQLite backend, both filled with
-the same N small responses (half of them expired) through their own APIs.
-CacheControl has no inspection API, so it has no column here. Each timing is the
-median of ``--rounds`` runs; remove-expired runs on a fresh copy of the filled
-database each round.
+httpcache's SQLite and Redis caches against requests-cache's, each filled with the
+same N small responses (half of them expired) through its own API, then inspected
+through its own API: list every URL, list the expired ones, count, and remove the
+expired ones (on a freshly filled cache each round, so there is something to
+remove). CacheControl has no inspection API, so it has no column here. Timings
+are medians of the rounds; each result is checked (N listed, N/2 expired, N/2
+removed).
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sqlite3
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from benchmarks._common import median, table, write_results
+from benchmarks._common import (
+    Goal,
+    Result,
+    check,
+    fmt_ratio,
+    median,
+    ratio,
+    redis_server,
+    write_results,
+)
 
-NOW = time.time()
+OPERATIONS = ("list", "list expired", "count", "remove-expired")
 
 
-def fill_httpcache(path: Path, count: int) -> float:
-    from httpcache.caches.sqlite import SQLiteCache
+def _url(i: int) -> str:
+    return f"https://api{i % 20}.example.test/items/{i}?page={i % 7}"
+
+
+# ---- filling ---------------------------------------------------------------------------
+
+
+def fill_httpcache(cache: Any, count: int, now: float) -> None:
     from httpcache.keys import digest
     from httpcache.models import Entry, Headers, Request, Response
 
-    cache = SQLiteCache(path)
-    started = time.perf_counter()
     headers = Headers({"Content-Type": "application/json", "Cache-Control": "max-age=60"})
     for i in range(count):
-        url = f"https://api{i % 20}.example.test/items/{i}?page={i % 7}"
+        url = _url(i)
         key = digest(["GET", url])
-        expires = NOW - 60 if i % 2 else NOW + 3600
+        expires = now - 60 if i % 2 else now + 3600
         entry = Entry(
             key=key,
             primary_key=key,
             request=Request("GET", url, Headers({"Accept": "*/*"})),
             response=Response(200, headers, "OK", url),
-            request_time=NOW - 120,
-            response_time=NOW - 120,
-            created_at=NOW - 120,
+            request_time=now - 120,
+            response_time=now - 120,
+            created_at=now - 120,
             expires=expires,
             stale_until=expires,
         )
         cache.save(entry, b'{"id": %d}' % i)
-    cache.close()
-    return time.perf_counter() - started
 
 
-def fill_requests_cache(path: Path, count: int) -> float:
+def fill_requests_cache(cache: Any, count: int) -> None:
     import requests
-    from requests_cache import SQLiteCache as RCSQLiteCache
     from urllib3 import HTTPResponse
 
-    cache = RCSQLiteCache(str(path))
-    started = time.perf_counter()
-    with cache.responses.bulk_commit(), cache.redirects.bulk_commit():  # its fastest way in
+    def save_all() -> None:
         for i in range(count):
-            url = f"https://api{i % 20}.example.test/items/{i}?page={i % 7}"
+            url = _url(i)
             response = requests.Response()
             response.status_code, response.url, response._content = 200, url, b'{"id": %d}' % i
             response.headers.update({"Content-Type": "application/json"})
@@ -73,94 +83,193 @@ def fill_requests_cache(path: Path, count: int) -> float:
             delta = timedelta(seconds=-60) if i % 2 else timedelta(hours=1)
             expires = datetime.now(UTC) + delta
             cache.save_response(response, expires=expires.replace(tzinfo=None))
-    cache.close()
-    return time.perf_counter() - started
+
+    if hasattr(cache.responses, "bulk_commit"):  # SQLite: its fastest way in
+        with cache.responses.bulk_commit():
+            save_all()
+    else:
+        save_all()
 
 
-def checkpoint(path: Path) -> None:
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+# ---- the two libraries' APIs ---------------------------------------------------------
 
 
-def timed(rounds: int, setup: Callable[[], object], action: Callable[[object], object]) -> float:
-    times = []
+class Contender:
+    """One library on one backend: how to build, fill, copy and inspect it."""
+
+    def __init__(self, library: str, backend: str, folder: Path, redis_url: str | None) -> None:
+        self.library, self.backend = library, backend
+        self.folder, self.redis_url = folder, redis_url
+        self.generation = 0
+
+    def build(self, fresh: bool = False) -> Any:
+        """The cache (``fresh``: a new, empty one of the same kind)."""
+        if fresh:
+            self.generation += 1
+        tag = f"{self.library}-{self.backend}-{self.generation}"
+        if self.library == "httpcache":
+            if self.backend == "sqlite":
+                from httpcache.caches.sqlite import SQLiteCache
+
+                return SQLiteCache(self.folder / f"{tag}.sqlite")
+            from httpcache.caches.redis import RedisCache
+
+            return RedisCache(url=self.redis_url, namespace=tag)
+        import requests_cache
+
+        if self.backend == "sqlite":
+            return requests_cache.SQLiteCache(str(self.folder / f"{tag}.sqlite"))
+        import redis
+
+        return requests_cache.RedisCache(
+            namespace=tag, connection=redis.Redis.from_url(self.redis_url)
+        )
+
+    def fill(self, cache: Any, count: int, now: float) -> None:
+        if self.library == "httpcache":
+            fill_httpcache(cache, count, now)
+        else:
+            fill_requests_cache(cache, count)
+
+    def copy(self, cache: Any, count: int, now: float, original: Any) -> Any:
+        """A cache holding what ``original`` holds (a file copy for SQLite, a refill else)."""
+        if self.backend == "sqlite":
+            source = Path(
+                original.path if self.library == "httpcache" else original.responses.db_path
+            )
+            self.generation += 1
+            target = self.folder / f"{self.library}-{self.backend}-{self.generation}.sqlite"
+            for suffix in ("", "-wal", "-shm"):
+                if Path(f"{source}{suffix}").exists():
+                    shutil.copy(f"{source}{suffix}", f"{target}{suffix}")
+            if self.library == "httpcache":
+                from httpcache.caches.sqlite import SQLiteCache
+
+                return SQLiteCache(target)
+            import requests_cache
+
+            return requests_cache.SQLiteCache(str(target))
+        fresh = self.build(fresh=True)
+        self.fill(fresh, count, now)
+        return fresh
+
+    def operations(self) -> dict[str, Callable[[Any], int]]:
+        if self.library == "httpcache":
+            return {
+                "list": lambda c: sum(1 for _ in c.entries()),
+                "list expired": lambda c: sum(1 for _ in c.entries(expired=True)),
+                "count": len,
+                "remove-expired": lambda c: c.remove_expired(),
+            }
+
+        def remove_expired(c: Any) -> int:
+            before = len(c.responses)
+            c.delete(expired=True)
+            return before - len(c.responses)
+
+        return {
+            "list": lambda c: sum(1 for _ in c.filter()),
+            "list expired": lambda c: sum(1 for _ in c.filter(valid=False, expired=True)),
+            "count": lambda c: len(c.responses),
+            "remove-expired": remove_expired,
+        }
+
+
+def measure(contender: Contender, count: int, rounds: int) -> dict[str, float]:
+    now = time.time()
+    cache = contender.build(fresh=True)
+    contender.fill(cache, count, now)
+    wanted = {"list": count, "list expired": count // 2, "count": count}
+    times: dict[str, list[float]] = {op: [] for op in OPERATIONS}
+    ops = contender.operations()
     for _ in range(rounds):
-        state = setup()
+        for op in ("list", "list expired", "count"):
+            started = time.perf_counter()
+            got = ops[op](cache)
+            times[op].append(time.perf_counter() - started)
+            check(got == wanted[op], f"{contender.library} {contender.backend} {op}: {got}")
+        copy = contender.copy(cache, count, now, cache)
         started = time.perf_counter()
-        action(state)
-        times.append(time.perf_counter() - started)
-    return median(times)
+        removed = ops["remove-expired"](copy)
+        times["remove-expired"].append(time.perf_counter() - started)
+        check(removed == count // 2, f"{contender.library} {contender.backend}: removed {removed}")
+        _close(copy)
+    _close(cache)
+    return {op: median(values) for op, values in times.items()}
 
 
-def measure_httpcache(path: Path, rounds: int, count: int) -> dict[str, float]:
-    from httpcache.caches.sqlite import SQLiteCache
-
-    def fresh_copy() -> SQLiteCache:
-        copy = path.with_name(f"copy-{time.monotonic_ns()}.sqlite")
-        shutil.copy(path, copy)
-        return SQLiteCache(copy)
-
-    cache = SQLiteCache(path)
-    listed = len(list(cache.entries()))
-    assert listed == count, listed
-    removed = fresh_copy().remove_expired()
-    assert removed == count // 2, removed
-    return {
-        "list": timed(rounds, lambda: cache, lambda c: list(c.entries())),
-        "list expired": timed(rounds, lambda: cache, lambda c: list(c.entries(expired=True))),
-        "count": timed(rounds, lambda: cache, len),
-        "stats": timed(rounds, lambda: cache, lambda c: c.stats()),
-        "remove-expired": timed(rounds, fresh_copy, lambda c: c.remove_expired()),
-    }
+def _close(cache: Any) -> None:
+    close = getattr(cache, "close", None)
+    if close is not None:
+        close()
 
 
-def measure_requests_cache(path: Path, rounds: int, count: int) -> dict[str, float]:
-    from requests_cache import SQLiteCache as RCSQLiteCache
-
-    def fresh_copy() -> RCSQLiteCache:
-        copy = path.with_name(f"rc-copy-{time.monotonic_ns()}.sqlite")
-        shutil.copy(path, copy)
-        return RCSQLiteCache(str(copy))
-
-    cache = RCSQLiteCache(str(path))
-    assert len(cache.responses) == count
-
-    def remove_expired(c: RCSQLiteCache) -> None:
-        c.delete(expired=True)
-
-    return {
-        "list": timed(rounds, lambda: cache, lambda c: list(c.filter())),
-        "list expired": timed(rounds, lambda: cache, lambda c: list(c.filter(valid=False))),
-        "count": timed(rounds, lambda: cache, lambda c: len(c.responses)),
-        "stats": float("nan"),
-        "remove-expired": timed(rounds, fresh_copy, remove_expired),
-    }
+def run(quick: bool = False, sizes: tuple[int, ...] | None = None, rounds: int = 3) -> Result:
+    sizes = sizes or ((100,) if quick else (10_000, 100_000))
+    rounds = 1 if quick else rounds
+    try:
+        import requests_cache
+    except ImportError:
+        requests_cache = None  # type: ignore[assignment]
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as folder, redis_server() as redis_url:
+        for backend in ("sqlite", "redis"):
+            if backend == "redis" and redis_url is None:
+                continue
+            for count in sizes:
+                for library in ("httpcache", "requests-cache"):
+                    if library == "requests-cache" and requests_cache is None:
+                        continue
+                    contender = Contender(library, backend, Path(folder), redis_url)
+                    results[f"{library}|{backend}|{count}"] = measure(contender, count, rounds)
+    rows, goals = [], []
+    for backend in ("sqlite", "redis"):
+        for count in sizes:
+            ours = results.get(f"httpcache|{backend}|{count}")
+            theirs = results.get(f"requests-cache|{backend}|{count}")
+            if ours is None:
+                continue
+            for op in OPERATIONS:
+                speedup = ratio(theirs[op], ours[op]) if theirs else None
+                rows.append(
+                    [
+                        backend,
+                        f"{count:,}",
+                        op,
+                        f"{ours[op]:.4f}",
+                        f"{theirs[op]:.4f}" if theirs else "n/a",
+                        fmt_ratio(speedup),
+                    ]
+                )
+                if speedup is not None:
+                    goals.append(
+                        Goal(
+                            f"{op} on {backend}, {count:,} entries: at least 10x faster",
+                            speedup >= 10,
+                            f"{speedup:.0f}x",
+                        )
+                    )
+    return Result(
+        name="inspection",
+        title=(
+            "7. Inspection, half expired: median seconds"
+            f" ({rounds} rounds; remove-expired on a freshly filled copy each round)"
+        ),
+        headers=["backend", "entries", "operation", "httpcache", "requests-cache", "rc / hc"],
+        rows=rows,
+        goals=goals,
+        data={"median_seconds": results},
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--entries", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        ours_path = Path(folder) / "httpcache.sqlite"
-        theirs_path = Path(folder) / "requests_cache.sqlite"
-        fill_ours = fill_httpcache(ours_path, args.entries)
-        fill_theirs = fill_requests_cache(theirs_path, args.entries)
-        checkpoint(ours_path)
-        checkpoint(theirs_path)
-        ours = measure_httpcache(ours_path, args.rounds, args.entries)
-        theirs = measure_requests_cache(theirs_path, args.rounds, args.entries)
-    rows = [
-        [op, f"{ours[op]:.3f}", f"{theirs[op]:.3f}", f"{ours[op] / theirs[op]:.3f}x"] for op in ours
-    ]
-    rows.append(
-        ["(fill)", f"{fill_ours:.1f}", f"{fill_theirs:.1f}", f"{fill_ours / fill_theirs:.2f}x"]
-    )
-    print(f"{args.entries} entries, half expired; median seconds of {args.rounds} rounds (SQLite)")
-    print(table(["operation", "httpcache", "requests-cache", "ratio"], rows))
-    data = {"entries": args.entries, "httpcache": ours, "requests-cache": theirs}
-    print("results:", write_results("inspection", data))
+    result = run(sizes=tuple(args.entries), rounds=args.rounds)
+    print(result.text())
+    print("results:", write_results("inspection", result.as_dict()))
 
 
 if __name__ == "__main__":

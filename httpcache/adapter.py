@@ -349,7 +349,8 @@ class CacheControlAdapter(HTTPAdapter):
             )
         decision = self._on_response(model, key, settings, response, request_time, action.entry)
         freshen = decision.first(Freshen)
-        response.close()
+        response.content  # noqa: B018 - a 304 has no body; reading it frees the connection
+        response.close()  # for the next request, instead of closing it
         if not isinstance(freshen, Freshen):
             # The 304 does not match what is stored: fetch the full response.
             reason = getattr(decision.first(DoNotStore), "reason", "304 unusable")

@@ -70,6 +70,8 @@ REBUILD_SHARE = 0.6
 REBUILD_MAX_KEPT_BYTES = 64 * 1024 * 1024
 #: Seconds bookkeeping writes (LRU time, hit counters) wait for the write lock.
 BOOKKEEPING_WAIT = 0.25
+#: Without ``max_size``, a hit renews an entry's LRU time only when it is this old.
+LAST_ACCESS_GRANULARITY = 60.0
 #: Page cache of each connection (KiB), and of one doing a bulk delete.
 CACHE_KIB = 2048
 BULK_CACHE_KIB = 65536
@@ -189,11 +191,17 @@ class SQLiteCache(BaseCache):
         with self._errors("find"):
             conn = self._connection()
             rows = conn.execute(
-                "SELECT key, head FROM entries WHERE primary_key = ?", (primary_key,)
+                "SELECT key, head, last_access FROM entries WHERE primary_key = ?", (primary_key,)
             ).fetchall()
-            if rows:
+            # The LRU time matters to eviction: kept exact by a cache with max_size;
+            # one without (it never evicts) renews it at most once a minute, for other
+            # processes sharing the file with a limit, and spares a write per hit.
+            if rows and (
+                self.max_size is not None
+                or time.time() - min(row[2] for row in rows) >= LAST_ACCESS_GRANULARITY
+            ):
                 self._touch(conn, primary_key)
-        return [entry for key, head in rows if (entry := _load(key, head)) is not None]
+        return [entry for key, head, _ in rows if (entry := _load(key, head)) is not None]
 
     def read_entry(self, key: str) -> Entry | None:
         with self._errors("read"):

@@ -1,0 +1,105 @@
+"""The three libraries on each backend they have, built the same way everywhere.
+
+``make_session(library, backend, folder, redis_url, tag)`` returns a
+``requests.Session`` that caches, or raises ``NotAvailable`` ("n/a" in the tables)
+when the library has no such backend or the backend cannot run here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import requests
+
+LIBRARIES = ("httpcache", "requests-cache", "CacheControl")
+BACKENDS = ("memory", "sqlite", "filesystem", "separate-body", "redis")
+#: What each library calls the backend (None: it has none).
+NATIVE = {
+    "httpcache": {b: b for b in BACKENDS},
+    "requests-cache": {
+        "memory": "memory",
+        "sqlite": "sqlite",
+        "filesystem": "filesystem",
+        "separate-body": None,
+        "redis": "redis",
+    },
+    "CacheControl": {
+        "memory": "DictCache",
+        "sqlite": None,
+        "filesystem": "FileCache",
+        "separate-body": "SeparateBodyFileCache",
+        "redis": "RedisCache",
+    },
+}
+
+
+class NotAvailable(Exception):
+    """This library has no such backend, or it cannot run here."""
+
+
+def installed() -> dict[str, bool]:
+    found = {}
+    for library, module in (("requests-cache", "requests_cache"), ("CacheControl", "cachecontrol")):
+        try:
+            __import__(module)
+            found[library] = True
+        except ImportError:
+            found[library] = False
+    found["httpcache"] = True
+    return found
+
+
+def _redis_client(redis_url: str | None) -> Any:
+    if redis_url is None:
+        raise NotAvailable("no redis-server")
+    import redis
+
+    return redis.Redis.from_url(redis_url)
+
+
+def make_session(
+    library: str, backend: str, folder: Path, redis_url: str | None, tag: str = "bench"
+) -> requests.Session:
+    native = NATIVE[library][backend]
+    if native is None:
+        raise NotAvailable(f"{library} has no {backend} backend")
+    if not installed()[library]:
+        raise NotAvailable(f"{library} is not installed")
+    name = str(folder / f"{library}-{backend}-{tag}")
+    if library == "httpcache":
+        from httpcache import CachedSession
+
+        if backend == "redis":
+            from httpcache.caches.redis import RedisCache
+
+            cache = RedisCache(_redis_client(redis_url), namespace=f"hc-{tag}")
+            return CachedSession(backend=cache)
+        return CachedSession(name, backend=backend)
+    if library == "requests-cache":
+        import requests_cache
+
+        if backend == "redis":
+            cache = requests_cache.RedisCache(
+                namespace=f"rc-{tag}", connection=_redis_client(redis_url)
+            )
+            return requests_cache.CachedSession(backend=cache, cache_control=True)
+        # cache_control=True: follow the response's headers, as the other two do
+        return requests_cache.CachedSession(name, backend=backend, cache_control=True)
+    from cachecontrol import CacheControl, caches
+    from cachecontrol.cache import DictCache
+
+    if backend == "memory":
+        cache: Any = DictCache()
+    elif backend == "redis":
+        cache = caches.RedisCache(_redis_client(redis_url))
+    else:
+        cache = getattr(caches, native)(name)
+    return CacheControl(requests.Session(), cache=cache)
+
+
+def clear_redis(redis_url: str | None) -> None:
+    if redis_url is not None:
+        client = _redis_client(redis_url)
+        client.flushdb()  # our private server only
+        client.close()
