@@ -78,26 +78,26 @@ def damage_of(name: str) -> Callable[[Store, str], None]:
     return lambda store, key: store.plant_head(key, change(store.head_bytes(key)))
 
 
-@pytest.mark.parametrize("damage", [*HEAD_DAMAGE, *FILE_DAMAGE])
-def test_damaged_entry_is_a_logged_miss_that_is_overwritten(
+def test_damaged_entries_are_logged_misses_that_are_overwritten(
     origin: Origin,
     byte_store: Store,  # noqa: F811
-    damage: str,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    if damage in FILE_DAMAGE and byte_store.name not in FILE_BACKENDS:
-        pytest.skip("damage to a whole entry file: file backends only")
-    url = origin.route("/damaged", counter_handler(FRESH))
+    """Every kind of damage at once, each to its own entry, beside a good entry."""
+    damages = [*HEAD_DAMAGE, *(FILE_DAMAGE if byte_store.name in FILE_BACKENDS else ())]
     good_url = origin.route("/good", counter_handler(FRESH))
     session = byte_store.session()
-    stored = session.get(url)
-    assert stored.text == "body 1"
-    assert session.get(good_url).text == "body 1"
-    key, good_key = stored.cache_key, session.get(good_url).cache_key
+    good_key = session.get(good_url).cache_key
+    damaged: dict[str, tuple[str, str]] = {}  # damage -> (url, key)
+    for n, damage in enumerate(damages):
+        url = origin.route(f"/damaged/{n}", counter_handler(FRESH))
+        stored = session.get(url)
+        assert stored.text == "body 1"
+        damaged[damage] = (url, stored.cache_key)
+    for damage, (_, key) in damaged.items():
+        damage_of(damage)(byte_store, key)
 
-    damage_of(damage)(byte_store, key)
-
-    # The CLI, with the damaged entry in place: no crash, exit 0, the good entry intact.
+    # The CLI, with the damaged entries in place: no crash, exit 0, the good one intact.
     listed = byte_store.cli("cache", "ls", "--json")
     assert listed.exit_code == 0, listed.output
     rows = {row["key"]: row for row in json.loads(listed.stdout)}
@@ -111,36 +111,44 @@ def test_damaged_entry_is_a_logged_miss_that_is_overwritten(
         shown = byte_store.cli("cache", "inspect", "--json", target)
         assert shown.exit_code == 0, shown.output
         assert [e["key"] for e in json.loads(shown.stdout)] == [good_key]
-    # SQLite and Redis list entries from their index, which the damage did not touch:
-    # ls shows the entry, and inspect marks it unreadable. The file backends read
-    # every head to list, so ls skips the entry and inspect does not know the key.
-    if byte_store.name in FILE_BACKENDS:
-        assert key not in rows
-        for target in (key, url):
-            missing = byte_store.cli("cache", "inspect", target)
-            assert missing.exit_code == 66, missing.output  # not found: one clear line
-            assert "no cached entry" in missing.stderr and "Traceback" not in missing.output
-    else:
-        assert rows[key]["url"] == url
-        for target in (key, url):
-            marked = byte_store.cli("cache", "inspect", "--json", target)
-            assert marked.exit_code == 0, marked.output
-            assert json.loads(marked.stdout) == [
-                {"key": key, "state": "unreadable", "note": Unreadable.NOTE}
-            ]
-        shown = byte_store.cli("cache", "inspect", key)
-        assert shown.exit_code == 0 and "unreadable" in shown.stdout, shown.output
-        assert byte_store.cli("cache", "inspect", "--body", key).exit_code == 66
+    for damage, (url, key) in damaged.items():
+        # SQLite and Redis list entries from their index, which the damage did not
+        # touch: ls shows the entry and inspect marks it unreadable. The file backends
+        # read every head to list: ls skips the entry, inspect does not know the key.
+        if byte_store.name in FILE_BACKENDS:
+            assert key not in rows, damage
+            for target in (key, url):
+                missing = byte_store.cli("cache", "inspect", target)
+                assert missing.exit_code == 66, (damage, missing.output)  # not found
+                assert "no cached entry" in missing.stderr and "Traceback" not in missing.output
+        else:
+            assert rows[key]["url"] == url, damage
+            for target in (key, url):
+                marked = byte_store.cli("cache", "inspect", "--json", target)
+                assert marked.exit_code == 0, (damage, marked.output)
+                assert json.loads(marked.stdout) == [
+                    {"key": key, "state": "unreadable", "note": Unreadable.NOTE}
+                ]
+            shown = byte_store.cli("cache", "inspect", key)
+            assert shown.exit_code == 0 and "unreadable" in shown.stdout, shown.output
+            assert byte_store.cli("cache", "inspect", "--body", key).exit_code == 66
 
-    # The library: a miss with a warning, then the new response replaces the damage.
-    with caplog.at_level(logging.WARNING, logger="httpcache"):
-        refetched = session.get(url)
-    assert not refetched.from_cache and refetched.text == "body 2"
-    assert [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "httpcache"]
-    assert origin.hits("/damaged") == 2
+    # The library: each is a miss with a warning, and the new response replaces it.
+    for damage, (url, _) in damaged.items():
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="httpcache"):
+            refetched = session.get(url)
+        assert not refetched.from_cache and refetched.text == "body 2", damage
+        warnings = [r for r in caplog.records if r.name == "httpcache"]
+        assert any(r.levelno == logging.WARNING for r in warnings), damage
 
-    fresh_session = byte_store.session()  # another instance reads what is stored now
-    hit = fresh_session.get(url)
-    assert hit.from_cache and hit.text == "body 2"
-    assert origin.hits("/damaged") == 2
-    assert byte_store.cli("cache", "inspect", "--json", key).exit_code == 0
+    other = byte_store.session()  # another instance reads what is stored now
+    for damage, (url, _) in damaged.items():
+        hit = other.get(url)
+        assert hit.from_cache and hit.text == "body 2", damage
+        assert origin.hits(url.removeprefix(origin.base)) == 2
+    listed = byte_store.cli("cache", "ls", "--json")
+    assert {row["key"] for row in json.loads(listed.stdout)} == {
+        good_key,
+        *(key for _, key in damaged.values()),
+    }
