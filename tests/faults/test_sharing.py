@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from httpcache import CachedSession
+from tests.caches.contract import NOW, make_entry
 from tests.support.origin import Origin
 from tests.support.redis_servers import RedisClusterHandle, RedisServer
 
@@ -143,3 +144,20 @@ def test_many_processes_and_threads_get_whole_bodies(store: Store, origin: Origi
     # that a concurrent clear() removed is dropped with a warning: that is allowed.)
     waits = [k for k in total if k.startswith("warning") and ("lock" in k or "timed out" in k)]
     assert waits == []
+
+
+def test_freshening_an_older_response_keeps_the_newer_one_whole(store: Store) -> None:
+    # Two sharers: one revalidates version 1 and gets a 304 while the other has
+    # stored version 2 meanwhile. The late 304 must not put v1's head on v2's body.
+    cache = store.open()
+    old = make_entry("http://h.test/r", created_at=NOW, headers={"X-Version": "1"})
+    cache.save(old, b"version 1")
+    new = make_entry("http://h.test/r", created_at=NOW + 5, headers={"X-Version": "2"})
+    cache.save(new, b"version 2 body")
+    cache.update_head(old.with_changes(expires=NOW + 999))  # the late 304 for v1
+    opened = cache.open_entry(old.key)
+    assert opened is not None
+    entry, body = opened
+    with body:
+        assert (entry.response.headers["X-Version"], body.read()) == ("2", b"version 2 body")
+    cache.close()
