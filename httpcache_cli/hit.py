@@ -49,8 +49,15 @@ DEFAULT_HEADERS = (
     ("Accept", "*/*"),
     ("Connection", "keep-alive"),
 )
-#: Modules whose presence makes urllib3 add ``br`` or ``zstd`` to Accept-Encoding.
-COMPRESSION_MODULES = ("brotlicffi", "brotli", "backports.zstd", "compression.zstd")
+#: Modules whose presence makes urllib3 add ``br`` or ``zstd`` to Accept-Encoding
+#: (``zstandard`` in older urllib3 2.x): any of them present, the fast path steps aside.
+COMPRESSION_MODULES = (
+    "brotlicffi",
+    "brotli",
+    "backports.zstd",
+    "compression.zstd",
+    "zstandard",
+)
 #: requests reads credentials from these (``requests.utils.get_netrc_auth``).
 NETRC_FILES = ("~/.netrc", "~/_netrc")
 #: Fields a stored body no longer has on the wire (``_convert.FRAMING_FIELDS``).
