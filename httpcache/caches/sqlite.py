@@ -768,20 +768,32 @@ class _SQLiteWriter(BodyWriter):
     def write(self, chunk: bytes) -> None:
         if self._done:
             raise RuntimeError("this writer was already committed or aborted")
-        self._buffer += chunk
         self._size += len(chunk)
         step = self._cache.chunk_size
-        while len(self._buffer) >= step:
-            piece = bytes(self._buffer[:step])
-            del self._buffer[:step]
-            try:
-                with self._cache._transaction("write body") as conn:
-                    body_id = self._store_chunk(conn, piece)
-            except BaseException:
-                self.abort()
-                raise
-            self._body_id = body_id
-            self._chunks += 1
+        view = memoryview(chunk).cast("B")
+        if self._buffer:  # complete the piece begun by earlier writes
+            taken = min(step - len(self._buffer), len(view))
+            self._buffer += view[:taken]
+            view = view[taken:]
+            if len(self._buffer) == step:
+                self._store_piece(bytes(self._buffer))
+                self._buffer = bytearray()
+        # Full pieces straight from the caller's bytes: a large body given whole (a
+        # response that was not streamed) is never copied whole once more.
+        while len(view) >= step:
+            self._store_piece(bytes(view[:step]))
+            view = view[step:]
+        self._buffer += view
+
+    def _store_piece(self, piece: bytes) -> None:
+        try:
+            with self._cache._transaction("write body") as conn:
+                body_id = self._store_chunk(conn, piece)
+        except BaseException:
+            self.abort()
+            raise
+        self._body_id = body_id
+        self._chunks += 1
 
     def commit(self) -> Entry:
         if self._done:
