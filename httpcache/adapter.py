@@ -28,7 +28,7 @@ from .caches.base import BaseCache
 from .caches.memory import DictCache
 from .config import CacheConfig, current_request_options
 from .heuristics import BaseHeuristic
-from .keys import create_key, redact_request
+from .keys import create_key, normalize_url, redact_request
 from .models import Entry, Request
 from .policy import controller
 from .policy.actions import (
@@ -204,7 +204,7 @@ class CacheControlAdapter(HTTPAdapter):
                 return served
             action = Forward("stored body unavailable", CacheStatus.MISS)
         if isinstance(action, GatewayTimeout):
-            logger.debug("%s %s: 504, %s", model.method, model.url, action.reason)
+            logger.debug("%s %s: 504, %s", model.method, self._loggable(model.url), action.reason)
             response = _convert.gateway_timeout(request, self)
             return _convert.annotate(
                 response,
@@ -227,7 +227,11 @@ class CacheControlAdapter(HTTPAdapter):
             entries = self.guard.call("look up", lambda: self.cache.find(key), [])
         action = controller.decide(model, entries, self.clock(), settings)
         logger.debug(
-            "%s %s: %s (%s)", model.method, model.url, type(action).__name__, action.reason
+            "%s %s: %s (%s)",
+            model.method,
+            self._loggable(model.url),
+            type(action).__name__,
+            action.reason,
         )
         return action
 
@@ -354,12 +358,14 @@ class CacheControlAdapter(HTTPAdapter):
         if not isinstance(freshen, Freshen):
             # The 304 does not match what is stored: fetch the full response.
             reason = getattr(decision.first(DoNotStore), "reason", "304 unusable")
-            logger.debug("%s %s: %s; fetching in full", model.method, model.url, reason)
+            logger.debug(
+                "%s %s: %s; fetching in full", model.method, self._loggable(model.url), reason
+            )
             forward = Forward(reason, CacheStatus.EXPIRED)
             return self._forward(request, model, key, settings, forward, stream, kwargs, None)
         entry = freshen.entry
         self.guard.call("update a head", lambda: self.cache.update_head(entry), None)
-        logger.debug("%s %s: %s", model.method, model.url, freshen.reason)
+        logger.debug("%s %s: %s", model.method, self._loggable(model.url), freshen.reason)
         pair = self.guard.call("read an entry", lambda: self.cache.open_entry(entry.key), None)
         if pair is None:
             forward = Forward("stored body unavailable after 304", CacheStatus.MISS)
@@ -405,7 +411,12 @@ class CacheControlAdapter(HTTPAdapter):
             count = self.guard.call(
                 "invalidate", lambda: self.cache.delete(urls=invalidate.urls), 0
             )
-            logger.debug("%s: invalidated %d entries (%s)", model.url, count, invalidate.reason)
+            logger.debug(
+                "%s: invalidated %d entries (%s)",
+                self._loggable(model.url),
+                count,
+                invalidate.reason,
+            )
         return decision
 
     def _handle_response(
@@ -434,7 +445,7 @@ class CacheControlAdapter(HTTPAdapter):
         if not isinstance(store, Store):
             land()
             reason = getattr(decision.first(DoNotStore), "reason", "")
-            logger.debug("%s %s: not stored (%s)", model.method, model.url, reason)
+            logger.debug("%s %s: not stored (%s)", model.method, self._loggable(model.url), reason)
             return _convert.annotate(
                 response, status=status, key=key, entry=None, from_cache=False, now=self.clock()
             )
@@ -442,7 +453,9 @@ class CacheControlAdapter(HTTPAdapter):
         if stream:
             if filter_fn is not None and not filter_fn(response):
                 land()
-                logger.debug("%s %s: not stored (filter_fn)", model.method, model.url)
+                logger.debug(
+                    "%s %s: not stored (filter_fn)", model.method, self._loggable(model.url)
+                )
                 return _convert.annotate(
                     response, status=status, key=key, entry=None, from_cache=False, now=self.clock()
                 )
@@ -453,7 +466,9 @@ class CacheControlAdapter(HTTPAdapter):
                 land()
             else:
                 response.raw = TeeRaw(response.raw, writer, self.guard, lambda _stored: land())
-            logger.debug("%s %s: storing as read (%s)", model.method, model.url, store.reason)
+            logger.debug(
+                "%s %s: storing as read (%s)", model.method, self._loggable(model.url), store.reason
+            )
             return _convert.annotate(
                 response,
                 status=status,
@@ -470,13 +485,17 @@ class CacheControlAdapter(HTTPAdapter):
         entry = store.entry
         if not _convert.decoded_completely(response.raw):
             logger.warning(
-                "%s %s: not stored: its content coding was cut short", model.method, model.url
+                "%s %s: not stored: its content coding was cut short",
+                model.method,
+                self._loggable(model.url),
             )
         elif filter_fn is None or filter_fn(response):
             saved = self.guard.call("store", lambda: self.cache.save(store.entry, body), None)
             if saved is not None:
                 entry = saved
-                logger.debug("%s %s: stored (%s)", model.method, model.url, store.reason)
+                logger.debug(
+                    "%s %s: stored (%s)", model.method, self._loggable(model.url), store.reason
+                )
         land()
         return _convert.annotate(
             response, status=status, key=entry.key, entry=entry, from_cache=False, now=self.clock()
@@ -496,7 +515,13 @@ class CacheControlAdapter(HTTPAdapter):
             return None
         if isinstance(failure, requests.Response):
             failure.close()
-        logger.debug("%s %s: serving stale (%s; %s)", model.method, model.url, reason, failure)
+        logger.debug(
+            "%s %s: serving stale (%s; %s)",
+            model.method,
+            self._loggable(model.url),
+            reason,
+            failure,
+        )
         return self._serve(request, UseStored(entry, CacheStatus.STALE, reason), key, settings, {})
 
     # ---- stale-while-revalidate --------------------------------------------------------
@@ -527,7 +552,9 @@ class CacheControlAdapter(HTTPAdapter):
                 else:
                     self._forward(request.copy(), model, key, settings, action, False, kwargs, None)
             except Exception as exc:  # a background refresh has no caller to tell
-                logger.warning("background revalidation of %s failed: %s", model.url, exc)
+                logger.warning(
+                    "background revalidation of %s failed: %s", self._loggable(model.url), exc
+                )
             finally:
                 flight.land()
                 self._background.discard(threading.current_thread())
@@ -541,8 +568,24 @@ class CacheControlAdapter(HTTPAdapter):
         for thread in list(self._background):
             thread.join(timeout)
 
+    def _loggable(self, url: str) -> _RedactedURL:
+        """The URL as logs show it: ignored parameters and user info redacted, as stored."""
+        return _RedactedURL(url, self.config.ignored)
+
     def close(self) -> None:
         super().close()
+
+
+class _RedactedURL:
+    """Formats a URL with its secrets redacted, only when a log line is really written."""
+
+    __slots__ = ("ignored", "url")
+
+    def __init__(self, url: str, ignored: tuple[str, ...]) -> None:
+        self.url, self.ignored = url, ignored
+
+    def __str__(self) -> str:
+        return normalize_url(self.url, self.ignored, redact=True)
 
 
 def _nothing() -> None:

@@ -285,6 +285,19 @@ def test_default_ignored_parameters_redact_credentials(origin: Origin) -> None:
     assert "TOK" not in repr(entry)
 
 
+def test_debug_log_redacts_secret_parameters(
+    origin: Origin, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = CachedSession(backend="memory", expire_after=60, ignored_parameters=["api_key"])
+    url = origin.route("/logged", counter_handler(PLAIN))
+    with caplog.at_level(logging.DEBUG, logger="httpcache"):
+        session.get(url, params={"api_key": "SENTINEL-KEY", "q": "1"})
+        session.get(url, params={"api_key": "SENTINEL-KEY", "q": "1"})
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/logged" in line and "q=1" in line for line in lines)  # the URL is logged
+    assert not any("SENTINEL-KEY" in line for line in lines)
+
+
 def test_match_headers(origin: Origin) -> None:
     url = origin.route("/mh", counter_handler(PLAIN))
     listed = CachedSession(backend="memory", expire_after=60, match_headers=["Accept-Language"])
