@@ -19,7 +19,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks._common import RESULTS, Result
+from benchmarks._common import RESULTS, Goal, Result
 from benchmarks._contenders import installed
 
 SCENARIOS = {
@@ -34,13 +34,21 @@ SCENARIOS = {
 }
 
 
-def run_all(names: list[str], quick: bool, write: bool = True) -> list[Result]:
+def run_all(
+    names: list[str], quick: bool, write: bool = True, keep_going: bool = False
+) -> list[Result]:
     results = []
     started = time.perf_counter()
     for name in names:
         began = time.perf_counter()
         module = importlib.import_module(SCENARIOS[name])
-        result: Result = module.run(quick=quick)
+        try:
+            result: Result = module.run(quick=quick)
+        except Exception as exc:  # reported in the table; the others still run
+            if not keep_going:
+                raise
+            result = Result(name, f"{name}: FAILED", ["error"], [[repr(exc)]])
+            result.goals.append(Goal(f"{name} ran and its checks passed", False, repr(exc)))
         result.data["seconds"] = round(time.perf_counter() - began, 1)
         results.append(result)
         print(result.text(), f"\n  ({result.data['seconds']} s)\n", flush=True)
@@ -106,7 +114,9 @@ def main(argv: list[str] | None = None) -> None:
     missing = [name for name, ok in installed().items() if not ok]
     if missing:
         sys.exit(f"install the bench extra first (pip install -e '.[bench]'): missing {missing}")
-    run_all(args.only or list(SCENARIOS), args.quick)
+    results = run_all(args.only or list(SCENARIOS), args.quick, keep_going=True)
+    if any(r.title.endswith("FAILED") for r in results):
+        sys.exit("a scenario failed its checks (see its table)")
 
 
 if __name__ == "__main__":

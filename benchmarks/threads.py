@@ -62,7 +62,7 @@ def hammer(session: requests.Session, urls: list[str], body: bytes, per_thread: 
 
 
 def run(quick: bool = False) -> Result:
-    rounds, per_thread = (2, 5) if quick else (7, 150)
+    rounds, per_thread = (2, 5) if quick else (5, 120)
     urls_count = 10 if quick else URLS
     body = expected_body(SIZE)
     rates: dict[str, list[float]] = {}
