@@ -94,6 +94,11 @@ class Settings:
     #: Request fields whose values are secrets: kept only as digests in ``Entry.vary``.
     sensitive_headers: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def caller_sets_lifetime(self) -> bool:
+        """The lifetime is the caller's (``expire_after``, or ``cache_control=False``)."""
+        return self.expiration is not None or not self.cache_control
+
     def codes(self) -> Collection[int]:
         if self.allowable_codes is not None:
             return self.allowable_codes
@@ -328,7 +333,7 @@ def on_response(
         vary=values,
     )
     entry = with_expiry(draft, lifetime, settings)
-    if settings.expiration is not None or not settings.cache_control:
+    if settings.caller_sets_lifetime:
         entry = entry.with_changes(expiry_from_caller=True)
     actions.append(Store(entry, f"storable: lifetime {_seconds(lifetime)}"))
     return ResponseDecision(tuple(actions))
@@ -440,7 +445,7 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         request_time=exchange.request_time,
         response_time=exchange.response_time,
     )
-    from_caller = settings.expiration is not None or not settings.cache_control
+    from_caller = settings.caller_sets_lifetime
     if settings.expiration is not None:
         lifetime = settings.expiration.lifetime_from(exchange.response_time)
     elif entry.expiry_from_caller:  # the lifetime a caller chose when storing it
