@@ -4,7 +4,8 @@
 
 Scenarios (each a module of this package): hits, misses, revalidation, threads,
 processes, large_body, inspection, startup. ``--quick`` runs each once with tiny
-sizes (what the smoke test does). Results: ``benchmarks/results/latest.json`` and
+sizes (what the smoke test does). ``BENCH_BACKENDS=filesystem,redis`` limits the
+per-backend scenarios to those backends. Results: ``benchmarks/results/latest.json`` and
 ``benchmarks/results/latest.md`` (the markdown shown in README.md).
 """
 

@@ -7,16 +7,22 @@ when the library has no such backend or the backend cannot run here.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import requests
 
 LIBRARIES = ("httpcache", "requests-cache", "CacheControl")
-BACKENDS = ("memory", "sqlite", "filesystem", "separate-body", "redis")
+ALL_BACKENDS = ("memory", "sqlite", "filesystem", "separate-body", "redis")
+#: The backends a run measures: all, or those named in ``BENCH_BACKENDS``
+#: (comma-separated), for working on one backend without waiting for the rest.
+BACKENDS = tuple(
+    b for b in os.environ.get("BENCH_BACKENDS", ",".join(ALL_BACKENDS)).split(",") if b
+)
 #: What each library calls the backend (None: it has none).
 NATIVE = {
-    "httpcache": {b: b for b in BACKENDS},
+    "httpcache": {b: b for b in ALL_BACKENDS},
     "requests-cache": {
         "memory": "memory",
         "sqlite": "sqlite",
