@@ -2,24 +2,32 @@
 
 Layout (one file, WAL journal):
 
-- ``entries``: one row per stored variant. The metadata the inspection API filters
-  on lives in indexed columns; the whole head is kept as a ``dumps_entry`` blob.
-  ``body_id`` names the entry's body, ``chunks`` how many pieces it has.
-- ``bodies``: ``(body_id, seq, data)``, a body cut into chunks of ``chunk_size``
-  (1 MiB) so that neither writing nor reading ever holds a whole body in memory.
+- ``entries``: one row per stored variant, the metadata the inspection API filters
+  on in columns. Its ``id`` is ordered by expiry (the millisecond of ``expires`` in
+  the high bits, random low bits), so the expired entries are always the first
+  rows: ``remove_expired`` deletes a contiguous range instead of rows scattered on
+  every page. Lookups go through small integer indexes on hashes of the key, the
+  primary key and the URL (the text is compared too).
+- ``heads``: the whole head as a ``dumps_entry`` blob, under the entry's ``id``,
+  and the body itself when it is smaller than one chunk (``body_id`` NULL): a hit
+  on a small entry is one row, and its store one transaction.
+- ``bodies``: ``(body_id, seq, data)``, a larger body cut into chunks of
+  ``chunk_size`` (1 MiB) so that neither writing nor reading ever holds a whole
+  body in memory; ``chunks`` in ``entries`` says how many.
 - ``writers``: bodies being written. Its ``AUTOINCREMENT`` key hands out body ids
   that are never reused, and ``touched_at`` tells a live writer from one whose
   process died (its chunks are deleted once ``ORPHAN_AGE`` has passed).
-- ``counters``: hits and misses, and the bytes of bodies and of heads, kept up to
-  date in the transactions that change them, so ``max_size`` and ``stats()`` need
-  no scan.
+- ``counters``: hits and misses, the number of entries, and the bytes of bodies
+  and of heads, kept up to date in the transactions that change them, so
+  ``len()``, ``max_size`` and ``stats()`` need no scan.
 - ``meta``: the schema version.
 
 Transactions. A writer stores each full chunk in its own short transaction under
 a fresh body id that no entry refers to yet, so a slow download never holds the
 write lock for long and readers never see its chunks. ``commit()`` is one
-``BEGIN IMMEDIATE`` transaction: last chunk, entry row pointed at the new body,
-old body deleted, least recently used entries evicted past ``max_size``. A reader
+``BEGIN IMMEDIATE`` transaction: last chunk (or the whole small body), entry and
+head rows, old entry and body deleted, least recently used entries evicted past
+``max_size``. A reader
 of a body of several chunks (and a listing) holds a read transaction, i.e. a WAL
 snapshot, until it reaches the end or is closed, so it gets the complete body that
 was current when it opened it, whatever is committed meanwhile. Every
@@ -33,16 +41,19 @@ can close them from any thread; otherwise a connection is only used by its owner
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import math
 import os
+import random
 import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -53,7 +64,7 @@ from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Bodies are stored (and streamed back) in pieces of this many bytes.
 CHUNK_SIZE = 1024 * 1024
 #: A body still being written whose writer gave no sign of life for this many
@@ -63,11 +74,10 @@ ORPHAN_AGE = 3600.0
 PAGE_SIZE = 1000
 #: Idle body-reader connections kept open for reuse.
 READER_POOL_SIZE = 4
-#: Deleting at least this many entries, and this share of all, copies out the
-#: rest (up to this many bytes of bodies) and empties the tables instead.
-REBUILD_MIN_ROWS = 1000
-REBUILD_SHARE = 0.6
-REBUILD_MAX_KEPT_BYTES = 64 * 1024 * 1024
+#: An entry's id: the millisecond its freshness ends in the high bits, random
+#: ones in the low bits (entries expiring in the same millisecond differ there).
+ID_RANDOM_BITS = 20
+MAX_ID_MS = (2**63 - 1) >> ID_RANDOM_BITS  # about year 2248; later expiry is clamped
 #: Seconds bookkeeping writes (LRU time, hit counters) wait for the write lock.
 BOOKKEEPING_WAIT = 0.25
 #: Without ``max_size``, a hit renews an entry's LRU time only when it is this old.
@@ -78,10 +88,14 @@ BULK_CACHE_KIB = 65536
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS entries (
-        key TEXT PRIMARY KEY,
+        id INTEGER PRIMARY KEY,
+        key TEXT NOT NULL,
+        key_hash INTEGER NOT NULL,
         primary_key TEXT NOT NULL,
+        primary_hash INTEGER NOT NULL,
         method TEXT NOT NULL,
         url TEXT NOT NULL,
+        url_hash INTEGER NOT NULL,
         host TEXT NOT NULL,
         status INTEGER NOT NULL,
         size INTEGER NOT NULL,
@@ -92,15 +106,14 @@ _SCHEMA = (
         request_time REAL NOT NULL,
         response_time REAL NOT NULL,
         last_access REAL NOT NULL,
-        body_id INTEGER NOT NULL,
-        chunks INTEGER NOT NULL,
-        head BLOB NOT NULL
+        body_id INTEGER,
+        chunks INTEGER NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS entries_primary_key ON entries (primary_key)",
-    # Listing by host, lookups by URL (whose host is known), per-host counts.
-    "CREATE INDEX IF NOT EXISTS entries_host_url ON entries (host, url)",
-    "CREATE INDEX IF NOT EXISTS entries_expires ON entries (expires)",
-    "CREATE INDEX IF NOT EXISTS entries_last_access ON entries (last_access)",
+    "CREATE INDEX IF NOT EXISTS entries_key ON entries (key_hash)",
+    "CREATE INDEX IF NOT EXISTS entries_primary_key ON entries (primary_hash)",
+    "CREATE INDEX IF NOT EXISTS entries_url ON entries (url_hash)",
+    # ``body``: the whole body when it is stored inline (``entries.body_id`` NULL).
+    "CREATE TABLE IF NOT EXISTS heads (id INTEGER PRIMARY KEY, head BLOB NOT NULL, body BLOB)",
     """CREATE TABLE IF NOT EXISTS bodies (
         body_id INTEGER NOT NULL,
         seq INTEGER NOT NULL,
@@ -112,36 +125,36 @@ _SCHEMA = (
         touched_at REAL NOT NULL
     )""",
     "CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
-    """INSERT OR IGNORE INTO counters (name, value)
-       VALUES ('hits', 0), ('misses', 0), ('body_bytes', 0), ('head_bytes', 0)""",
+    """INSERT OR IGNORE INTO counters (name, value) VALUES
+       ('hits', 0), ('misses', 0), ('entries', 0), ('body_bytes', 0), ('head_bytes', 0)""",
     "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value)",
 )
-_TABLES = ("entries", "bodies", "writers", "counters", "meta")
+#: Made by the first eviction: a cache without ``max_size`` never orders by it.
+_LAST_ACCESS_INDEX = "CREATE INDEX IF NOT EXISTS entries_last_access ON entries (last_access)"
+_TABLES = ("entries", "heads", "bodies", "writers", "counters", "meta")
 
-_UPSERT = """
-    INSERT INTO entries (key, primary_key, method, url, host, status, size, head_size,
-        created_at, expires, stale_until, request_time, response_time, last_access,
-        body_id, chunks, head)
-    VALUES (:key, :primary_key, :method, :url, :host, :status, :size, :head_size,
-        :created_at, :expires, :stale_until, :request_time, :response_time, :last_access,
-        :body_id, :chunks, :head)
-    ON CONFLICT (key) DO UPDATE SET
-        primary_key = excluded.primary_key, method = excluded.method, url = excluded.url,
-        host = excluded.host, status = excluded.status, size = excluded.size,
-        head_size = excluded.head_size, created_at = excluded.created_at,
-        expires = excluded.expires, stale_until = excluded.stale_until,
-        request_time = excluded.request_time, response_time = excluded.response_time,
-        last_access = excluded.last_access, body_id = excluded.body_id,
-        chunks = excluded.chunks, head = excluded.head
+_INSERT_ENTRY = """
+    INSERT INTO entries (id, key, key_hash, primary_key, primary_hash, method, url,
+        url_hash, host, status, size, head_size, created_at, expires, stale_until,
+        request_time, response_time, last_access, body_id, chunks)
+    VALUES (:id, :key, :key_hash, :primary_key, :primary_hash, :method, :url,
+        :url_hash, :host, :status, :size, :head_size, :created_at, :expires, :stale_until,
+        :request_time, :response_time, :last_access, :body_id, :chunks)
 """
 
 _UPDATE_HEAD = """
-    UPDATE entries SET primary_key = :primary_key, method = :method, url = :url,
-        host = :host, status = :status, head_size = :head_size, created_at = :created_at,
-        expires = :expires, stale_until = :stale_until, request_time = :request_time,
-        response_time = :response_time, last_access = :last_access, head = :head
-    WHERE key = :key
+    UPDATE entries SET id = :id, primary_key = :primary_key, primary_hash = :primary_hash,
+        method = :method, url = :url, url_hash = :url_hash, host = :host, status = :status,
+        head_size = :head_size, created_at = :created_at, expires = :expires,
+        stale_until = :stale_until, request_time = :request_time,
+        response_time = :response_time, last_access = :last_access
+    WHERE id = :old_id
 """
+
+#: An entry by its key: the hash finds the row through the index, the text makes sure.
+_BY_KEY = "key_hash = ? AND key = ?"
+#: The expired entries: a range of ids (see ``_expired_params``), then the exact test.
+_EXPIRED = "id <= ? AND expires <= ?"
 
 _SUMMARY_COLUMNS = (
     "key, primary_key, method, url, status, size, created_at, expires, "
@@ -191,7 +204,10 @@ class SQLiteCache(BaseCache):
         with self._errors("find"):
             conn = self._connection()
             rows = conn.execute(
-                "SELECT key, head, last_access FROM entries WHERE primary_key = ?", (primary_key,)
+                "SELECT e.key, h.head, e.last_access FROM entries AS e"
+                " JOIN heads AS h ON h.id = e.id"
+                " WHERE e.primary_hash = ? AND e.primary_key = ?",
+                (_hash(primary_key), primary_key),
             ).fetchall()
             # The LRU time matters to eviction: kept exact by a cache with max_size;
             # one without (it never evicts) renews it at most once a minute, for other
@@ -207,7 +223,11 @@ class SQLiteCache(BaseCache):
         with self._errors("read"):
             row = (
                 self._connection()
-                .execute("SELECT head FROM entries WHERE key = ?", (key,))
+                .execute(
+                    "SELECT h.head FROM entries AS e JOIN heads AS h ON h.id = e.id"
+                    " WHERE e.key_hash = ? AND e.key = ?",
+                    (_hash(key), key),
+                )
                 .fetchone()
             )
         return None if row is None else _load(key, row[0])
@@ -230,29 +250,47 @@ class SQLiteCache(BaseCache):
     def update_head(self, entry: Entry) -> None:
         with self._transaction("update head") as conn:
             row = conn.execute(
-                "SELECT size, head_size, created_at FROM entries WHERE key = ?", (entry.key,)
+                f"SELECT id, size, head_size, created_at FROM entries WHERE {_BY_KEY}",
+                (_hash(entry.key), entry.key),
             ).fetchone()
             # Only the response that was revalidated (see ``freshens``).
-            if row is not None and row[2] == entry.created_at:
-                columns = _head_columns(replace(entry, size=row[0]))
-                conn.execute(_UPDATE_HEAD, columns)
-                _add_bytes(conn, 0, columns["head_size"] - row[1])
+            if row is None or row[3] != entry.created_at:
+                return
+            old_id, size, head_size, _ = row
+            columns = _head_columns(replace(entry, size=size))
+            # The id may stay while it is not later than the new expiry says (the
+            # expired range still holds the entry when it expires), else it moves.
+            if old_id >> ID_RANDOM_BITS <= _expiry_ms(entry.expires):
+                columns["id"] = old_id
+                conn.execute(_UPDATE_HEAD, {**columns, "old_id": old_id})
+                conn.execute("UPDATE heads SET head = ? WHERE id = ?", (columns["head"], old_id))
+            else:
+                new_id = _with_free_id(conn, entry.expires, _UPDATE_HEAD, columns, old_id)
+                conn.execute(
+                    "UPDATE heads SET id = ?, head = ? WHERE id = ?",
+                    (new_id, columns["head"], old_id),
+                )
+            _add_counts(conn, head_bytes=columns["head_size"] - head_size)
 
     def delete_keys(self, keys: Iterable[str]) -> int:
         return self.delete(*keys)
 
     def iter_entries(self) -> Iterator[Entry]:
         """Every entry's whole head (decoded; unreadable ones skipped, with a warning)."""
-        for key, head in self._rows("SELECT key, head FROM entries", ()):
+        sql = "SELECT e.key, h.head FROM entries AS e JOIN heads AS h ON h.id = e.id"
+        for key, head in self._rows(sql, ()):
             entry = _load(key, head)
             if entry is not None:
                 yield entry
 
     def clear(self) -> None:
         with self._transaction("clear") as conn:
-            for table in ("entries", "bodies", "writers"):
+            for table in ("entries", "heads", "bodies", "writers"):
                 conn.execute(f"DELETE FROM {table}")
-            conn.execute("UPDATE counters SET value = 0 WHERE name IN ('body_bytes', 'head_bytes')")
+            conn.execute(
+                "UPDATE counters SET value = 0"
+                " WHERE name IN ('entries', 'body_bytes', 'head_bytes')"
+            )
         # Give the space back: rewrite the file, then empty the WAL into it.
         with self._errors("clear"):
             conn = self._connection()
@@ -306,8 +344,8 @@ class SQLiteCache(BaseCache):
         where: list[str] = []
         params: list[Any] = []
         if expired is True:
-            where.append("expires <= ?")
-            params.append(now)
+            where.append(_EXPIRED)
+            params.extend(_expired_params(now))
         elif expired is False:
             where.append("(expires IS NULL OR expires > ?)")
             params.append(now)
@@ -320,9 +358,10 @@ class SQLiteCache(BaseCache):
         sql = f"SELECT {_SUMMARY_COLUMNS} FROM entries"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        for row in self._rows(sql, params):
-            if url is None or url_matches(row[3], url):
-                yield _summary(row)
+        for page in self._pages(sql, params):
+            if url is not None:
+                page = [row for row in page if url_matches(row[3], url)]
+            yield from map(_summary, page)
 
     def contains(self, key: str | None = None, url: str | None = None) -> bool:
         if key is None and url is None:
@@ -336,8 +375,8 @@ class SQLiteCache(BaseCache):
             row = (
                 self._connection()
                 .execute(
-                    "SELECT 1 FROM entries WHERE host = ? AND url = ? LIMIT 1",
-                    (host_of(wanted), wanted),
+                    "SELECT 1 FROM entries WHERE url_hash = ? AND url = ? LIMIT 1",
+                    (_hash(wanted), wanted),
                 )
                 .fetchone()
             )
@@ -352,18 +391,18 @@ class SQLiteCache(BaseCache):
         now: float | None = None,
     ) -> int:
         now = time.time() if now is None else now
-        wanted_urls = [(host_of(u), u) for u in map(self.url_normalizer, urls or ())]
+        wanted_urls = [(_hash(u), u) for u in map(self.url_normalizer, urls or ())]
         if not (keys or wanted_urls or expired or older_than is not None):
             return 0
         removed = 0
         with self._transaction("delete", bulk=True) as conn:
             # Each statement counts rows still there, so the sum counts each once.
             if keys:
-                removed += _delete_where(conn, "key = ?", [(k,) for k in set(keys)])
+                removed += _delete_where(conn, _BY_KEY, [(_hash(k), k) for k in set(keys)])
             if wanted_urls:
-                removed += _delete_where(conn, "host = ? AND url = ?", wanted_urls)
+                removed += _delete_where(conn, "url_hash = ? AND url = ?", wanted_urls)
             if expired:
-                removed += _delete_where(conn, "expires <= ?", [(now,)])
+                removed += _delete_where(conn, _EXPIRED, [_expired_params(now)])
             if older_than is not None:
                 removed += _delete_where(conn, "? - created_at > ?", [(now, older_than)])
             _delete_orphans(conn, time.time())
@@ -375,16 +414,15 @@ class SQLiteCache(BaseCache):
             conn = self._connection()
             conn.execute("BEGIN")  # one snapshot for every figure
             try:
-                (count,) = conn.execute("SELECT count(*) FROM entries").fetchone()
                 (expired,) = conn.execute(
-                    "SELECT count(*) FROM entries WHERE expires <= ?", (now,)
+                    f"SELECT count(*) FROM entries WHERE {_EXPIRED}", _expired_params(now)
                 ).fetchone()
                 per_host = dict(conn.execute("SELECT host, count(*) FROM entries GROUP BY host"))
                 counts = dict(conn.execute("SELECT name, value FROM counters"))
             finally:
                 conn.rollback()
         return CacheStats(
-            count,
+            counts.get("entries", 0),
             counts.get("body_bytes", 0),
             expired,
             counts.get("hits", 0),
@@ -394,7 +432,12 @@ class SQLiteCache(BaseCache):
 
     def __len__(self) -> int:
         with self._errors("count"):
-            return self._connection().execute("SELECT count(*) FROM entries").fetchone()[0]
+            row = (
+                self._connection()
+                .execute("SELECT value FROM counters WHERE name = 'entries'")
+                .fetchone()
+            )
+        return 0 if row is None else int(row[0])
 
     # ---- connections and transactions ------------------------------------------
 
@@ -538,16 +581,20 @@ class SQLiteCache(BaseCache):
         try:
             with _busy_timeout(conn, BOOKKEEPING_WAIT):
                 conn.execute(
-                    "UPDATE entries SET last_access = ? WHERE primary_key = ?",
-                    (time.time(), primary_key),
+                    "UPDATE entries SET last_access = ? WHERE primary_hash = ? AND primary_key = ?",
+                    (time.time(), _hash(primary_key), primary_key),
                 )
         except sqlite3.OperationalError as exc:
             logger.debug("SQLite cache %s: last access not recorded: %s", self.path, exc)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> Iterator[tuple[Any, ...]]:
-        """Rows of a query run on a reader connection of the pool: one snapshot for
-        the whole listing, fetched a page at a time, and the caller may write to the
-        cache between rows (its writes go through its own connection)."""
+        for page in self._pages(sql, params):
+            yield from page
+
+    def _pages(self, sql: str, params: Sequence[Any]) -> Iterator[list[tuple[Any, ...]]]:
+        """Rows of a query run on a reader connection of the pool, a page at a time:
+        one snapshot for the whole listing, and the caller may write to the cache
+        between pages (its writes go through its own connection)."""
         with self._errors("list"):
             conn = self._acquire_reader()
         try:
@@ -559,7 +606,7 @@ class SQLiteCache(BaseCache):
                         rows = cursor.fetchmany(PAGE_SIZE)
                     if not rows:
                         return
-                    yield from rows
+                    yield rows
             finally:
                 cursor.close()
         finally:
@@ -570,18 +617,19 @@ class SQLiteCache(BaseCache):
     def _open_pair(self, key: str, with_head: bool) -> tuple[Entry | None, BinaryIO] | None:
         """An entry's head (if asked for; ``None`` when unreadable) and its body.
 
-        A body of one chunk comes whole with the head in one statement (a statement
-        sees one snapshot). A longer one is streamed by a reader that holds a read
-        transaction, in which the head is read too."""
-        head_column = "e.head" if with_head else "NULL"
+        A body stored inline or in one chunk comes whole with the head in one
+        statement (a statement sees one snapshot). A longer one is streamed by a
+        reader that holds a read transaction, in which the head is read too."""
+        head_column = "h.head" if with_head else "NULL"
         with self._errors("read body"):
             row = (
                 self._connection()
                 .execute(
-                    f"SELECT {head_column}, e.chunks, e.size, b.data FROM entries AS e"
+                    f"SELECT {head_column}, e.chunks, e.size, coalesce(h.body, b.data)"
+                    " FROM entries AS e JOIN heads AS h ON h.id = e.id"
                     " LEFT JOIN bodies AS b ON b.body_id = e.body_id AND b.seq = 0"
-                    " WHERE e.key = ?",
-                    (key,),
+                    " WHERE e.key_hash = ? AND e.key = ?",
+                    (_hash(key), key),
                 )
                 .fetchone()
             )
@@ -602,7 +650,9 @@ class SQLiteCache(BaseCache):
             try:
                 conn.execute("BEGIN")
                 row = conn.execute(
-                    "SELECT head, body_id, chunks, size FROM entries WHERE key = ?", (key,)
+                    "SELECT h.head, e.body_id, e.chunks, e.size FROM entries AS e"
+                    " JOIN heads AS h ON h.id = e.id WHERE e.key_hash = ? AND e.key = ?",
+                    (_hash(key), key),
                 ).fetchone()
             except BaseException:
                 self._release_reader(conn)
@@ -802,23 +852,27 @@ class _SQLiteWriter(BodyWriter):
         columns = _head_columns(entry)
         try:
             with self._cache._transaction("store") as conn:
-                body_id, chunks = self._body_id, self._chunks
-                if self._buffer or body_id is None:
-                    body_id = self._store_chunk(conn, bytes(self._buffer))
-                    chunks += bool(self._buffer)
-                if not conn.execute("DELETE FROM writers WHERE body_id = ?", (body_id,)).rowcount:
-                    raise StorageError(_CLAIM_LOST)
-                old = conn.execute(
-                    "SELECT body_id, size, head_size FROM entries WHERE key = ?", (entry.key,)
-                ).fetchone()
+                body_id, chunks, inline = self._body_id, self._chunks, None
+                if body_id is None:  # smaller than a chunk: the body goes with the head
+                    inline = bytes(self._buffer)
+                else:
+                    if self._buffer:
+                        self._store_chunk(conn, bytes(self._buffer))
+                        chunks += 1
+                    if not conn.execute(
+                        "DELETE FROM writers WHERE body_id = ?", (body_id,)
+                    ).rowcount:
+                        raise StorageError(_CLAIM_LOST)
+                # The entry it replaces goes, with its body.
+                _delete_where(conn, _BY_KEY, [(columns["key_hash"], entry.key)])
                 now = time.time()
+                row = {**columns, "last_access": now, "body_id": body_id, "chunks": chunks}
+                entry_id = _with_free_id(conn, entry.expires, _INSERT_ENTRY, row)
                 conn.execute(
-                    _UPSERT, {**columns, "last_access": now, "body_id": body_id, "chunks": chunks}
+                    "INSERT INTO heads (id, head, body) VALUES (?, ?, ?)",
+                    (entry_id, columns["head"], inline),
                 )
-                _add_bytes(conn, entry.size, columns["head_size"])
-                if old is not None:  # replaced: its body goes
-                    conn.execute("DELETE FROM bodies WHERE body_id = ?", (old[0],))
-                    _add_bytes(conn, -old[1], -old[2])
+                _add_counts(conn, 1, entry.size, columns["head_size"])
                 _evict(conn, self._cache.max_size)
                 _delete_orphans(conn, now)
         except BaseException:
@@ -957,81 +1011,105 @@ def _evict(conn: sqlite3.Connection, max_size: int | None) -> None:
     ).fetchone()
     if excess <= 0:
         return
+    conn.execute(_LAST_ACCESS_INDEX)
     doomed = []
-    rows = conn.execute("SELECT key, size + head_size FROM entries ORDER BY last_access, rowid")
-    for key, cost in rows:
-        doomed.append((key,))
+    rows = conn.execute("SELECT id, size + head_size FROM entries ORDER BY last_access, id")
+    for entry_id, cost in rows:
+        doomed.append((entry_id,))
         excess -= cost
         if excess <= 0:
             break
     rows.close()
-    _delete_where(conn, "key = ?", doomed)
+    _delete_where(conn, "id = ?", doomed)
     logger.debug("SQLite cache: evicted %d least recently used entries", len(doomed))
 
 
 def _delete_where(conn: sqlite3.Connection, where: str, params: list[Sequence[Any]]) -> int:
     """Delete the entries matching ``where`` (once per parameter set) with their
-    bodies, keep the byte counters right, and return how many entries went."""
+    heads and bodies, keep the counters right, and return how many entries went."""
     removed = 0
     body_bytes = head_bytes = 0.0
     for values in params:
-        count, bodies, heads = conn.execute(
-            f"SELECT count(*), total(size), total(head_size) FROM entries WHERE {where}", values
+        count, bodies, heads, chunked = conn.execute(
+            "SELECT count(*), total(size), total(head_size), count(body_id)"
+            f" FROM entries WHERE {where}",
+            values,
         ).fetchone()
-        if count and _keep_the_rest(conn, where, values, count):
-            removed += count
-        elif count:
+        if not count:
+            continue
+        if chunked:
             conn.execute(
                 f"DELETE FROM bodies WHERE body_id IN (SELECT body_id FROM entries WHERE {where})",
                 values,
             )
-            removed += conn.execute(f"DELETE FROM entries WHERE {where}", values).rowcount
+        conn.execute(
+            f"DELETE FROM heads WHERE id IN (SELECT id FROM entries WHERE {where})", values
+        )
+        removed += conn.execute(f"DELETE FROM entries WHERE {where}", values).rowcount
         body_bytes += bodies
         head_bytes += heads
-    _add_bytes(conn, -int(body_bytes), -int(head_bytes))
+    _add_counts(conn, -removed, -int(body_bytes), -int(head_bytes))
     return removed
 
 
-def _keep_the_rest(
-    conn: sqlite3.Connection, where: str, values: Sequence[Any], doomed: int
-) -> bool:
-    """When most entries are to go (``remove_expired`` on a cache left alone for a
-    while), copy out the few that stay, empty the tables (SQLite drops whole pages
-    instead of deleting row by row), and put them back. Return False, doing nothing,
-    when deleting row by row is the better way."""
-    if doomed < REBUILD_MIN_ROWS:
-        return False
-    (total,) = conn.execute("SELECT count(*) FROM entries").fetchone()
-    if doomed < total * REBUILD_SHARE:
-        return False
-    # What stays: the other entries' bodies, and the chunks of writes in progress.
-    kept = f"({where}) IS NOT 1"  # NULL (no expiry) stays too
-    (kept_bytes,) = conn.execute(
-        f"SELECT total(length(data)) FROM bodies WHERE body_id IN"
-        f" (SELECT body_id FROM entries WHERE {kept} UNION SELECT body_id FROM writers)",
-        values,
-    ).fetchone()
-    if kept_bytes > REBUILD_MAX_KEPT_BYTES:
-        return False
-    conn.execute(f"CREATE TEMP TABLE kept_entries AS SELECT * FROM entries WHERE {kept}", values)
-    conn.execute(
-        "CREATE TEMP TABLE kept_bodies AS SELECT * FROM bodies WHERE body_id IN"
-        " (SELECT body_id FROM temp.kept_entries UNION SELECT body_id FROM writers)"
-    )
-    conn.execute("DELETE FROM entries")  # no WHERE: the tables are truncated
-    conn.execute("DELETE FROM bodies")
-    conn.execute("INSERT INTO entries SELECT * FROM temp.kept_entries")
-    conn.execute("INSERT INTO bodies SELECT * FROM temp.kept_bodies")
-    conn.execute("DROP TABLE temp.kept_entries")
-    conn.execute("DROP TABLE temp.kept_bodies")
-    return True
+def _with_free_id(
+    conn: sqlite3.Connection,
+    expires: float | None,
+    sql: str,
+    row: dict[str, Any],
+    old_id: int | None = None,
+) -> int:
+    """Run ``sql`` (the insert of an entry, or an update moving one from ``old_id``)
+    with a new id ordered by ``expires``, and return it; an id already taken (a
+    one in a million chance per millisecond) is drawn again."""
+    high = _expiry_ms(expires) << ID_RANDOM_BITS
+    for attempt in range(8):
+        entry_id = high | random.getrandbits(ID_RANDOM_BITS)
+        try:
+            conn.execute(sql, {**row, "id": entry_id, "old_id": old_id})
+        except sqlite3.IntegrityError:
+            if attempt == 7:
+                raise
+            continue
+        return entry_id
+    raise AssertionError("unreachable")
 
 
-def _add_bytes(conn: sqlite3.Connection, body_bytes: int, head_bytes: int) -> None:
-    conn.executemany(
-        "UPDATE counters SET value = value + ? WHERE name = ?",
-        [(body_bytes, "body_bytes"), (head_bytes, "head_bytes")],
-    )
+def _expiry_ms(expires: float | None) -> int:
+    """The millisecond an entry's id is ordered by: its expiry, clamped to what an
+    id holds (never-expiring entries last)."""
+    if expires is None or math.isnan(expires) or expires * 1000 >= MAX_ID_MS:
+        return MAX_ID_MS
+    return max(int(expires * 1000), 0)
+
+
+def _expired_params(now: float) -> tuple[int, float]:
+    """Parameters of ``_EXPIRED``: every entry with ``expires <= now`` has an id at
+    most the first, because ids grow with expiry (see ``_expiry_ms``)."""
+    return ((_expiry_ms(now) + 1) << ID_RANDOM_BITS) - 1, now
+
+
+def _hash(text: str) -> int:
+    """A signed 64-bit hash of a key or URL for the integer indexes (a collision only
+    costs a row more to compare: queries match the text too)."""
+    digest = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _add_counts(
+    conn: sqlite3.Connection, entries: int = 0, body_bytes: int = 0, head_bytes: int = 0
+) -> None:
+    changes = [
+        (value, name)
+        for name, value in (
+            ("entries", entries),
+            ("body_bytes", body_bytes),
+            ("head_bytes", head_bytes),
+        )
+        if value
+    ]
+    if changes:
+        conn.executemany("UPDATE counters SET value = value + ? WHERE name = ?", changes)
 
 
 def _delete_orphans(conn: sqlite3.Connection, now: float) -> None:
@@ -1048,9 +1126,12 @@ def _head_columns(entry: Entry) -> dict[str, Any]:
     head = dumps_entry(entry)
     return {
         "key": entry.key,
+        "key_hash": _hash(entry.key),
         "primary_key": entry.primary_key,
+        "primary_hash": _hash(entry.primary_key),
         "method": entry.method,
         "url": entry.url,
+        "url_hash": _hash(entry.url),
         "host": host_of(entry.url),
         "status": entry.status,
         "size": entry.size,
@@ -1074,24 +1155,40 @@ def _load(key: str, head: bytes) -> Entry | None:
         return None
 
 
+# A listing builds an entry per row: through the frozen dataclasses' ``__init__``
+# (a generic ``object.__setattr__`` per field) that costs as much as reading the
+# row, so ``_summary`` fills the slots through their descriptors, in field order.
+# Every field is set (``test_summary_is_a_whole_entry`` compares with ``Entry(...)``).
+_E = [getattr(Entry, f.name).__set__ for f in fields(Entry)]
+_R = [getattr(Request, f.name).__set__ for f in fields(Request)]
+assert len(_E) == 12 and len(_R) == 4, "Entry or Request changed: update _summary"
+
+
 def _summary(row: Sequence[Any]) -> Entry:
-    """An entry rebuilt from its indexed columns (no header fields)."""
+    """An entry rebuilt from its columns (no header fields)."""
     key, primary_key, method, url, status, size, created, expires, stale, req_t, resp_t = row
     response = _SUMMARY_RESPONSES.get(status)
     if response is None:  # one frozen, header-less response per status, shared
         response = _SUMMARY_RESPONSES[status] = Response(status, _NO_HEADERS)
-    return Entry(
-        key,
-        primary_key,
-        Request(method, url, _NO_HEADERS),
-        response,
-        req_t,
-        resp_t,
-        created,
-        expires,
-        size,
-        stale,
-    )
+    request = object.__new__(Request)
+    _R[0](request, method)
+    _R[1](request, url)
+    _R[2](request, _NO_HEADERS)
+    _R[3](request, None)
+    entry = object.__new__(Entry)
+    _E[0](entry, key)
+    _E[1](entry, primary_key)
+    _E[2](entry, request)
+    _E[3](entry, response)
+    _E[4](entry, req_t)
+    _E[5](entry, resp_t)
+    _E[6](entry, created)
+    _E[7](entry, expires)
+    _E[8](entry, size)
+    _E[9](entry, stale)
+    _E[10](entry, ())
+    _E[11](entry, False)
+    return entry
 
 
 def _glob_prefilter(pattern: str) -> str:

@@ -21,7 +21,7 @@ from httpcache.caches import sqlite as sqlite_module
 from httpcache.caches.memory import DictCache
 from httpcache.caches.sqlite import SQLiteCache, resolve_path
 from httpcache.errors import StorageError
-from httpcache.models import Headers, Response
+from httpcache.models import Entry, Headers, Request, Response
 from httpcache.serialize import dumps_entry
 
 from .contract import NOW, CacheContract, make_entry
@@ -288,15 +288,15 @@ def chunk_rows(path: Path) -> int:
 def test_chunks_of_an_unfinished_write_are_invisible_then_discarded(
     cache: SQLiteCache, db_path: Path
 ) -> None:
-    old = cache.save(make_entry(), b"old")
+    old = cache.save(make_entry(), b"old")  # smaller than a chunk: kept with its head
     writer = cache.open_writer(make_entry(created_at=NOW + 1))
     writer.write(body_of(3 * CHUNK))
-    assert chunk_rows(db_path) == 1 + 3  # written, but nothing refers to them
+    assert chunk_rows(db_path) == 3  # written, but nothing refers to them
     assert cache.read_entry(old.key) == old
     assert cache.read_body(old.key) == b"old"
     assert cache.stats().bytes == 3
     writer.abort()
-    assert chunk_rows(db_path) == 1
+    assert chunk_rows(db_path) == 0
     writer.abort()  # twice is fine
 
 
@@ -325,8 +325,8 @@ def test_orphans_of_dead_writers_are_deleted(
 ) -> None:
     abandoned = cache.open_writer(make_entry("http://h.test/abandoned"))
     abandoned.write(body_of(2 * CHUNK))
-    cache.save(make_entry("http://h.test/other"), b"x")
-    assert chunk_rows(db_path) == 2 + 1  # still young: kept
+    cache.save(make_entry("http://h.test/other"), body_of(CHUNK + 1))
+    assert chunk_rows(db_path) == 2 + 2  # still young: kept
     monkeypatch.setattr(sqlite_module, "ORPHAN_AGE", -1.0)
     cache.save(make_entry("http://h.test/third"), b"y")
     assert chunk_rows(db_path) == 2  # the orphan's chunks went with the next commit
@@ -360,6 +360,34 @@ def test_clear_shrinks_the_file(cache: SQLiteCache, db_path: Path) -> None:
     assert len(cache) == 0
 
 
+@pytest.mark.parametrize(
+    "expires", [None, float("nan"), float("inf"), -1e12, 0.0, NOW - 1, NOW, 4e13, 1e300]
+)
+def test_expired_is_exact_at_any_expiry(cache: SQLiteCache, expires: float | None) -> None:
+    entry = cache.save(make_entry(expires=expires), b"body")
+    was_expired = expires is not None and expires <= NOW
+    assert [e.key for e in cache.entries(expired=True, now=NOW)] == [entry.key] * was_expired
+    assert cache.stats(now=NOW).expired == was_expired
+    assert cache.remove_expired(now=NOW) == was_expired
+    assert len(cache) == (not was_expired)
+
+
+def test_a_revalidation_that_shortens_the_lifetime_is_still_removed_when_expired(
+    cache: SQLiteCache,
+) -> None:
+    long_lived = cache.save(make_entry("http://h.test/long", expires=NOW + 3600), b"a")
+    short = cache.save(make_entry("http://h.test/short", expires=NOW + 3600), body_of(CHUNK + 1))
+    longer = cache.save(make_entry("http://h.test/longer", expires=NOW + 60), b"c")
+    cache.update_head(short.with_changes(expires=NOW + 5))  # moves its row
+    cache.update_head(longer.with_changes(expires=NOW + 7200))  # may keep it
+    assert cache.remove_expired(now=NOW + 10) == 1
+    assert {e.url for e in cache.entries()} == {long_lived.url, longer.url}
+    assert cache.read_entry(longer.key).expires == NOW + 7200
+    assert cache.remove_expired(now=NOW + 3600) == 1
+    assert cache.read_body(longer.key) == b"c"
+    assert len(cache) == 1
+
+
 def test_update_head_rewrites_only_the_head(cache: SQLiteCache, db_path: Path) -> None:
     entry = cache.save(make_entry(), body_of(2 * CHUNK))
     with raw(db_path) as conn:
@@ -386,12 +414,14 @@ def test_byte_counters_follow_every_change(cache: SQLiteCache, db_path: Path) ->
     def check() -> None:
         with raw(db_path) as conn:
             real = conn.execute("SELECT total(size), total(head_size) FROM entries").fetchone()
+            (rows,) = conn.execute("SELECT count(*) FROM entries").fetchone()
             kept = conn.execute(
                 "SELECT value FROM counters WHERE name IN ('body_bytes', 'head_bytes')"
                 " ORDER BY name"
             ).fetchall()
         assert [int(total) for total in real] == [value for (value,) in kept]
         assert cache.stats().bytes == int(real[0])
+        assert len(cache) == cache.stats().entries == rows
 
     cache.save(make_entry("http://h.test/a", expires=NOW - 1), body_of(3 * CHUNK))
     cache.save(make_entry("http://h.test/a", expires=NOW - 1), b"replaced")
@@ -413,22 +443,7 @@ def test_byte_counters_follow_every_change(cache: SQLiteCache, db_path: Path) ->
     check()
 
 
-@pytest.mark.parametrize("way", ["row by row", "keep the rest"])
-def test_deleting_most_entries_either_way(
-    cache: SQLiteCache, db_path: Path, monkeypatch: pytest.MonkeyPatch, way: str
-) -> None:
-    if way == "keep the rest":
-        monkeypatch.setattr(sqlite_module, "REBUILD_MIN_ROWS", 1)
-    else:
-        monkeypatch.setattr(sqlite_module, "REBUILD_MAX_KEPT_BYTES", 0)
-    chosen: list[bool] = []
-    keep_the_rest = sqlite_module._keep_the_rest
-
-    def spy(*args: object) -> bool:
-        chosen.append(keep_the_rest(*args))  # type: ignore[arg-type]
-        return chosen[-1]
-
-    monkeypatch.setattr(sqlite_module, "_keep_the_rest", spy)
+def test_removing_expired_entries_keeps_the_rest_whole(cache: SQLiteCache, db_path: Path) -> None:
     for i in range(8):
         cache.save(make_entry(f"http://h.test/old/{i}", expires=NOW - i), body_of(CHUNK + i))
     never = cache.save(make_entry("http://h.test/never", expires=None), body_of(2 * CHUNK + 1))
@@ -437,9 +452,9 @@ def test_deleting_most_entries_either_way(
     writer.write(body_of(2 * CHUNK, seed=3))  # chunks stored, entry not yet
 
     assert cache.remove_expired(now=NOW) == 8
-    assert chosen == [way == "keep the rest"]
 
     assert {e.url for e in cache.entries()} == {never.url, fresh.url}
+    assert len(cache) == 2
     assert cache.read_entry(never.key) == never
     assert cache.read_body(never.key) == body_of(2 * CHUNK + 1)
     assert cache.read_body(fresh.key) == b"fresh"
@@ -447,7 +462,8 @@ def test_deleting_most_entries_either_way(
     in_flight = writer.commit()
     assert cache.read_body(in_flight.key) == body_of(2 * CHUNK, seed=3) + b"end"
     with raw(db_path) as conn:
-        assert conn.execute("SELECT count(*) FROM bodies").fetchone() == (3 + 1 + 3,)
+        assert conn.execute("SELECT count(*) FROM bodies").fetchone() == (3 + 3,)
+        assert conn.execute("SELECT count(*) FROM heads").fetchone() == (3,)
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         real = conn.execute("SELECT total(size) FROM entries").fetchone()[0]
     assert cache.stats().bytes == real
@@ -551,7 +567,10 @@ def test_unreadable_head_is_a_miss_with_one_warning(
     good = cache.save(make_entry("http://h.test/good"), b"good")
     bad = cache.save(make_entry("http://h.test/bad"), b"bad")
     with raw(db_path) as conn:
-        conn.execute("UPDATE entries SET head = ? WHERE key = ?", (head, bad.key))
+        conn.execute(
+            "UPDATE heads SET head = ? WHERE id = (SELECT id FROM entries WHERE key = ?)",
+            (head, bad.key),
+        )
     with caplog.at_level(logging.WARNING, logger="httpcache"):
         assert cache.find(bad.primary_key) == []
     assert [r.name for r in caplog.records] == ["httpcache"]
@@ -739,3 +758,23 @@ def test_forked_child_opens_its_own_connections(cache: SQLiteCache) -> None:
     assert results.get(timeout=5) is True
     assert cache.read_body(make_entry("http://h.test/child").key) == b"child"
     assert cache._connection() is parent_conn
+
+
+def test_summary_is_a_whole_entry(cache: SQLiteCache) -> None:
+    stored = cache.save(make_entry("http://h.test/s", expires=NOW + 5), b"body")
+    (summary,) = cache.entries()
+    expected = Entry(
+        stored.key,
+        stored.primary_key,
+        Request(stored.method, stored.url, Headers()),
+        Response(stored.status, Headers()),
+        stored.request_time,
+        stored.response_time,
+        stored.created_at,
+        stored.expires,
+        stored.size,
+        stored.stale_until,
+    )
+    assert summary == expected
+    assert repr(summary) == repr(expected)  # every field set
+    assert summary.with_changes(size=1).size == 1

@@ -111,7 +111,10 @@ class Store:
         """The stored head (``dumps_entry`` output) of entry ``key``."""
         if self.name == "sqlite":
             with _db(self.path) as db:
-                (head,) = db.execute("SELECT head FROM entries WHERE key = ?", (key,)).fetchone()
+                (head,) = db.execute(
+                    "SELECT head FROM heads WHERE id = (SELECT id FROM entries WHERE key = ?)",
+                    (key,),
+                ).fetchone()
             return bytes(head)
         if self.name in FILE_BACKENDS:
             data = self.entry_file(key).read_bytes()
@@ -127,7 +130,10 @@ class Store:
         """Store ``head`` as entry ``key``'s head, framed so that only the head is wrong."""
         if self.name == "sqlite":
             with _db(self.path) as db:
-                db.execute("UPDATE entries SET head = ? WHERE key = ?", (head, key))
+                db.execute(
+                    "UPDATE heads SET head = ? WHERE id = (SELECT id FROM entries WHERE key = ?)",
+                    (head, key),
+                )
         elif self.name in FILE_BACKENDS:
             path = self.entry_file(key)
             data = path.read_bytes()
