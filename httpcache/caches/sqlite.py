@@ -750,12 +750,15 @@ class _ChunkReader(io.BufferedIOBase):
         return len(data)
 
     def readall(self) -> bytes:
+        """The rest of the body in one ``bytes``, holding it once (plus a chunk): a
+        ``BytesIO`` grows in place and hands its buffer over, where joining a list
+        of chunks would hold the body twice."""
         self._check_open()
-        parts = []
+        whole = io.BytesIO()
         while self._fill():
-            parts.append(self._buffer)
+            whole.write(self._buffer)
             self._buffer = memoryview(b"")
-        return b"".join(parts)
+        return whole.getvalue()
 
     def close(self) -> None:
         self._finish()
