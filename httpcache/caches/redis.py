@@ -4,11 +4,16 @@ Key layout (``ns`` is the namespace; ``{...}`` is a Redis Cluster hash tag, so e
 key of one resource, i.e. all variants of one primary key, lives in one slot):
 
 - ``ns:{pk}:h:<key>``         head of one variant, a hash: ``v`` (format), ``e`` (the
-                              entry, ``dumps_entry``), ``g`` (body generation),
-                              ``n`` (number of chunks), ``s`` (body size)
-- ``ns:{pk}:b:<key>:<gen>``   its body: a list of chunks of ``chunk_size`` bytes
+                              entry, ``dumps_entry``), ``g`` (generation: one per
+                              commit), ``n`` (chunks in the body list; 0: the body is
+                              inline), ``s`` (body size), ``c`` (``created_at``, what
+                              tells a freshened head from another response), ``b``
+                              (the body itself when it fits in one chunk)
+- ``ns:{pk}:b:<key>:<gen>``   a body of several chunks: a list of ``chunk_size`` pieces
 - ``ns:{pk}:v``               the set of variant keys of the resource (``find``)
 - ``ns:{ns}:expires``         index: sorted set, key -> ``expires`` (``+inf``: never)
+- ``ns:{ns}:gone``            index: sorted set, key -> when Redis drops the entry (its
+                              TTL; ``+inf``: never): what ``len`` and pruning go by
 - ``ns:{ns}:meta``            index: hash, key -> msgpack summary (url, status, size ...)
 - ``ns:{ns}:lru``             sorted set, key -> last use (``max_size``)
 - ``ns:{ns}:sizes``/``bytes`` what each entry counts for ``max_size``, and the sum
@@ -17,34 +22,48 @@ key of one resource, i.e. all variants of one primary key, lives in one slot):
 ``pk`` is the primary key itself, or ``#`` and a digest of it when it cannot be a
 hash tag (empty, braces, or a leading ``#``).
 
-Writing. Chunks go to a fresh generation's list, which has a short TTL until the
-commit (a writer that dies leaves nothing for long). The commit writes the index row,
-then one Lua script on the resource's slot checks that the head is still the one the
-writer expected, adds the last chunk, swaps the head (which names the generation),
-sets every TTL and retires the previous body after a grace period, so that a reader
-streaming it can finish. Readers get the head's generation and read only that
-generation's chunks: a head is never paired with another body. ``open_body`` reads
-the generation of the head this thread last got from ``find``/``read_entry`` for
-that key, so the driver serves the body of the very head it decided on.
+Round trips. A lookup is one pipeline (the variant set and the usual head, whose
+inline body comes with it); serving the hit that follows needs none, since head and
+body came from the same hash, read at once. A store is one pipeline too: the index
+row and the commit script (on a cluster the two go to their own nodes in parallel).
+Hit and miss counts are kept in the instance and ride along with the next pipeline;
+``flush_counters()`` (also ``lookup_counts``, ``stats`` and ``close``, and at the
+exit of the interpreter) sends them at once.
+
+Writing. A body that fits in one chunk is written inline with its head, in one
+script. A larger one goes to a fresh generation's list, chunk by chunk, which has a
+short TTL until the commit (a writer that dies leaves nothing for long); the commit
+script adds the last chunk, swaps the head (which names the generation), sets every
+TTL and retires the previous body after a grace period, so that a reader streaming
+it can finish. Readers get the head's generation and read only that generation's
+chunks: a head is never paired with another body. ``open_body``/``open_entry`` serve
+the head (and inline body) this thread last got from ``find``/``read_entry`` for that
+key, so the driver serves the body of the very head it decided on.
 
 TTLs: every key of an entry lives until its ``stale_until`` (at least ``min_ttl``
 seconds, to allow for clocks of several machines); ``None`` means no TTL.
 
-The index is best-effort: a row whose entry vanished (TTL, eviction by Redis) is
-skipped and, once older than ``PRUNE_GRACE``, pruned. Every ``redis`` failure leaves
-this module as ``StorageError``; damaged or foreign values are a logged miss.
+The index is best-effort: a row whose entry Redis dropped by its TTL is not listed
+nor counted, and is pruned a little at a time by commits; a row whose entry vanished
+otherwise (eviction under ``maxmemory``, a hand-made ``DEL``) is skipped by listings
+and, once older than ``PRUNE_GRACE``, pruned (``len`` counts it until then). Every
+``redis`` failure leaves this module as ``StorageError``; damaged, foreign or older
+values are a logged miss.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import io
 import logging
 import math
+import os
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -59,14 +78,16 @@ from redis.retry import Retry
 from ..errors import BodyReadError, ConfigurationError, DeserializationError, StorageError
 from ..models import Entry, Headers, Request, Response
 from ..serialize import dumps_entry, loads_entry
-from .base import BaseCache, BodyWriter, CacheStats, freshens, host_of, url_matches
+from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
 
-#: Version of the head hash and of index rows; another one is a miss.
-HEAD_FORMAT = 1
-META_FORMAT = 1
-#: Bodies are stored (and streamed back) in pieces of this many bytes.
+#: Version of the head hash and of index rows; another one is a miss. Format 1 kept
+#: every body in a list and had no ``gone`` index.
+HEAD_FORMAT = 2
+META_FORMAT = 2
+#: Bodies are stored (and streamed back) in pieces of this many bytes; a body of at
+#: most one piece is stored inline, in its head's hash.
 CHUNK_SIZE = 1024 * 1024
 #: The shortest TTL given to an entry (seconds).
 MIN_TTL = 60.0
@@ -76,26 +97,36 @@ PENDING_TTL = 600.0
 #: it (another thread or process streaming a hit); then Redis drops it.
 REPLACED_BODY_GRACE = 60.0
 #: An index row without an entry is pruned once it is this old (a commit in flight
-#: writes its row just before its head).
+#: writes its row just before its head), or this long after its TTL ran out (clocks).
 PRUNE_GRACE = 60.0
 #: Keys handled per round trip when listing or deleting.
 PAGE = 500
 #: Commits between two small prunings of the index.
 PRUNE_EVERY = 64
-#: Retries of a script that found the head changed under it.
-RETRIES = 10
+#: Expired rows whose entry's existence one pruning checks.
+PRUNE_SAMPLE = 32
+#: A lookup that found nothing answers the same thread's next lookup of the same key
+#: without a round trip if it comes within this many seconds and this instance stored
+#: or deleted nothing meanwhile: the driver looks twice around a miss (once more
+#: after joining the in-process coalescing of identical misses).
+REPEAT_MISS_WITHIN = 0.02
+#: Heads (with inline bodies) a thread keeps from its last lookups, and their bytes.
+MEMO_ENTRIES = 256
+MEMO_BYTES = 8 * 1024 * 1024
 
 _REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
-_HEAD_FIELDS = ("v", "e", "g", "n", "s")
+_HEAD_FIELDS = ("v", "e", "g", "n", "s", "c")
+_HEAD_AND_BODY = (*_HEAD_FIELDS, "b")
+_OLDER_FORMATS = frozenset({b"1"})
+_FORMAT_BYTES = str(HEAD_FORMAT).encode()
 Client = redis.Redis | RedisCluster
 
 # ---- Lua scripts (each touches the keys of one slot only) ------------------------------
+# Scripts run with EVAL (Redis keeps them compiled, keyed by their digest), which a
+# pipeline can carry on a cluster too. A body list's name is its resource's body
+# prefix (a declared key) and a generation: the same hash tag, so the same slot.
 
 _LUA_HELPERS = """
-local function current_gen(head)
-  if redis.call('TYPE', head).ok ~= 'hash' then return '' end
-  return redis.call('HGET', head, 'g') or ''
-end
 local function sane_set(key)
   local kind = redis.call('TYPE', key).ok
   if kind ~= 'set' and kind ~= 'none' then redis.call('DEL', key) end
@@ -112,74 +143,87 @@ local function expire_all(ttl, head, variants, set_ttl, body)
     redis.call('PERSIST', variants)
   end
 end
+local function retire(body, grace)
+  local left = redis.call('PTTL', body)
+  if left == -1 or left > grace then redis.call('PEXPIRE', body, grace) end
+end
+local function old_body(head, prefix)
+  if redis.call('TYPE', head).ok ~= 'hash' then return false end
+  local f = redis.call('HMGET', head, 'g', 'n')
+  if f[1] and (tonumber(f[2] or '0') or 0) > 0 then return prefix .. f[1] end
+  return false
+end
 """
 
-# KEYS: head, variants, new body, body of the expected current generation.
-# ARGV: expected gen, new gen, entry, size, chunks pushed, last chunk, ttl ms (0: none),
-#       member, grace ms, head format.
+# KEYS: head, variants, new body list, body prefix.
+# ARGV: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
+#       7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline.
+# Returns 1, or -1 if the body list lost chunks before the commit.
 _COMMIT = (
     _LUA_HELPERS
     + """
-local current = current_gen(KEYS[1])
-if current ~= ARGV[1] then return {0, current} end
-local pushed = tonumber(ARGV[5])
-local chunks = pushed
-local length = redis.call('LLEN', KEYS[3])
-if ARGV[6] ~= '' then
-  chunks = pushed + 1
-  if length == pushed then length = redis.call('RPUSH', KEYS[3], ARGV[6]) end
+local previous = old_body(KEYS[1], KEYS[4])
+local chunks = 0
+if ARGV[11] == '1' then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', 0,
+             's', ARGV[3], 'c', ARGV[10], 'b', ARGV[5])
+else
+  local pushed = tonumber(ARGV[4])
+  chunks = pushed
+  local length = redis.call('LLEN', KEYS[3])
+  if ARGV[5] ~= '' then
+    chunks = pushed + 1
+    if length == pushed then length = redis.call('RPUSH', KEYS[3], ARGV[5]) end
+  end
+  if length ~= chunks then return -1 end
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', chunks,
+             's', ARGV[3], 'c', ARGV[10])
 end
-if length ~= chunks then return {-1, ''} end
 sane_set(KEYS[2])
 local set_ttl = redis.call('PTTL', KEYS[2])
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'v', ARGV[10], 'e', ARGV[3], 'g', ARGV[2], 'n', chunks, 's', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[8])
+redis.call('SADD', KEYS[2], ARGV[7])
 local body = false
 if chunks > 0 then body = KEYS[3] end
-expire_all(tonumber(ARGV[7]), KEYS[1], KEYS[2], set_ttl, body)
-if current ~= '' and current ~= ARGV[2] then
-  local left = redis.call('PTTL', KEYS[4])
-  if left == -1 or left > tonumber(ARGV[9]) then redis.call('PEXPIRE', KEYS[4], ARGV[9]) end
-end
-return {1, ''}
+expire_all(tonumber(ARGV[6]), KEYS[1], KEYS[2], set_ttl, body)
+if previous and previous ~= KEYS[3] then retire(previous, tonumber(ARGV[8])) end
+return 1
 """
 )
 
-# KEYS: head, variants, body of the expected generation. ARGV: expected gen, entry,
-# ttl ms (0: none), member. Returns 1, or 0 if the head is gone or was replaced.
+# KEYS: head, variants, body prefix. ARGV: 1 created_at, 2 entry, 3 ttl ms (0: none),
+# 4 member, 5 size, 6 head format. Returns {1}, {0} if the head is gone or holds
+# another response, {2, size} if the stored body has another size than ARGV[5].
 _UPDATE_HEAD = (
     _LUA_HELPERS
     + """
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' or current_gen(KEYS[1]) ~= ARGV[1] then
-  return 0
-end
+if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {0} end
+local f = redis.call('HMGET', KEYS[1], 'v', 'c', 's', 'g', 'n')
+if f[1] ~= ARGV[6] or f[2] ~= ARGV[1] then return {0} end
+if f[3] ~= ARGV[5] then return {2, f[3]} end
 sane_set(KEYS[2])
 local set_ttl = redis.call('PTTL', KEYS[2])
 redis.call('HSET', KEYS[1], 'e', ARGV[2])
 redis.call('SADD', KEYS[2], ARGV[4])
 local body = false
-if redis.call('EXISTS', KEYS[3]) == 1 then body = KEYS[3] end
+if (tonumber(f[5] or '0') or 0) > 0 then body = KEYS[3] .. f[4] end
 expire_all(tonumber(ARGV[3]), KEYS[1], KEYS[2], set_ttl, body)
-return 1
+return {1}
 """
 )
 
-# KEYS: head, variants, body of the expected generation. ARGV: expected gen, member,
-# grace ms (the body goes after it, so that a reader in the middle of it finishes).
+# KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
+# it, so that a reader in the middle of it finishes). Returns 1 if the head existed.
 _DELETE = (
     _LUA_HELPERS
     + """
-local current = current_gen(KEYS[1])
-if current ~= ARGV[1] then return {-1, current} end
+local body = old_body(KEYS[1], KEYS[3])
 local existed = redis.call('DEL', KEYS[1])
-if current ~= '' then
-  local left = redis.call('PTTL', KEYS[3])
-  if left == -1 or left > tonumber(ARGV[3]) then redis.call('PEXPIRE', KEYS[3], ARGV[3]) end
-end
+if body then retire(body, tonumber(ARGV[2])) end
 sane_set(KEYS[2])
-redis.call('SREM', KEYS[2], ARGV[2])
-return {existed, ''}
+redis.call('SREM', KEYS[2], ARGV[1])
+return existed
 """
 )
 
@@ -191,34 +235,100 @@ end
 return 0
 """
 
-# KEYS: expires, lru, meta, sizes, bytes. ARGV: key, expires score, now, row, cost.
-# Returns the new total cost and the row it replaced ('' if none).
-_INDEX_PUT = """
-local old_row = redis.call('HGET', KEYS[3], ARGV[1]) or ''
-local old_cost = tonumber(redis.call('HGET', KEYS[4], ARGV[1]) or '0')
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-return {redis.call('INCRBY', KEYS[5], tonumber(ARGV[5]) - old_cost), old_row}
+# ARGV: a msgpack array of key names (one server, not a cluster: keys of many slots,
+# passed as one value, which is cheaper to send than a key each). Returns a string of
+# '1' or '0' for each.
+_EXISTS_EACH = """
+local names = cmsgpack.unpack(ARGV[1])
+local found = {}
+for i = 1, #names do found[i] = redis.call('EXISTS', names[i]) end
+return table.concat(found)
 """
 
-# KEYS: expires, lru, meta, sizes, bytes. ARGV: pairs of key and expected row ('': any).
-_INDEX_REMOVE = """
+# KEYS: expires, gone, lru, meta, sizes, bytes.
+# ARGV: key, expires score, gone score, now, row, cost.
+# Returns the new total cost and the row it replaced ('' if none).
+_INDEX_PUT = """
+local old_row = redis.call('HGET', KEYS[4], ARGV[1]) or ''
+local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
+return {redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost), old_row}
+"""
+
+_INDEX_DROP = """
+local function drop(key)
+  local freed = tonumber(redis.call('HGET', KEYS[5], key) or '0') or 0
+  redis.call('ZREM', KEYS[1], key)
+  redis.call('ZREM', KEYS[2], key)
+  redis.call('ZREM', KEYS[3], key)
+  redis.call('HDEL', KEYS[4], key)
+  redis.call('HDEL', KEYS[5], key)
+  return freed
+end
+"""
+
+# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: as _INDEX_PUT, then created_at.
+# Rewrites the row of a freshened head: only if the row there is of the same response
+# (a commit of another one may be in flight). Returns 1, 0 (another row) or -1 (none).
+_INDEX_FRESHEN = """
+local old_row = redis.call('HGET', KEYS[4], ARGV[1])
+if not old_row then return -1 end
+local ok, fields = pcall(cmsgpack.unpack, old_row)
+if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(ARGV[7]) then return 0 end
+local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
+redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost)
+return 1
+"""
+
+# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: pairs of key and expected row
+# ('': any). Returns the cost freed.
+_INDEX_REMOVE = (
+    _INDEX_DROP
+    + """
 local freed = 0
 for i = 1, #ARGV, 2 do
-  local key = ARGV[i]
-  if ARGV[i + 1] == '' or redis.call('HGET', KEYS[3], key) == ARGV[i + 1] then
-    freed = freed + tonumber(redis.call('HGET', KEYS[4], key) or '0')
-    redis.call('ZREM', KEYS[1], key)
-    redis.call('ZREM', KEYS[2], key)
-    redis.call('HDEL', KEYS[3], key)
-    redis.call('HDEL', KEYS[4], key)
+  if ARGV[i + 1] == '' or redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then
+    freed = freed + drop(ARGV[i])
   end
 end
-if freed ~= 0 then redis.call('DECRBY', KEYS[5], freed) end
+if freed ~= 0 then redis.call('DECRBY', KEYS[6], freed) end
 return freed
 """
+)
+
+# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: cutoff, limit. Drops the rows of
+# entries whose TTL ran out before the cutoff (Redis dropped them). Returns how many.
+_INDEX_PRUNE = (
+    _INDEX_DROP
+    + """
+local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local freed = 0
+for i = 1, #keys do freed = freed + drop(keys[i]) end
+if freed ~= 0 then redis.call('DECRBY', KEYS[6], freed) end
+return #keys
+"""
+)
+
+_SCRIPTS = {
+    "commit": _COMMIT,
+    "update_head": _UPDATE_HEAD,
+    "delete": _DELETE,
+    "drop_absent": _DROP_ABSENT,
+    "exists_each": _EXISTS_EACH,
+    "index_put": _INDEX_PUT,
+    "index_freshen": _INDEX_FRESHEN,
+    "index_remove": _INDEX_REMOVE,
+    "index_prune": _INDEX_PRUNE,
+}
 
 
 # ---- small values --------------------------------------------------------------------
@@ -226,13 +336,15 @@ return freed
 
 @dataclass(frozen=True, slots=True)
 class _Head:
-    """A stored head with what is needed to read its body."""
+    """A stored head with what is needed to read its body (``body``: the inline body,
+    when it was read with the head)."""
 
     entry: Entry
     primary_key: str
     gen: str
     chunks: int
     size: int
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,14 +364,15 @@ class _Row:
     request_time: float
     response_time: float
     indexed_at: float
+    gone_at: float | None
 
     def summary(self) -> Entry:
         """An ``Entry`` with the row's metadata; header fields are left out (empty)."""
         return Entry(
             key=self.key,
             primary_key=self.primary_key,
-            request=Request(self.method, self.url),
-            response=Response(self.status, Headers(), "", self.url),
+            request=Request(self.method, self.url, _NO_HEADERS),
+            response=Response(self.status, _NO_HEADERS, "", self.url),
             request_time=self.request_time,
             response_time=self.response_time,
             created_at=self.created_at,
@@ -268,8 +381,12 @@ class _Row:
             stale_until=self.stale_until,
         )
 
+    def alive_at(self, wall_clock: float) -> bool:
+        """Whether Redis still keeps the entry by its TTL."""
+        return self.gone_at is None or self.gone_at > wall_clock
 
-def _row_bytes(entry: Entry, indexed_at: float) -> bytes:
+
+def _row_bytes(entry: Entry, indexed_at: float, gone_at: float | None) -> bytes:
     fields = [
         META_FORMAT,
         entry.primary_key,
@@ -283,33 +400,50 @@ def _row_bytes(entry: Entry, indexed_at: float) -> bytes:
         entry.request_time,
         entry.response_time,
         indexed_at,
+        gone_at,
     ]
     return cast(bytes, msgpack.packb(fields, use_bin_type=True))
+
+
+_NO_HEADERS = Headers()  # immutable: one for every summary
+_NUMBER = (int, float)
+_OPTIONAL_NUMBER = (int, float, type(None))
 
 
 def _load_row(key: str, raw: bytes) -> _Row:
     try:
         f = msgpack.unpackb(raw, raw=False)
-        if not (isinstance(f, list) and len(f) == 12 and f[0] == META_FORMAT):
-            raise ValueError("not an index row of this format")
-        row = _Row(key, raw, *f[1:])
     except Exception as exc:  # damaged bytes raise many types
         raise DeserializationError(f"index row: {exc!r}") from None
-    texts = (row.primary_key, row.method, row.url)
-    numbers = (row.created_at, row.request_time, row.response_time, row.indexed_at)
+    if not (isinstance(f, list) and len(f) == 13 and f[0] == META_FORMAT):
+        raise DeserializationError("index row: not a row of this format")
+    _, pk, method, url, status, size, created, expires, stale, req_t, resp_t, at, gone = f
     if not (
-        all(isinstance(v, str) for v in texts)
-        and all(isinstance(v, int) for v in (row.status, row.size))
-        and all(isinstance(v, int | float) for v in numbers)
-        and all(v is None or isinstance(v, int | float) for v in (row.expires, row.stale_until))
+        type(pk) is str
+        and type(method) is str
+        and type(url) is str
+        and type(status) is int
+        and type(size) is int
+        and isinstance(created, _NUMBER)
+        and isinstance(req_t, _NUMBER)
+        and isinstance(resp_t, _NUMBER)
+        and isinstance(at, _NUMBER)
+        and isinstance(expires, _OPTIONAL_NUMBER)
+        and isinstance(stale, _OPTIONAL_NUMBER)
+        and isinstance(gone, _OPTIONAL_NUMBER)
     ):
         raise DeserializationError("index row: fields of the wrong types")
-    return row
+    return _Row(key, raw, *f[1:])
+
+
+def _older_row(raw: bytes) -> bool:
+    """Whether ``raw`` is an index row of an older format (format 1: 12 fields)."""
+    return raw[:2] == b"\x9c\x01"
 
 
 def _tag(primary_key: str) -> str:
     """The hash tag of a primary key: itself, or a digest when it cannot be one."""
-    if primary_key and not (set("{}") & set(primary_key) or primary_key.startswith("#")):
+    if primary_key and not ("{" in primary_key or "}" in primary_key or primary_key[0] == "#"):
         return primary_key
     data = primary_key.encode("utf-8", "surrogatepass")
     return "#" + hashlib.blake2b(data, digest_size=16).hexdigest()
@@ -332,6 +466,36 @@ def _batches(items: list[str], size: int = PAGE) -> Iterator[list[str]]:
         yield items[start : start + size]
 
 
+def _raise_errors(results: list[Any]) -> list[Any]:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+# ---- counters not yet sent, flushed at exit -------------------------------------------
+
+_WITH_PENDING_COUNTS: weakref.WeakSet[RedisCache] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    for cache in list(_WITH_PENDING_COUNTS):
+        with contextlib.suppress(Exception):
+            cache.flush_counters()
+
+
+def _forget_in_child() -> None:
+    # A forked child starts with its parent's unsent counts, which the parent sends.
+    for cache in list(_WITH_PENDING_COUNTS):
+        cache._pending = [0, 0]
+    _WITH_PENDING_COUNTS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
+
+
 # ---- the cache -----------------------------------------------------------------------
 
 
@@ -347,6 +511,9 @@ class RedisCache(BaseCache):
     after each commit; only instances with a ``max_size`` record uses in ``find``, so
     give every process sharing a namespace the same setting. ``min_ttl`` is the
     shortest TTL an entry gets. ``chunk_size`` is the piece bodies are stored in.
+
+    Hit and miss counts reach Redis with this instance's next round trip, or at
+    ``flush_counters()``, ``lookup_counts()``, ``stats()``, ``close()`` and exit.
     """
 
     def __init__(
@@ -388,24 +555,26 @@ class RedisCache(BaseCache):
         if connection.get_encoder().decode_responses:
             raise ConfigurationError("RedisCache needs a client with decode_responses=False")
         self.client: Client = connection
+        self._cluster = isinstance(connection, RedisCluster)
         ns = namespace
-        self._index_keys = [f"{ns}:{{{ns}}}:{name}" for name in ("expires", "lru", "meta")]
-        self._index_keys += [f"{ns}:{{{ns}}}:sizes", f"{ns}:{{{ns}}}:bytes"]
-        self._expires_key, self._lru_key, self._meta_key, _, self._bytes_key = self._index_keys
+        names = ("expires", "gone", "lru", "meta", "sizes", "bytes")
+        self._index_keys = [f"{ns}:{{{ns}}}:{name}" for name in names]
+        (
+            self._expires_key,
+            self._gone_key,
+            self._lru_key,
+            self._meta_key,
+            self._sizes_key,
+            self._bytes_key,
+        ) = self._index_keys
         self._stats_key = f"{ns}:{{{ns}}}:stats"
-        self._scripts = {
-            name: connection.register_script(source)
-            for name, source in {
-                "commit": _COMMIT,
-                "update_head": _UPDATE_HEAD,
-                "delete": _DELETE,
-                "drop_absent": _DROP_ABSENT,
-                "index_put": _INDEX_PUT,
-                "index_remove": _INDEX_REMOVE,
-            }.items()
-        }
         self._local = threading.local()
         self._commits = 0
+        self._sample_offset = 0
+        #: Stores and deletes through this instance so far (see ``REPEAT_MISS_WITHIN``).
+        self._seq = 0
+        #: Hits and misses counted here, not yet sent to Redis.
+        self._pending = [0, 0]
 
     def __repr__(self) -> str:
         return f"RedisCache(namespace={self.namespace!r})"
@@ -413,21 +582,32 @@ class RedisCache(BaseCache):
     # ---- the storage protocol -----------------------------------------------------
 
     def find(self, primary_key: str) -> list[Entry]:
+        seq, started = self._seq, time.monotonic()
+        missed = self._local.__dict__.pop("missed", None)
+        if missed == (primary_key, seq) and started - self._local.missed_at < REPEAT_MISS_WITHIN:
+            return []  # the same lookup a moment ago found nothing (see REPEAT_MISS_WITHIN)
         usual_head, variants, _ = self._keys(primary_key, primary_key)
         with self._errors("look up"):
-            # One round trip in the usual case: the only variant's key is the primary key.
+            # One round trip in the usual case: the only variant's key is the primary key
+            # (its head comes with its inline body, for the hit that follows).
             pipe = self.client.pipeline(transaction=False)
             pipe.smembers(variants)
-            pipe.hmget(usual_head, _HEAD_FIELDS)
-            found_members, usual = pipe.execute(raise_on_error=False)
+            pipe.hmget(usual_head, _HEAD_AND_BODY)
+            if self.max_size is not None:
+                pipe.zadd(self._lru_key, {primary_key: time.time()}, xx=True)
+            self._send_counts(pipe)
+            found_members, usual = pipe.execute(raise_on_error=False)[:2]
             if isinstance(found_members, Exception):
                 if not _wrong_type(found_members):
                     raise found_members
                 self._damaged(variants, found_members)
                 return []
+            if not found_members:
+                self._local.missed, self._local.missed_at = (primary_key, seq), started
+                return []
             members = sorted(_text(m) for m in found_members)
             others = [(primary_key, key) for key in members if key != primary_key]
-            read = iter(self._read_heads(others) if others else [])
+            read = iter(self._read_heads(others, body=True, touch=True) if others else [])
             heads = [
                 self._parse_head(primary_key, key, usual) if key == primary_key else next(read)
                 for key in members
@@ -435,11 +615,8 @@ class RedisCache(BaseCache):
             absent = [key for key, head in zip(members, heads, strict=True) if head is None]
             if absent:  # their entries expired: tidy the set (only if still absent)
                 head_keys = [self._keys(primary_key, key)[0] for key in absent]
-                self._scripts["drop_absent"](keys=[variants, *head_keys], args=absent)
-            found = [head for head in heads if isinstance(head, _Head)]
-            if found and self.max_size is not None:
-                now = time.time()
-                self.client.zadd(self._lru_key, {h.entry.key: now for h in found}, xx=True)
+                self._eval("drop_absent", [variants, *head_keys], absent)
+        found = [head for head in heads if isinstance(head, _Head)]
         for head in found:
             self._remember(head)
         return [head.entry for head in found]
@@ -461,63 +638,81 @@ class RedisCache(BaseCache):
                 head = self._locate(key)
                 if head is None:
                     return None
-            if head.chunks == 0:
-                return cast(BinaryIO, io.BytesIO(b""))
-            body_key = self._body_key(head)
-            try:
-                first = self.client.lindex(body_key, 0)
-            except redis.ResponseError as exc:
-                if not _wrong_type(exc):
-                    raise
-                self._damaged(body_key, exc)
+            return self._body_of(head)
+
+    def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
+        """The head this thread last read for ``key`` with its body (no round trip when
+        the body is inline), else the current pair; both from the same write."""
+        head = self._recall(key)
+        with self._errors("read an entry"):
+            if head is not None:
+                body = self._body_of(head)
+                if body is not None:
+                    return head.entry, body
+            head = self._locate(key)  # gone since, or never read by this thread
+            if head is None:
                 return None
-        if first is None:  # deleted since, or replaced long ago
-            return None
-        if head.chunks == 1 and len(first) != head.size:
-            self._damaged(body_key, f"{len(first)} bytes, expected {head.size}")
-            return None
-        return cast(BinaryIO, _BodyStream(self, body_key, head, first))
+            body = self._body_of(head)
+        return None if body is None else (head.entry, body)
 
     def open_writer(self, entry: Entry) -> BodyWriter:
         return _RedisWriter(self, entry)
 
     def update_head(self, entry: Entry) -> None:
-        head_key, variants, _ = self._keys(entry.primary_key, entry.key)
+        """Head and index row in one round trip; each changes only if it still
+        describes the response revalidated (same ``created_at``, see ``freshens``)."""
+        head_key, variants, body_prefix = self._keys(entry.primary_key, entry.key)
+        stored = entry
+        self._seq += 1
+        remembered = self._recall(entry.key)
         with self._errors("update a head"):
-            for _ in range(RETRIES):
-                [head] = self._read_heads([(entry.primary_key, entry.key)])
-                if not isinstance(head, _Head) or not freshens(entry, head.entry):
-                    return  # gone, or another response stored since
-                stored = replace(entry, size=head.size)
+            for _ in range(2):
                 data = dumps_entry(stored)
-                updated = self._scripts["update_head"](
-                    keys=[head_key, variants, self._body_key(head)],
-                    args=[head.gen, data, self._ttl_ms(stored), entry.key],
-                )
-                if updated:
-                    self._remember(replace(head, entry=stored))
-                    self._index_put(stored, len(data))
-                    return
-            raise StorageError(f"{self!r}: {entry.key} kept changing during update_head")
+                now = time.time()
+                ttl = self._ttl_ms(stored, now)
+                created = repr(stored.created_at)
+                args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT]
+                row = self._row_args(stored, len(data), now, ttl)
+                pipe = self.client.pipeline(transaction=False)
+                self._queue_eval(pipe, "update_head", [head_key, variants, body_prefix], args)
+                self._queue_eval(pipe, "index_freshen", self._index_keys, [*row, created])
+                self._send_counts(pipe)
+                (status, *rest), indexed = _raise_errors(pipe.execute(raise_on_error=False))[:2]
+                if status != 2:
+                    break
+                stored = replace(stored, size=int(rest[0]))  # the body's size is the stored one
+            if status != 1:
+                return  # gone, or another response stored since
+            if indexed == -1:  # the row had gone (pruned): the entry gets one again
+                self._eval("index_put", self._index_keys, row)
+        if remembered is not None and remembered.entry.created_at == stored.created_at:
+            self._remember(replace(remembered, entry=stored, size=stored.size))
 
     def delete_keys(self, keys: Iterable[str]) -> int:
         unique = list(dict.fromkeys(keys))
         removed = 0
+        self._seq += 1
         memo = self._memo()
         with self._errors("delete"):
             for batch in _batches(unique):
                 raws = self.client.hmget(self._meta_key, batch)
-                self._index_remove([(key, b"") for key in batch])
+                pipe = self.client.pipeline(transaction=False)
                 for key, raw in zip(batch, raws, strict=True):
                     memo.pop(key, None)
                     row = self._row(key, raw) if raw is not None else None
                     # Without a row, try the usual case of an entry without Vary.
-                    removed += self._delete_entry(row.primary_key if row else key, key)
+                    self._queue_delete(pipe, row.primary_key if row else key, key)
+                self._queue_eval(pipe, "index_remove", self._index_keys, self._pairs(batch))
+                self._send_counts(pipe)
+                results = _raise_errors(pipe.execute(raise_on_error=False))
+                removed += sum(int(existed) for existed in results[: len(batch)])
         return removed
 
     def iter_entries(self) -> Iterator[Entry]:
         """Every entry's whole head, listed from the index (heads read a page at a time)."""
+        wall = time.time()
         for page in self._row_pages():
+            page = [row for row in page if row.alive_at(wall)]
             with self._errors("list"):
                 heads = self._read_heads([(row.primary_key, row.key) for row in page])
             for row, head in zip(page, heads, strict=True):
@@ -535,6 +730,7 @@ class RedisCache(BaseCache):
         """
         pattern = _glob_escape(self.namespace) + ":{*"
         keep = self._stats_key.encode()
+        self._seq += 1
         batch: list[bytes] = []
         bodies: list[bytes] = []
         with self._errors("clear"):
@@ -563,19 +759,48 @@ class RedisCache(BaseCache):
             pipe.execute()
 
     def close(self) -> None:
+        try:
+            self.flush_counters()
+        except StorageError as exc:
+            logger.debug("%r: hit and miss counts not sent (%s)", self, exc)
         if self._owns_client:
             self.client.close()
 
     # ---- counters -------------------------------------------------------------------
 
     def record_lookup(self, hit: bool) -> None:
-        with self._errors("count a lookup"):
-            self.client.hincrby(self._stats_key, "hits" if hit else "misses", 1)
+        """Counted here; sent with this instance's next round trip (see the class)."""
+        with self._counter_lock:
+            self._pending[0 if hit else 1] += 1
+        _WITH_PENDING_COUNTS.add(self)
+
+    def flush_counters(self) -> None:
+        """Send the hit and miss counts not sent yet."""
+        with self._errors("count lookups"):
+            pipe = self.client.pipeline(transaction=False)
+            if self._send_counts(pipe):
+                pipe.execute()
 
     def lookup_counts(self) -> tuple[int, int]:
         with self._errors("read counters"):
-            hits, misses = self.client.hmget(self._stats_key, ["hits", "misses"])
+            pipe = self.client.pipeline(transaction=False)
+            self._send_counts(pipe)
+            pipe.hmget(self._stats_key, ["hits", "misses"])
+            hits, misses = pipe.execute()[-1]
         return int(hits or 0), int(misses or 0)
+
+    def _send_counts(self, pipe: Any) -> bool:
+        """Add the unsent counts to ``pipe``; lost if it fails (they are statistics)."""
+        if not (self._pending[0] or self._pending[1]):
+            return False
+        with self._counter_lock:
+            hits, misses = self._pending
+            self._pending = [0, 0]
+        if hits:
+            pipe.hincrby(self._stats_key, "hits", hits)
+        if misses:
+            pipe.hincrby(self._stats_key, "misses", misses)
+        return True
 
     # ---- the inspection API, from the index ----------------------------------------------
 
@@ -594,11 +819,14 @@ class RedisCache(BaseCache):
         """
         now = time.time() if now is None else now
         wanted_host = host.lower() if host else None
+        if url is None and wanted_host is None:
+            wanted = None
+        else:
 
-        def wanted(row: _Row) -> bool:
-            return (url is None or url_matches(row.url, url)) and (
-                wanted_host is None or host_of(row.url) == wanted_host
-            )
+            def wanted(row: _Row) -> bool:
+                return (url is None or url_matches(row.url, url)) and (
+                    wanted_host is None or host_of(row.url) == wanted_host
+                )
 
         for row in self._live_rows(expired, now, wanted):
             yield row.summary()
@@ -642,7 +870,7 @@ class RedisCache(BaseCache):
         now = time.time() if now is None else now
         count = size = expired = 0
         per_host: dict[str, int] = {}
-        for row in self._live_rows(None, now, lambda _row: True):
+        for row in self._live_rows(None, now, None):
             count += 1
             size += row.size
             expired += row.expires is not None and now >= row.expires
@@ -652,7 +880,9 @@ class RedisCache(BaseCache):
         return CacheStats(count, size, expired, hits, misses, per_host)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self._live_rows(None, time.time(), lambda _row: True))
+        """Entries in the index that Redis keeps by their TTL (one ``ZCOUNT``)."""
+        with self._errors("count"):
+            return int(self.client.zcount(self._gone_key, f"({time.time()!r}", "+inf"))
 
     # ---- keys ---------------------------------------------------------------------------
 
@@ -664,66 +894,132 @@ class RedisCache(BaseCache):
     def _body_key(self, head: _Head) -> str:
         return self._keys(head.primary_key, head.entry.key)[2] + head.gen
 
-    def _ttl_ms(self, entry: Entry) -> int:
+    def _ttl_ms(self, entry: Entry, now: float) -> int:
         """Milliseconds until Redis may drop the entry; 0 for never."""
         if entry.stale_until is None:
             return 0
-        return math.ceil(max(entry.stale_until - time.time(), self.min_ttl) * 1000)
+        return math.ceil(max(entry.stale_until - now, self.min_ttl) * 1000)
+
+    # ---- scripts -------------------------------------------------------------------------
+
+    def _eval(self, name: str, keys: list[str], args: list[Any]) -> Any:
+        return self.client.execute_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
+
+    @staticmethod
+    def _queue_eval(pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
+        pipe.execute_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
+
+    def _queue_delete(self, pipe: Any, primary_key: str, key: str) -> None:
+        head_key, variants, body_prefix = self._keys(primary_key, key)
+        args = [key, int(REPLACED_BODY_GRACE * 1000)]
+        self._queue_eval(pipe, "delete", [head_key, variants, body_prefix], args)
+
+    @staticmethod
+    def _pairs(keys: list[str], raws: list[bytes] | None = None) -> list[str | bytes]:
+        args: list[str | bytes] = []
+        for n, key in enumerate(keys):
+            args += [key, raws[n] if raws is not None else b""]
+        return args
 
     # ---- reading heads ------------------------------------------------------------------
 
-    def _read_heads(self, wanted: list[tuple[str, str]]) -> list[_Head | bool | None]:
+    def _read_heads(
+        self, wanted: list[tuple[str, str]], body: bool = False, touch: bool = False
+    ) -> list[_Head | bool | None]:
         """Heads of (primary key, key) pairs: a ``_Head``, ``None`` (absent) or ``False``
-        (unreadable, logged). One round trip."""
+        (unreadable, logged). One round trip. ``body``: with inline bodies; ``touch``:
+        record the use for ``max_size``."""
         pipe = self.client.pipeline(transaction=False)
+        fields = _HEAD_AND_BODY if body else _HEAD_FIELDS
         for primary_key, key in wanted:
-            pipe.hmget(self._keys(primary_key, key)[0], _HEAD_FIELDS)
+            pipe.hmget(self._keys(primary_key, key)[0], fields)
+        if touch and self.max_size is not None and wanted:
+            now = time.time()
+            pipe.zadd(self._lru_key, {key: now for _, key in wanted}, xx=True)
         results = pipe.execute(raise_on_error=False)
         return [
             self._parse_head(pk, key, result)
-            for (pk, key), result in zip(wanted, results, strict=True)
+            for (pk, key), result in zip(wanted, results, strict=False)
         ]
 
     def _parse_head(self, primary_key: str, key: str, result: Any) -> _Head | bool | None:
-        where = self._keys(primary_key, key)[0]
         if isinstance(result, Exception):
             if not _wrong_type(result):
                 raise result
-            self._damaged(where, result)
+            self._damaged(self._keys(primary_key, key)[0], result)
             return False
-        version, raw, gen, chunks, size = result
+        version, raw, gen, chunks, size = result[:5]
         if version is None and raw is None:
             return None
         try:
-            if version != str(HEAD_FORMAT).encode():
+            if version != _FORMAT_BYTES:
+                if version in _OLDER_FORMATS:
+                    where = self._keys(primary_key, key)[0]
+                    logger.info("%r: %s is of an older format; treated as a miss", self, where)
+                    return False
                 raise DeserializationError(f"head format {version!r}, expected {HEAD_FORMAT}")
             entry = loads_entry(raw)
             if entry.key != key or entry.primary_key != primary_key:
                 raise DeserializationError(f"head of {entry.key!r} stored under {key!r}")
-            head = _Head(entry, primary_key, gen.decode("ascii"), int(chunks), int(size))
+            inline = None
+            chunks, size = int(chunks), int(size)
+            if chunks == 0 and len(result) > 6:
+                inline = result[6]
+                if not isinstance(inline, bytes) or len(inline) != size:
+                    raise DeserializationError(f"inline body of {size} bytes is not")
+            head = _Head(entry, primary_key, gen.decode("ascii"), chunks, size, inline)
         except (DeserializationError, AttributeError, ValueError, TypeError) as exc:
-            self._damaged(where, exc)
+            self._damaged(self._keys(primary_key, key)[0], exc)
             return False
         return head
 
     def _locate(self, key: str) -> _Head | None:
-        """The head stored under ``key``, found through its index row.
-
-        The usual case, an entry without Vary (key == primary key), is read in the same
-        round trip; it is also where an entry whose row is missing is looked for.
+        """The head stored under ``key`` (with its inline body), found through its index
+        row. The usual case, an entry without Vary (key == primary key), is read in the
+        same round trip; it is also where an entry whose row is missing is looked for.
         """
         pipe = self.client.pipeline(transaction=False)
         pipe.hget(self._meta_key, key)
-        pipe.hmget(self._keys(key, key)[0], _HEAD_FIELDS)
-        raw, usual = pipe.execute(raise_on_error=False)
+        pipe.hmget(self._keys(key, key)[0], _HEAD_AND_BODY)
+        self._send_counts(pipe)
+        raw, usual = pipe.execute(raise_on_error=False)[:2]
         if isinstance(raw, Exception):
             raise raw
         row = self._row(key, raw) if raw is not None else None
         if row is None or row.primary_key == key:
             head = self._parse_head(key, key, usual)
         else:
-            [head] = self._read_heads([(row.primary_key, key)])
+            [head] = self._read_heads([(row.primary_key, key)], body=True)
         return head if isinstance(head, _Head) else None
+
+    def _body_of(self, head: _Head) -> BinaryIO | None:
+        """A stream of the body of ``head``: its inline body, else its generation's list
+        (``None`` if that is gone)."""
+        if head.chunks == 0:
+            if head.body is None:  # not read with the head: read it, if still that one
+                head_key = self._keys(head.primary_key, head.entry.key)[0]
+                gen, inline = self.client.hmget(head_key, ["g", "b"])
+                if gen is None or _text(gen) != head.gen or inline is None:
+                    return None
+                if len(inline) != head.size:
+                    self._damaged(head_key, f"{len(inline)} bytes, expected {head.size}")
+                    return None
+                return cast(BinaryIO, io.BytesIO(inline))
+            return cast(BinaryIO, io.BytesIO(head.body))
+        body_key = self._body_key(head)
+        try:
+            first = self.client.lindex(body_key, 0)
+        except redis.ResponseError as exc:
+            if not _wrong_type(exc):
+                raise
+            self._damaged(body_key, exc)
+            return None
+        if first is None:  # deleted since, or replaced long ago
+            return None
+        if head.chunks == 1 and len(first) != head.size:
+            self._damaged(body_key, f"{len(first)} bytes, expected {head.size}")
+            return None
+        return cast(BinaryIO, _BodyStream(self, body_key, head, first))
 
     # ---- the head this thread last read, per key ------------------------------------------
 
@@ -731,17 +1027,26 @@ class RedisCache(BaseCache):
         memo = getattr(self._local, "heads", None)
         if memo is None:
             memo = self._local.heads = OrderedDict()
+            self._local.memo_bytes = 0
         return memo
 
     def _remember(self, head: _Head) -> None:
         memo = self._memo()
-        memo[head.entry.key] = head
-        memo.move_to_end(head.entry.key)
-        while len(memo) > 256:
-            memo.popitem(last=False)
+        key = head.entry.key
+        old = memo.pop(key, None)
+        used = self._local.memo_bytes - (len(old.body) if old and old.body else 0)
+        memo[key] = head
+        used += len(head.body) if head.body else 0
+        while len(memo) > MEMO_ENTRIES or (used > MEMO_BYTES and len(memo) > 1):
+            _, dropped = memo.popitem(last=False)
+            used -= len(dropped.body) if dropped.body else 0
+        self._local.memo_bytes = used
 
     def _recall(self, key: str) -> _Head | None:
-        return self._memo().pop(key, None)
+        head = self._memo().pop(key, None)
+        if head is not None and head.body:
+            self._local.memo_bytes -= len(head.body)
+        return head
 
     # ---- writing ---------------------------------------------------------------------------
 
@@ -752,27 +1057,35 @@ class RedisCache(BaseCache):
         pipe.execute()
 
     def _commit(self, entry: Entry, gen: str, pushed: int, tail: bytes) -> int:
-        """Index row, then the head swap; returns the total cost for ``max_size``."""
+        """Index row and head swap in one round trip; returns the total cost for
+        ``max_size``."""
         head_key, variants, body_prefix = self._keys(entry.primary_key, entry.key)
         data = dumps_entry(entry)
-        total, old_row = self._index_put(entry, len(data))
+        now = time.time()
+        ttl = self._ttl_ms(entry, now)
+        row = self._row_args(entry, len(data), now, ttl)
+        args = [gen, data, entry.size, pushed, tail, ttl, entry.key]
+        args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
+        args.append("0" if pushed else "1")
+        keys = [head_key, variants, body_prefix + gen, body_prefix]
+        self._seq += 1
+        pipe = self.client.pipeline(transaction=False)
+        self._queue_eval(pipe, "index_put", self._index_keys, row)
+        self._queue_eval(pipe, "commit", keys, args)
+        self._send_counts(pipe)
+        self._recall(entry.key)
+        (total, old), status = _raise_errors(pipe.execute(raise_on_error=False))[:2]
+        if status != 1:
+            self._index_remove([(entry.key, row[4])])
+            raise StorageError(f"{self!r}: the body of {entry.key} lost chunks before commit")
+        old_row = None
+        with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
+            old_row = _load_row(entry.key, old) if old else None
         if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
-            self._delete_entry(old_row.primary_key, entry.key)
-        remembered = self._memo().pop(entry.key, None)
-        expected = remembered.gen if remembered else ""
-        args = [gen, data, entry.size, pushed, tail, self._ttl_ms(entry), entry.key]
-        args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT]
-        for _ in range(RETRIES):
-            keys = [head_key, variants, body_prefix + gen, body_prefix + expected]
-            status, current = self._scripts["commit"](keys=keys, args=[expected, *args])
-            if status == 1:
-                break
-            if status == -1:
-                raise StorageError(f"{self!r}: the body of {entry.key} lost chunks before commit")
-            expected = _text(current)
-        else:
-            raise StorageError(f"{self!r}: {entry.key} kept changing during commit")
-        return total
+            pipe = self.client.pipeline(transaction=False)
+            self._queue_delete(pipe, old_row.primary_key, entry.key)
+            pipe.execute()
+        return int(total)
 
     def _after_commit(self, total: int) -> None:
         """Eviction and a little index pruning: the entry is stored whatever happens here."""
@@ -793,47 +1106,31 @@ class RedisCache(BaseCache):
         except _REDIS_ERRORS as exc:
             logger.debug("%r: could not discard %s (%s); it expires by itself", self, body_key, exc)
 
-    def _delete_entry(self, primary_key: str, key: str) -> int:
-        head_key, variants, body_prefix = self._keys(primary_key, key)
-        expected = ""
-        for _ in range(RETRIES):
-            keys = [head_key, variants, body_prefix + expected]
-            args = [expected, key, int(REPLACED_BODY_GRACE * 1000)]
-            existed, current = self._scripts["delete"](keys=keys, args=args)
-            if existed >= 0:
-                return int(existed)
-            expected = _text(current)
-        # Rewritten again and again meanwhile: what is there now was stored after
-        # this delete began, so it stays (as if it had come just after the delete).
-        logger.debug("%r: %s kept being rewritten; the newest version stays", self, key)
-        return 0
-
     # ---- the index ------------------------------------------------------------------------
 
-    def _index_put(self, entry: Entry, head_size: int) -> tuple[int, _Row | None]:
-        """Write the entry's index row; the new total cost and the row it replaced."""
-        now = time.time()
-        score = "+inf" if entry.expires is None else repr(entry.expires)
-        args = [entry.key, score, now, _row_bytes(entry, now), entry.size + head_size]
-        total, old = self._scripts["index_put"](keys=self._index_keys, args=args)
-        old_row = None
-        with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
-            old_row = _load_row(entry.key, old) if old else None
-        return int(total), old_row
+    def _row_args(self, entry: Entry, head_size: int, now: float, ttl: int) -> list[Any]:
+        """What ``index_put`` takes for ``entry`` (its TTL ``ttl`` ms from ``now``)."""
+        gone_at = now + ttl / 1000 if ttl else None
+        expires = "+inf" if entry.expires is None else repr(entry.expires)
+        gone = "+inf" if gone_at is None else repr(gone_at)
+        raw = _row_bytes(entry, now, gone_at)
+        return [entry.key, expires, gone, repr(now), raw, entry.size + head_size]
 
     def _index_remove(self, rows: list[tuple[str, bytes]]) -> None:
         """Remove index rows; a row given with its bytes only if it is still that row."""
         for start in range(0, len(rows), PAGE):
-            args: list[str | bytes] = []
-            for key, raw in rows[start : start + PAGE]:
-                args += [key, raw]
-            self._scripts["index_remove"](keys=self._index_keys, args=args)
+            page = rows[start : start + PAGE]
+            args = self._pairs([key for key, _ in page], [raw for _, raw in page])
+            self._eval("index_remove", self._index_keys, args)
 
     def _row(self, key: str, raw: bytes) -> _Row | None:
         try:
             return _load_row(key, raw)
         except DeserializationError as exc:
-            self._damaged(f"{self._meta_key}[{key}]", exc)
+            if _older_row(raw):
+                logger.debug("%r: index row of %s is of an older format", self, key)
+            else:
+                self._damaged(f"{self._meta_key}[{key}]", exc)
             return None
 
     def _row_pages(self) -> Iterator[list[_Row]]:
@@ -842,8 +1139,9 @@ class RedisCache(BaseCache):
         seen: set[str] = set()
         while True:
             with self._errors("list"):
-                cursor, items = self.client.hscan(self._meta_key, cursor, count=PAGE)
+                cursor, items = self.client.hscan(self._meta_key, cursor, count=2 * PAGE)
             page = []
+            unreadable = []
             for name, raw in items.items():
                 key = _text(name)
                 if key in seen:
@@ -851,10 +1149,12 @@ class RedisCache(BaseCache):
                 seen.add(key)
                 row = self._row(key, raw)
                 if row is None:
-                    with self._errors("prune the index"):
-                        self._index_remove([(key, raw)])
+                    unreadable.append((key, raw))
                 else:
                     page.append(row)
+            if unreadable:
+                with self._errors("prune the index"):
+                    self._index_remove(unreadable)
             if page:
                 yield page
             if cursor == 0:
@@ -884,9 +1184,22 @@ class RedisCache(BaseCache):
     def _live_rows(self, expired: bool | None, now: float, wanted: Any) -> Iterator[_Row]:
         """Index rows passing ``wanted`` whose entry still exists."""
         pages = self._row_pages() if expired is None else self._rows_by_expiry(expired, now)
+        wall = time.time()
         for page in pages:
-            yield from self._alive([row for row in page if wanted(row)])
+            rows = [r for r in page if r.alive_at(wall) and (wanted is None or wanted(r))]
+            yield from self._alive(rows)
         self._prune_pending()
+
+    def _exist(self, head_keys: list[str]) -> list[bool]:
+        """Whether each of these keys exists: one command on one server, a pipeline of
+        ``EXISTS`` on a cluster (the keys are in many slots)."""
+        if not self._cluster:
+            names = msgpack.packb(head_keys, use_bin_type=True)
+            return [n == 49 for n in self._eval("exists_each", [], [names])]  # b"1"
+        pipe = self.client.pipeline(transaction=False)
+        for key in head_keys:
+            pipe.exists(key)
+        return [bool(n) for n in pipe.execute()]
 
     def _alive(self, rows: list[_Row]) -> list[_Row]:
         """The rows whose head still exists (one round trip); the others are noted
@@ -894,10 +1207,7 @@ class RedisCache(BaseCache):
         if not rows:
             return []
         with self._errors("list"):
-            pipe = self.client.pipeline(transaction=False)
-            for row in rows:
-                pipe.exists(self._keys(row.primary_key, row.key)[0])
-            found = pipe.execute()
+            found = self._exist([self._keys(row.primary_key, row.key)[0] for row in rows])
         alive = []
         for row, exists in zip(rows, found, strict=True):
             if exists:
@@ -922,11 +1232,21 @@ class RedisCache(BaseCache):
                 self._index_remove(pending)
 
     def _prune_some(self) -> None:
-        """Drop a few rows of entries that expired and vanished (keeps the index small)."""
+        """Keep the index small: drop rows of entries whose TTL ran out (Redis dropped
+        them), and check that a few long expired entries still exist."""
         cutoff = time.time() - PRUNE_GRACE
-        keys = self.client.zrangebyscore(self._expires_key, "-inf", cutoff, start=0, num=PAGE)
-        if keys:
-            self._alive(self._rows_of([_text(k) for k in keys]))
+        self._eval("index_prune", self._index_keys, [repr(cutoff), PAGE])
+        sample = self.client.zrangebyscore(
+            self._expires_key, "-inf", cutoff, start=self._sample_offset, num=PRUNE_SAMPLE
+        )
+        if not sample and self._sample_offset:  # past the end: from the start again
+            self._sample_offset = 0
+            sample = self.client.zrangebyscore(
+                self._expires_key, "-inf", cutoff, start=0, num=PRUNE_SAMPLE
+            )
+        self._sample_offset = self._sample_offset + len(sample)
+        if sample:
+            self._alive(self._rows_of([_text(k) for k in sample]))
             self._prune_pending()
 
     def _evict(self, total: int) -> None:
@@ -936,7 +1256,7 @@ class RedisCache(BaseCache):
             oldest = [_text(k) for k in self.client.zrange(self._lru_key, 0, 31)]
             if not oldest:
                 return
-            costs = self.client.hmget(self._index_keys[3], oldest)
+            costs = self.client.hmget(self._sizes_key, oldest)
             victims = []
             for key, cost in zip(oldest, costs, strict=True):
                 victims.append(key)

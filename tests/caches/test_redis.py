@@ -26,6 +26,7 @@ from httpcache.caches import redis as redis_module
 from httpcache.caches.redis import RedisCache
 from httpcache.errors import ConfigurationError, StorageError
 from httpcache.models import Entry
+from httpcache.serialize import dumps_entry
 
 from ..support.redis_servers import RedisServer
 from .contract import CacheContract, make_entry
@@ -100,11 +101,12 @@ def test_keys_of_a_resource_share_one_slot(redis_client: redis.Redis) -> None:
     json_variant = live_entry("http://h.test/a", vary=(("accept", "=application/json"),))
     html_variant = live_entry("http://h.test/a", vary=(("accept", "=text/html"),))
     cache.save(json_variant, b"j" * 3000)  # three chunks
-    cache.save(html_variant, b"h")
+    cache.save(html_variant, b"h")  # one chunk: inline, in its head
     pk = json_variant.primary_key
     resource = [k for k in namespace_keys(redis_client, "layout") if f"{{{pk}}}" in k]
     assert {k.split(":")[2] for k in resource} == {"h", "b", "v"}
-    assert len(resource) == 5  # two heads, two bodies, one variant set
+    assert len(resource) == 4  # two heads, one body list, one variant set
+    assert redis_client.hget(f"layout:{{{pk}}}:h:{html_variant.key}", "b") == b"h"
     assert {key_slot(k.encode()) for k in resource} == {key_slot(pk.encode())}
     index = [k for k in namespace_keys(redis_client, "layout") if k.startswith("layout:{layout}")]
     assert {key_slot(k.encode()) for k in index} == {key_slot(b"layout")}
@@ -119,14 +121,14 @@ def test_ttls_follow_stale_until(redis_client: redis.Redis) -> None:
     never = cache.save(live_entry("http://h.test/never", ttl=None), b"y" * 2500)
     past = cache.save(make_entry("http://h.test/past"), b"z")  # stale_until in 2023
 
-    def ttls(entry: Entry) -> set[int]:
+    def ttls(entry: Entry, keys_wanted: int = 3) -> set[int]:
         keys = [k for k in namespace_keys(redis_client, "ttl") if entry.primary_key in k]
-        assert len(keys) == 3  # head, body, variant set
+        assert len(keys) == keys_wanted  # head, body list, variant set
         return {redis_client.ttl(k) for k in keys}
 
     assert all(1020 <= t <= 1030 for t in ttls(soon))
     assert ttls(never) == {-1}
-    assert all(0 < t <= cache.min_ttl for t in ttls(past))
+    assert all(0 < t <= cache.min_ttl for t in ttls(past, 2))  # its body is in its head
     index = [k for k in namespace_keys(redis_client, "ttl") if k.startswith("ttl:{ttl}:")]
     assert index and {redis_client.ttl(k) for k in index} == {-1}
 
@@ -224,8 +226,18 @@ def test_hit_and_miss_counters_are_shared(redis_client: redis.Redis) -> None:
     one.record_lookup(hit=True)
     two.record_lookup(hit=False)
     two.record_lookup(hit=True)
-    assert one.lookup_counts() == two.lookup_counts() == (2, 1)
+    assert one.lookup_counts() == (1, 0)  # two's counts go with its next round trip
+    assert two.lookup_counts() == (2, 1)
+    assert one.lookup_counts() == (2, 1)
     assert one.stats().hits == 2
+    for _ in range(5):
+        one.record_lookup(hit=True)
+    two.find("anything")  # a round trip: its counts go with it
+    two.record_lookup(hit=False)
+    two.find("something else")
+    one.flush_counters()
+    three = RedisCache(redis_client, namespace="counters")
+    assert three.lookup_counts() == (7, 2)
 
 
 def test_entries_spread_over_the_cluster(redis_cluster_client: RedisCluster) -> None:
@@ -282,9 +294,11 @@ def test_vanished_entries_are_skipped_and_pruned(
             redis_client.unlink(key)
     assert [e.key for e in cache.entries()] == [kept.key]
     assert redis_client.hlen("gone:{gone}:meta") == 2  # too young to prune
+    assert len(cache) == 2  # the index's count: until a listing notices
     monkeypatch.setattr(redis_module, "PRUNE_GRACE", 0.0)
-    assert len(cache) == 1
+    assert [e.key for e in cache.entries()] == [kept.key]
     assert redis_client.hlen("gone:{gone}:meta") == 1
+    assert len(cache) == 1
     assert cache.stats().bytes == 1
 
 
@@ -303,15 +317,17 @@ def test_commits_prune_rows_of_vanished_expired_entries(
     assert int(redis_client.get("prune:{prune}:bytes")) == new.size + len(head)
 
 
+FORMAT = str(redis_module.HEAD_FORMAT)
+
 DAMAGE: dict[str, Callable[[redis.Redis, str], object]] = {
     "a string": lambda r, k: r.set(k, b"\x80\x04garbage pickle"),
     "a list": lambda r, k: r.rpush(k, b"x"),
     "another format": lambda r, k: r.hset(k, mapping={"v": "99", "e": b"", "g": "x"}),
     "damaged entry": lambda r, k: r.hset(
-        k, mapping={"v": "1", "e": b"\xc1\xc1", "g": "x", "n": "0", "s": "0"}
+        k, mapping={"v": FORMAT, "e": b"\xc1\xc1", "g": "x", "n": "0", "s": "0", "b": b""}
     ),
     "foreign msgpack": lambda r, k: r.hset(
-        k, mapping={"v": "1", "e": msgpack.packb({"x": 1}), "g": "x", "n": "0", "s": "0"}
+        k, mapping={"v": FORMAT, "e": msgpack.packb({"x": 1}), "g": "x", "n": "0", "s": "0"}
     ),
 }
 
@@ -336,6 +352,51 @@ def test_damaged_head_is_a_logged_miss(
     assert cache.read_body(entry.key) == b"fresh"
 
 
+def test_inline_body_of_another_size_is_a_logged_miss(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = RedisCache(redis_client, namespace="damage4")
+    entry = cache.save(live_entry("http://h.test/d"), b"body")
+    head = f"damage4:{{{entry.primary_key}}}:h:{entry.key}"
+    redis_client.hset(head, "b", b"bod")  # cut short
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        assert cache.find(entry.primary_key) == []
+        assert cache.open_entry(entry.key) is None
+        assert cache.open_body(entry.key) is None
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 3 and all(head in r.getMessage() for r in warnings)
+
+
+def test_entries_of_the_older_layout_are_misses(
+    redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Format 1 (every body in a list, index rows of 12 fields): a miss, then replaced."""
+    cache = RedisCache(redis_client, namespace="old")
+    entry = live_entry("http://h.test/old")
+    pk = entry.primary_key
+    head = f"old:{{{pk}}}:h:{entry.key}"
+    redis_client.hset(
+        head, mapping={"v": "1", "e": dumps_entry(entry), "g": "g1", "n": "1", "s": "3"}
+    )
+    redis_client.rpush(f"old:{{{pk}}}:b:{entry.key}:g1", b"old")
+    redis_client.sadd(f"old:{{{pk}}}:v", entry.key)
+    row = [1, pk, "GET", entry.url, 200, 3, entry.created_at, entry.expires, entry.stale_until]
+    row += [entry.request_time, entry.response_time, time.time()]
+    redis_client.hset("old:{old}:meta", entry.key, msgpack.packb(row))
+    redis_client.zadd("old:{old}:expires", {entry.key: entry.expires})
+    with caplog.at_level(logging.INFO, logger="httpcache"):
+        assert cache.find(pk) == []
+        assert cache.read_entry(entry.key) is None
+        assert cache.open_entry(entry.key) is None
+        assert list(cache.entries()) == []
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("older format" in r.getMessage() for r in caplog.records)
+    stored = cache.save(entry, b"new body")
+    [found] = cache.find(pk)
+    assert found == stored and cache.read_body(entry.key) == b"new body"
+    assert [e.key for e in cache.entries()] == [entry.key] and len(cache) == 1
+
+
 def test_damaged_variant_set_is_a_logged_miss(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -355,8 +416,8 @@ def test_damaged_variant_set_is_a_logged_miss(
 def test_damaged_body_and_index_are_misses(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cache = RedisCache(redis_client, namespace="damage2")
-    entry = cache.save(live_entry("http://h.test/d"), b"body")
+    cache = RedisCache(redis_client, namespace="damage2", chunk_size=SMALL_CHUNK)
+    entry = cache.save(live_entry("http://h.test/d"), b"body" * SMALL_CHUNK)  # a list
     [body] = [k for k in namespace_keys(redis_client, "damage2") if ":b:" in k]
     redis_client.delete(body)
     redis_client.set(body, b"not a list")
@@ -383,7 +444,7 @@ def _every_call(cache: RedisCache, entry: Entry) -> dict[str, Callable[[], objec
         "entries": lambda: list(cache.entries(expired=False)),
         "clear": cache.clear,
         "stats": cache.stats,
-        "record_lookup": lambda: cache.record_lookup(hit=True),
+        "flush_counters": lambda: (cache.record_lookup(hit=True), cache.flush_counters()),
         "lookup_counts": cache.lookup_counts,
         "delete": lambda: cache.delete(urls=[entry.url]),
         "remove_expired": cache.remove_expired,
