@@ -37,6 +37,7 @@ from benchmarks._common import (
     redis_server,
     write_results,
 )
+from benchmarks._contenders import clear_redis
 from benchmarks._timing import in_turn
 
 OPERATIONS = ("list", "list expired", "count", "remove-expired")
@@ -162,10 +163,8 @@ class Contender:
         else:
             import redis
 
+            clear_redis(self._redis_url(COPY_DB))  # the previous round's copy
             client = redis.Redis.from_url(self._redis_url(self.db))
-            target_client = redis.Redis.from_url(self._redis_url(COPY_DB))
-            target_client.flushdb()  # our private server only
-            target_client.close()
             pipe = client.pipeline(transaction=False)
             for key in client.scan_iter(count=1000):
                 pipe.copy(key, key, destination_db=COPY_DB)
@@ -176,12 +175,8 @@ class Contender:
     def discard(self) -> None:
         """Delete what this contender stored (a Redis database: ours only)."""
         if self.backend == "redis":
-            import redis
-
             for db in (self.db, COPY_DB):
-                client = redis.Redis.from_url(self._redis_url(db))
-                client.flushdb()
-                client.close()
+                clear_redis(self._redis_url(db))
 
     def _redis_url(self, db: int) -> str:
         assert self.redis_url is not None
