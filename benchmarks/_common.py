@@ -7,10 +7,11 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,31 @@ def redis_server() -> Iterator[str | None]:
         finally:
             proc.kill()
             proc.wait(10)
+
+
+@contextmanager
+def workplace(size: int, redis: bool = True) -> Iterator[tuple[Path, str, str | None]]:
+    """A temporary folder, an origin serving ``size`` bytes and, with ``redis``, a
+    private Redis: yields the folder, the origin's base URL and Redis's URL (None
+    without Redis)."""
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        origin_process(size) as base,
+        redis_server() if redis else nullcontext() as redis_url,
+    ):
+        yield Path(folder), base, redis_url
+
+
+def getter(
+    session: Any, url: str, body: bytes, name: str, headers: dict[str, str] | None = None
+) -> Callable[[], None]:
+    """A call that GETs ``url`` through ``session`` and checks the body."""
+
+    def call() -> None:
+        if session.get(url, headers=headers).content != body:
+            raise AssertionError(f"{name}: wrong body")
+
+    return call
 
 
 # ---- results ------------------------------------------------------------------------------

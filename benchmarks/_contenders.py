@@ -8,10 +8,13 @@ when the library has no such backend or the backend cannot run here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from benchmarks._common import check, getter
 
 LIBRARIES = ("httpcache", "requests-cache", "CacheControl")
 ALL_BACKENDS = ("memory", "sqlite", "filesystem", "separate-body", "redis")
@@ -102,6 +105,51 @@ def make_session(
     else:
         cache = getattr(caches, native)(name)
     return CacheControl(requests.Session(), cache=cache)
+
+
+def each_session(
+    backends: Iterable[str],
+    folder: Path,
+    redis_url: str | None,
+    tag: str,
+    missing: dict[str, str],
+) -> Iterator[tuple[str, str, str, requests.Session]]:
+    """``(name, library, backend, session)`` for every library on every backend, in
+    that order, name being ``"library|backend"``; those that cannot run are left out
+    and put in ``missing`` with the reason (``n/a`` in the tables)."""
+    for backend in backends:
+        for library in LIBRARIES:
+            name = f"{library}|{backend}"
+            try:
+                session = make_session(library, backend, folder, redis_url, tag)
+            except NotAvailable as exc:
+                missing[name] = str(exc)
+                continue
+            yield name, library, backend, session
+
+
+def warmed_getters(
+    backends: Iterable[str],
+    folder: Path,
+    base: str,
+    redis_url: str | None,
+    tag: str,
+    path_of: Callable[[str, str], str],
+    body: bytes,
+    missing: dict[str, str],
+    headers: dict[str, str] | None = None,
+) -> tuple[dict[str, Callable[[], None]], dict[str, str]]:
+    """For every contender, its own URL (``base + path_of(library, backend)``) fetched
+    once, which must give ``body``, and a call that GETs it again with ``headers``
+    (``getter``). Returns the calls and the paths, keyed ``"library|backend"``."""
+    calls: dict[str, Callable[[], None]] = {}
+    paths: dict[str, str] = {}
+    for name, library, backend, session in each_session(backends, folder, redis_url, tag, missing):
+        path = path_of(library, backend)
+        check(session.get(base + path).content == body, f"{name}: wrong body when storing")
+        paths[name] = path
+        calls[name] = getter(session, base + path, body, name, headers)
+    return calls, paths
 
 
 def clear_redis(redis_url: str | None) -> None:

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def in_turn(names: Sequence[T], round_: int) -> list[T]:
+    """The order of round ``round_``: forwards, then backwards, so that no
+    contender always follows the same one."""
+    return list(names) if round_ % 2 == 0 else list(names)[::-1]
 
 
 def interleaved(
@@ -28,11 +37,8 @@ def interleaved(
         per_call = (time.perf_counter() - started) / max(warmup, 1)
         sizes[name] = batch if target is None else max(3, min(batch, int(target / per_call)))
     times: dict[str, list[float]] = {name: [] for name in calls}
-    names = list(calls)
     for n in range(rounds):
-        # Alternate the order so that no contender always follows the same one.
-        order = names if n % 2 == 0 else names[::-1]
-        for name in order:
+        for name in in_turn(list(calls), n):
             call, size = calls[name], sizes[name]
             gc.collect()
             started = time.perf_counter()

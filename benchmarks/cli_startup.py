@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks import startup
 from benchmarks._common import Goal, Result, check, median, origin_count, origin_process
+from benchmarks._timing import in_turn
 
 
 def run(quick: bool = False) -> Result:
@@ -28,8 +29,7 @@ def run(quick: bool = False) -> Result:
         before = origin_count(base, path)
         times: dict[str, list[float]] = {name: [] for name in runs}
         for n in range(rounds):
-            order = list(runs) if n % 2 == 0 else list(runs)[::-1]
-            for name in order:
+            for name in in_turn(list(runs), n):
                 times[name].append(startup.timed(runs[name], env))
         # hc's runs were hits: only the other clients reached the origin.
         others = sum(1 for name in runs if name not in ("hc get", "python -c pass"))

@@ -15,8 +15,6 @@ real request to the origin.
 from __future__ import annotations
 
 import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -29,13 +27,14 @@ from benchmarks._common import (
     check,
     fmt_ratio,
     fmt_us,
+    getter,
     median,
     origin_count,
-    origin_process,
     ratio,
-    redis_server,
+    workplace,
 )
-from benchmarks._contenders import BACKENDS, LIBRARIES, NotAvailable, make_session
+from benchmarks._compare import VERSUS_HEADERS, at_most, na_notes, versus
+from benchmarks._contenders import BACKENDS, warmed_getters
 from benchmarks._origin import expected_body
 from benchmarks._timing import interleaved
 
@@ -63,32 +62,16 @@ class CannedAdapter(HTTPAdapter):
 def run(quick: bool = False) -> Result:
     rounds, batch = (1, 2) if quick else (11, 300)
     body = expected_body(SIZE)
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        origin_process(SIZE) as base,
-        redis_server() as redis_url,
-    ):
-        calls: dict[str, Any] = {}
-        paths: dict[str, str] = {}
+    with workplace(SIZE) as (folder, base, redis_url):
         missing: dict[str, str] = {}
-        for backend in BACKENDS:
-            for library in LIBRARIES:
-                name = f"{library}|{backend}"
-                try:
-                    session = make_session(library, backend, Path(folder), redis_url, "hit")
-                except NotAvailable as exc:
-                    missing[name] = str(exc)
-                    continue
-                path = f"/body/hit-{library}-{backend}"
-                url = base + path
-                check(session.get(url).content == body, f"{name}: wrong body when storing")
-                paths[name] = path
-                calls[name] = _caller(session, url, body, name)
+        calls, paths = warmed_getters(
+            BACKENDS, folder, base, redis_url, "hit", _path, body, missing
+        )
         canned = requests.Session()
         canned.mount("http://", CannedAdapter(body))
-        calls["floor|canned"] = _caller(canned, f"{base}/body/canned", body, "canned")
+        calls["floor|canned"] = getter(canned, f"{base}/body/canned", body, "canned")
         plain = requests.Session()
-        calls["floor|network"] = _caller(plain, f"{base}/body/plain", body, "plain")
+        calls["floor|network"] = getter(plain, f"{base}/body/plain", body, "plain")
         times = interleaved(
             calls, rounds, batch, warmup=1 if quick else 3, target=None if quick else 0.1
         )
@@ -99,12 +82,8 @@ def run(quick: bool = False) -> Result:
     return _report(per_call, missing, rounds, batch)
 
 
-def _caller(session: requests.Session, url: str, body: bytes, name: str) -> Any:
-    def call() -> None:
-        if session.get(url).content != body:
-            raise AssertionError(f"{name}: wrong body")
-
-    return call
+def _path(library: str, backend: str) -> str:
+    return f"/body/hit-{library}-{backend}"
 
 
 def _report(per_call: dict[str, float], missing: dict[str, str], rounds: int, batch: int) -> Result:
@@ -113,33 +92,11 @@ def _report(per_call: dict[str, float], missing: dict[str, str], rounds: int, ba
     data: dict[str, Any] = {"median_seconds_per_call": per_call, "missing": missing}
     floor = per_call["floor|canned"]
     for backend in BACKENDS:
+        cells, to_rc, to_cc = versus(per_call, backend)
         ours = per_call.get(f"httpcache|{backend}")
-        rc = per_call.get(f"requests-cache|{backend}")
-        cc = per_call.get(f"CacheControl|{backend}")
-        to_rc, to_cc = ratio(ours, rc), ratio(ours, cc)
-        rows.append(
-            [
-                backend,
-                fmt_us(ours),
-                fmt_us(rc),
-                fmt_us(cc),
-                fmt_ratio(to_rc),
-                fmt_ratio(to_cc),
-                fmt_ratio(ratio(ours, floor)),
-            ]
-        )
-        if to_rc is not None:
-            goals.append(
-                Goal(
-                    f"hit on {backend}: at most 0.5x requests-cache", to_rc <= 0.5, f"{to_rc:.2f}x"
-                )
-            )
-        if to_cc is not None:
-            goals.append(
-                Goal(
-                    f"hit on {backend}: at most 0.75x CacheControl", to_cc <= 0.75, f"{to_cc:.2f}x"
-                )
-            )
+        rows.append([*cells, fmt_ratio(ratio(ours, floor))])
+        at_most(goals, f"hit on {backend}: at most 0.5x requests-cache", to_rc, 0.5)
+        at_most(goals, f"hit on {backend}: at most 0.75x CacheControl", to_cc, 0.75)
     memory = ratio(per_call.get("httpcache|memory"), floor)
     goals.append(
         Goal(
@@ -159,17 +116,9 @@ def _report(per_call: dict[str, float], missing: dict[str, str], rounds: int, ba
             f"1. Hit, 1 KiB, warm cache: median time per call ({rounds} interleaved rounds,"
             f" each a batch of up to {batch} calls, about 0.1 s, per contender)"
         ),
-        headers=[
-            "backend",
-            "httpcache",
-            "requests-cache",
-            "CacheControl",
-            "hc / rc",
-            "hc / cc",
-            "hc / floor",
-        ],
+        headers=[*VERSUS_HEADERS, "hc / floor"],
         rows=rows,
         goals=goals,
         data=data,
-        notes=[f"n/a: {name}: {why}" for name, why in missing.items()],
+        notes=na_notes(missing),
     )

@@ -5,15 +5,20 @@
 httpcache's SQLite and Redis caches against requests-cache's, each filled with the
 same N small responses (half of them expired) through its own API, then inspected
 through its own API: list every URL, list the expired ones, count, and remove the
-expired ones (on a freshly filled cache each round, so there is something to
-remove). CacheControl has no inspection API, so it has no column here. Timings
-are medians of the rounds; each result is checked (N listed, N/2 expired, N/2
-removed).
+expired ones (on a copy of the filled cache each round, so there is something to
+remove: a copy of the SQLite file, or of the Redis keys into another database).
+CacheControl has no inspection API, so it has no column here. The two caches of a
+size are filled at once, each in a process of its own (nothing is timed then);
+then each round runs both libraries' operations in turn, the order alternating.
+Timings are medians of the rounds; each result is checked (N listed, N/2 expired,
+N/2 removed).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import multiprocessing
 import shutil
 import tempfile
 import time
@@ -32,6 +37,8 @@ from benchmarks._common import (
     redis_server,
     write_results,
 )
+from benchmarks._contenders import clear_redis
+from benchmarks._timing import in_turn
 
 OPERATIONS = ("list", "list expired", "count", "remove-expired")
 
@@ -95,65 +102,85 @@ def fill_requests_cache(cache: Any, count: int) -> None:
 
 
 class Contender:
-    """One library on one backend: how to build, fill, copy and inspect it."""
+    """One library on one backend: where its cache lives, how to open, fill and copy it.
 
-    def __init__(self, library: str, backend: str, folder: Path, redis_url: str | None) -> None:
+    On SQLite the cache is the file ``<library>.sqlite`` in ``folder``; on Redis the
+    namespace ``<library>-redis`` in Redis database ``db``. A copy (for a round of
+    remove-expired) is a copy of the file, or of every key of the database into
+    ``COPY_DB`` (``COPY`` keeps each key's TTL), opened as a cache of its own.
+    """
+
+    def __init__(
+        self, library: str, backend: str, folder: Path, redis_url: str | None, db: int
+    ) -> None:
         self.library, self.backend = library, backend
-        self.folder, self.redis_url = folder, redis_url
-        self.generation = 0
+        self.folder, self.redis_url, self.db = folder, redis_url, db
+        self.copies = 0
 
-    def build(self, fresh: bool = False) -> Any:
-        """The cache (``fresh``: a new, empty one of the same kind)."""
-        if fresh:
-            self.generation += 1
-        tag = f"{self.library}-{self.backend}-{self.generation}"
-        if self.library == "httpcache":
-            if self.backend == "sqlite":
+    def open(self, copy: int | None = None) -> Any:
+        """The cache (``copy``: the copy of that number)."""
+        if self.backend == "sqlite":
+            name = self.library if copy is None else f"{self.library}-copy{copy}"
+            path = self.folder / f"{name}.sqlite"
+            if self.library == "httpcache":
                 from httpcache.caches.sqlite import SQLiteCache
 
-                return SQLiteCache(self.folder / f"{tag}.sqlite")
+                return SQLiteCache(path)
+            import requests_cache
+
+            return requests_cache.SQLiteCache(str(path))
+        url = self._redis_url(self.db if copy is None else COPY_DB)
+        namespace = f"{self.library}-redis"
+        if self.library == "httpcache":
             from httpcache.caches.redis import RedisCache
 
             # Expired entries stay an hour (as requests-cache keeps them), not the
             # default minute: Redis would drop the expired half while it is listed.
-            return RedisCache(url=self.redis_url, namespace=tag, min_ttl=3600)
+            return RedisCache(url=url, namespace=namespace, min_ttl=3600)
+        import redis
         import requests_cache
 
-        if self.backend == "sqlite":
-            return requests_cache.SQLiteCache(str(self.folder / f"{tag}.sqlite"))
-        import redis
+        return requests_cache.RedisCache(namespace=namespace, connection=redis.Redis.from_url(url))
 
-        return requests_cache.RedisCache(
-            namespace=tag, connection=redis.Redis.from_url(self.redis_url)
-        )
-
-    def fill(self, cache: Any, count: int, now: float) -> None:
+    def fill(self, count: int, now: float) -> None:
+        """Store ``count`` entries through the library's own API, and close."""
+        cache = self.open()
         if self.library == "httpcache":
             fill_httpcache(cache, count, now)
         else:
             fill_requests_cache(cache, count)
+        _close(cache)
 
-    def copy(self, cache: Any, count: int, now: float, original: Any) -> Any:
-        """A cache holding what ``original`` holds (a file copy for SQLite, a refill else)."""
+    def copy(self) -> Any:
+        """A new cache holding what this one holds, opened."""
+        self.copies += 1
         if self.backend == "sqlite":
-            source = Path(
-                original.path if self.library == "httpcache" else original.responses.db_path
-            )
-            self.generation += 1
-            target = self.folder / f"{self.library}-{self.backend}-{self.generation}.sqlite"
+            source = self.folder / f"{self.library}.sqlite"
+            target = self.folder / f"{self.library}-copy{self.copies}.sqlite"
             for suffix in ("", "-wal", "-shm"):
                 if Path(f"{source}{suffix}").exists():
                     shutil.copy(f"{source}{suffix}", f"{target}{suffix}")
-            if self.library == "httpcache":
-                from httpcache.caches.sqlite import SQLiteCache
+        else:
+            import redis
 
-                return SQLiteCache(target)
-            import requests_cache
+            clear_redis(self._redis_url(COPY_DB))  # the previous round's copy
+            client = redis.Redis.from_url(self._redis_url(self.db))
+            pipe = client.pipeline(transaction=False)
+            for key in client.scan_iter(count=1000):
+                pipe.copy(key, key, destination_db=COPY_DB)
+            check(all(pipe.execute()), f"{self.library} redis: a key was not copied")
+            client.close()
+        return self.open(copy=self.copies)
 
-            return requests_cache.SQLiteCache(str(target))
-        fresh = self.build(fresh=True)
-        self.fill(fresh, count, now)
-        return fresh
+    def discard(self) -> None:
+        """Delete what this contender stored (a Redis database: ours only)."""
+        if self.backend == "redis":
+            for db in (self.db, COPY_DB):
+                clear_redis(self._redis_url(db))
+
+    def _redis_url(self, db: int) -> str:
+        assert self.redis_url is not None
+        return f"{self.redis_url.rsplit('/', 1)[0]}/{db}"
 
     def operations(self) -> dict[str, Callable[[Any], int]]:
         if self.library == "httpcache":
@@ -177,27 +204,50 @@ class Contender:
         }
 
 
-def measure(contender: Contender, count: int, rounds: int) -> dict[str, float]:
-    now = time.time()
-    cache = contender.build(fresh=True)
-    contender.fill(cache, count, now)
+#: The Redis database that copies go to (each contender fills its own, 1, 2, ...).
+COPY_DB = 15
+
+
+def fill_at_once(contenders: list[Contender], count: int, now: float) -> None:
+    """Fill every contender's cache, each in a process of its own, all at once.
+
+    Nothing is timed while they fill; each process opens its cache, stores through
+    the library's API and closes it, so the measuring process opens a filled cache.
+    """
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=c.fill, args=(count, now)) for c in contenders]
+    for proc in procs:
+        proc.start()
+    for proc, contender in zip(procs, contenders, strict=True):
+        proc.join()
+        name = f"{contender.library} {contender.backend}"
+        check(proc.exitcode == 0, f"{name}: filling failed ({proc.exitcode})")
+
+
+def measure(contenders: list[Contender], count: int, rounds: int) -> dict[str, dict[str, float]]:
+    """Median seconds per operation of each contender; rounds interleaved."""
+    fill_at_once(contenders, count, time.time())
     wanted = {"list": count, "list expired": count // 2, "count": count}
-    times: dict[str, list[float]] = {op: [] for op in OPERATIONS}
-    ops = contender.operations()
-    for _ in range(rounds):
-        for op in ("list", "list expired", "count"):
+    caches = {c.library: c.open() for c in contenders}
+    times = {c.library: {op: [] for op in OPERATIONS} for c in contenders}
+    for n in range(rounds):
+        for contender in in_turn(contenders, n):
+            name, ops = contender.library, contender.operations()
+            for op in ("list", "list expired", "count"):
+                started = time.perf_counter()
+                got = ops[op](caches[name])
+                times[name][op].append(time.perf_counter() - started)
+                check(got == wanted[op], f"{name} {contender.backend} {op}: {got}")
+            copy = contender.copy()
             started = time.perf_counter()
-            got = ops[op](cache)
-            times[op].append(time.perf_counter() - started)
-            check(got == wanted[op], f"{contender.library} {contender.backend} {op}: {got}")
-        copy = contender.copy(cache, count, now, cache)
-        started = time.perf_counter()
-        removed = ops["remove-expired"](copy)
-        times["remove-expired"].append(time.perf_counter() - started)
-        check(removed == count // 2, f"{contender.library} {contender.backend}: removed {removed}")
-        _close(copy)
-    _close(cache)
-    return {op: median(values) for op, values in times.items()}
+            removed = ops["remove-expired"](copy)
+            times[name]["remove-expired"].append(time.perf_counter() - started)
+            check(removed == count // 2, f"{name} {contender.backend}: removed {removed}")
+            _close(copy)
+    for contender in contenders:
+        _close(caches[contender.library])
+        contender.discard()
+    return {name: {op: median(v) for op, v in ops.items()} for name, ops in times.items()}
 
 
 def _close(cache: Any) -> None:
@@ -206,9 +256,8 @@ def _close(cache: Any) -> None:
         close()
 
 
-#: The suite's sizes per backend. Redis at 100,000 takes requests-cache minutes per
-#: fill (and remove-expired needs a fresh fill each round), which does not fit the
-#: suite's ten minutes: ``python -m benchmarks.inspection --entries 100000`` runs it.
+#: The suite's sizes per backend. Redis at 100,000 takes requests-cache minutes to
+#: fill: ``python -m benchmarks.inspection --entries 100000`` runs it.
 SUITE_SIZES = {"sqlite": (10_000, 100_000), "redis": (10_000,)}
 
 
@@ -216,21 +265,24 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, rounds: int =
     plan = {b: sizes or ((100,) if quick else SUITE_SIZES[b]) for b in ("sqlite", "redis")}
     sizes = tuple(sorted({n for ns in plan.values() for n in ns}))
     rounds = 1 if quick else rounds
-    try:
-        import requests_cache
-    except ImportError:
-        requests_cache = None  # type: ignore[assignment]
+    libraries = ["httpcache"]
+    if importlib.util.find_spec("requests_cache") is not None:
+        libraries.append("requests-cache")
     results: dict[str, dict[str, float]] = {}
-    with tempfile.TemporaryDirectory() as folder, redis_server() as redis_url:
+    with tempfile.TemporaryDirectory() as tmp, redis_server() as redis_url:
         for backend in ("sqlite", "redis"):
             if backend == "redis" and redis_url is None:
                 continue
             for count in plan[backend]:
-                for library in ("httpcache", "requests-cache"):
-                    if library == "requests-cache" and requests_cache is None:
-                        continue
-                    contender = Contender(library, backend, Path(folder), redis_url)
-                    results[f"{library}|{backend}|{count}"] = measure(contender, count, rounds)
+                folder = Path(tmp) / f"{backend}-{count}"
+                folder.mkdir()
+                contenders = [
+                    Contender(library, backend, folder, redis_url, db)
+                    for db, library in enumerate(libraries, start=1)
+                ]
+                for library, medians in measure(contenders, count, rounds).items():
+                    results[f"{library}|{backend}|{count}"] = medians
+                shutil.rmtree(folder)
     rows, goals = [], []
     for backend in ("sqlite", "redis"):
         for count in sizes:

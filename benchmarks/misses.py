@@ -10,25 +10,13 @@ and a second request of some of them is answered from storage.
 from __future__ import annotations
 
 import itertools
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from benchmarks._common import (
-    Goal,
-    Result,
-    check,
-    fmt_ratio,
-    fmt_us,
-    median,
-    origin_process,
-    origin_sum,
-    ratio,
-    redis_server,
-)
-from benchmarks._contenders import BACKENDS, LIBRARIES, NotAvailable, make_session
+from benchmarks._common import Result, check, fmt_us, median, origin_sum, workplace
+from benchmarks._compare import VERSUS_HEADERS, at_most, na_notes, overheads, versus
+from benchmarks._contenders import BACKENDS, each_session
 from benchmarks._origin import expected_body
 from benchmarks._timing import interleaved
 
@@ -38,27 +26,18 @@ SIZE = 1024
 def run(quick: bool = False) -> Result:
     rounds, batch = (1, 2) if quick else (9, 30)
     body = expected_body(SIZE)
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        origin_process(SIZE) as base,
-        redis_server() as redis_url,
-    ):
+    with workplace(SIZE) as (folder, base, redis_url):
         calls: dict[str, Any] = {}
         prefixes: dict[str, str] = {}
         sessions: dict[str, requests.Session] = {}
         missing: dict[str, str] = {}
-        for backend in BACKENDS:
-            for library in LIBRARIES:
-                name = f"{library}|{backend}"
-                try:
-                    session = make_session(library, backend, Path(folder), redis_url, "miss")
-                except NotAvailable as exc:
-                    missing[name] = str(exc)
-                    continue
-                prefix = f"/body/miss-{library}-{backend}/"
-                prefixes[name] = prefix
-                sessions[name] = session
-                calls[name] = _caller(session, base + prefix, body, name)
+        for name, library, backend, session in each_session(
+            BACKENDS, folder, redis_url, "miss", missing
+        ):
+            prefix = f"/body/miss-{library}-{backend}/"
+            prefixes[name] = prefix
+            sessions[name] = session
+            calls[name] = _caller(session, base + prefix, body, name)
         calls["plain"] = _caller(requests.Session(), f"{base}/body/miss-plain/", body, "plain")
         times = interleaved(calls, rounds, batch)
         made = rounds * batch + 1  # and the warm-up call
@@ -71,10 +50,7 @@ def run(quick: bool = False) -> Result:
             seen = origin_sum(base, prefix)
             check(seen == made, f"{name}: the misses were not stored ({seen} != {made})")
     plain = times.pop("plain")
-    overhead = {
-        name: median([t - p for t, p in zip(values, plain, strict=True)])
-        for name, values in times.items()
-    }
+    overhead = overheads(times, plain)
     per_call = {name: median(values) for name, values in times.items()}
     return _report(overhead, per_call, median(plain), missing, rounds, batch)
 
@@ -99,37 +75,10 @@ def _report(
 ) -> Result:
     rows, goals = [], []
     for backend in BACKENDS:
-        ours = overhead.get(f"httpcache|{backend}")
-        rc = overhead.get(f"requests-cache|{backend}")
-        cc = overhead.get(f"CacheControl|{backend}")
-        to_rc, to_cc = ratio(ours, rc), ratio(ours, cc)
-        rows.append(
-            [
-                backend,
-                fmt_us(ours),
-                fmt_us(rc),
-                fmt_us(cc),
-                fmt_ratio(to_rc),
-                fmt_ratio(to_cc),
-                fmt_us(per_call.get(f"httpcache|{backend}")),
-            ]
-        )
-        if to_rc is not None:
-            goals.append(
-                Goal(
-                    f"miss on {backend}: overhead at most 0.5x requests-cache's",
-                    to_rc <= 0.5,
-                    f"{to_rc:.2f}x",
-                )
-            )
-        if to_cc is not None:
-            goals.append(
-                Goal(
-                    f"miss on {backend}: overhead at most CacheControl's",
-                    to_cc <= 1.0,
-                    f"{to_cc:.2f}x",
-                )
-            )
+        cells, to_rc, to_cc = versus(overhead, backend)
+        rows.append([*cells, fmt_us(per_call.get(f"httpcache|{backend}"))])
+        at_most(goals, f"miss on {backend}: overhead at most 0.5x requests-cache's", to_rc, 0.5)
+        at_most(goals, f"miss on {backend}: overhead at most CacheControl's", to_cc, 1.0)
     rows.append(["plain requests (per call)", fmt_us(plain), "", "", "", "", ""])
     return Result(
         name="misses",
@@ -137,15 +86,7 @@ def _report(
             "2. Miss and store, a new URL each call: median overhead over plain requests"
             f" ({rounds} interleaved rounds of {batch} calls)"
         ),
-        headers=[
-            "backend",
-            "httpcache",
-            "requests-cache",
-            "CacheControl",
-            "hc / rc",
-            "hc / cc",
-            "httpcache per call",
-        ],
+        headers=[*VERSUS_HEADERS, "httpcache per call"],
         rows=rows,
         goals=goals,
         data={
@@ -154,5 +95,5 @@ def _report(
             "plain_seconds": plain,
             "missing": missing,
         },
-        notes=[f"n/a: {name}: {why}" for name, why in missing.items()],
+        notes=na_notes(missing),
     )

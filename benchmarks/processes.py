@@ -13,24 +13,15 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import (
-    Goal,
-    Result,
-    check,
-    fmt_ratio,
-    median,
-    origin_process,
-    origin_sum,
-    ratio,
-    redis_server,
-)
-from benchmarks._contenders import LIBRARIES, NotAvailable, make_session
+from benchmarks._common import Result, check, median, origin_sum, workplace
+from benchmarks._compare import at_least, na_notes, versus_best
+from benchmarks._contenders import LIBRARIES, each_session, make_session
 from benchmarks._origin import expected_body
+from benchmarks._timing import in_turn
 
 SIZE = 1024
 PROCESSES = 4
@@ -122,29 +113,19 @@ def run(quick: bool = False) -> Result:
     body = expected_body(SIZE)
     rates: dict[str, dict[str, list[float]]] = {}
     missing: dict[str, str] = {}
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        origin_process(SIZE) as base,
-        redis_server() as redis_url,
-    ):
+    with workplace(SIZE) as (folder, base, redis_url):
         specs = {}
-        for backend in BACKENDS:
-            for library in LIBRARIES:
-                name = f"{library}|{backend}"
-                try:
-                    session = make_session(library, backend, Path(folder), redis_url, "procs")
-                except NotAvailable as exc:
-                    missing[name] = str(exc)
-                    continue
-                prefix = f"{base}/body/procs-{library}-{backend}"
-                for n in range(SHARED):  # what the readers will read
-                    check(session.get(f"{prefix}/shared/{n}").content == body, "wrong body")
-                session.close()
-                specs[name] = (library, backend, folder, redis_url)
-                rates[name] = {"write": [], "read": []}
+        for name, library, backend, session in each_session(
+            BACKENDS, folder, redis_url, "procs", missing
+        ):
+            prefix = f"{base}/body/procs-{library}-{backend}"
+            for n in range(SHARED):  # what the readers will read
+                check(session.get(f"{prefix}/shared/{n}").content == body, "wrong body")
+            session.close()
+            specs[name] = (library, backend, str(folder), redis_url)
+            rates[name] = {"write": [], "read": []}
         for n in range(rounds):
-            order = list(specs) if n % 2 == 0 else list(specs)[::-1]
-            for name in order:
+            for name in in_turn(list(specs), n):
                 got = one_round(specs[name], base, n, sizes)
                 for phase, value in got.items():
                     rates[name][phase].append(value)
@@ -155,35 +136,23 @@ def run(quick: bool = False) -> Result:
             wanted = rounds * PROCESSES * sizes[0]
             check(writes == wanted, f"{name}: {writes} writes reached the origin, not {wanted}")
     med = {name: {p: median(v) for p, v in phases.items()} for name, phases in rates.items()}
+    per_phase = {p: {name: m[p] for name, m in med.items()} for p in ("write", "read")}
     rows, goals = [], []
     for backend in backends:
         for phase in ("write", "read"):
-            ours = med.get(f"httpcache|{backend}", {}).get(phase)
-            others = [med.get(f"{lib}|{backend}", {}).get(phase) for lib in LIBRARIES[1:]]
-            top = max((v for v in others if v is not None), default=None)
-            gain = ratio(ours, top)
-            rows.append(
-                [backend, phase + "s"]
-                + [f"{v:.0f}/s" if v is not None else "n/a" for v in [ours, *others]]
-                + [fmt_ratio(gain)]
-            )
-            goals.append(
-                Goal(
-                    f"{PROCESSES} processes on {backend}, {phase}s: at least the best of the two",
-                    None if gain is None else gain >= 1.0,
-                    fmt_ratio(gain),
-                )
-            )
+            cells, gain = versus_best(per_phase[phase], backend)
+            rows.append([backend, phase + "s", *cells])
+            text = f"{PROCESSES} processes on {backend}, {phase}s: at least the best of the two"
+            goals.append(at_least(text, gain, 1.0))
     return Result(
         name="processes",
         title=(
             f"5. {PROCESSES} processes sharing one cache: median operations per second"
             f" ({rounds} interleaved rounds; {sizes[0]} writes and {sizes[1]} reads per process)"
         ),
-        headers=["backend", "phase", "httpcache", "requests-cache", "CacheControl", "hc / best"],
+        headers=["backend", "phase", *LIBRARIES, "hc / best"],
         rows=rows,
         goals=goals,
         data={"per_second": med, "missing": missing},
-        notes=[f"n/a: {name}: {why}" for name, why in missing.items()]
-        + ["no errors and no storage warnings in any process (checked)"],
+        notes=[*na_notes(missing), "no errors and no storage warnings in any process (checked)"],
     )

@@ -10,58 +10,41 @@ revalidation, not a refetch), and every body is the origin's.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import Any
-
 import requests
 
 from benchmarks._common import (
-    Goal,
     Result,
     check,
-    fmt_ratio,
     fmt_us,
+    getter,
     median,
     origin_304,
     origin_count,
-    origin_process,
-    ratio,
-    redis_server,
+    workplace,
 )
-from benchmarks._contenders import BACKENDS, LIBRARIES, NotAvailable, make_session
+from benchmarks._compare import VERSUS_HEADERS, at_most, na_notes, overheads, versus
+from benchmarks._contenders import BACKENDS, warmed_getters
 from benchmarks._origin import expected_body
 from benchmarks._timing import interleaved
 
 SIZE = 1024
 
 
+def _path(library: str, backend: str) -> str:
+    return f"/stale/{library}-{backend}"
+
+
 def run(quick: bool = False) -> Result:
     rounds, batch = (1, 2) if quick else (9, 30)
     body = expected_body(SIZE)
-    with (
-        tempfile.TemporaryDirectory() as folder,
-        origin_process(SIZE) as base,
-        redis_server() as redis_url,
-    ):
-        calls: dict[str, Any] = {}
-        paths: dict[str, str] = {}
+    with workplace(SIZE) as (folder, base, redis_url):
         missing: dict[str, str] = {}
-        for backend in BACKENDS:
-            for library in LIBRARIES:
-                name = f"{library}|{backend}"
-                try:
-                    session = make_session(library, backend, Path(folder), redis_url, "reval")
-                except NotAvailable as exc:
-                    missing[name] = str(exc)
-                    continue
-                path = f"/stale/{library}-{backend}"
-                check(session.get(base + path).content == body, f"{name}: wrong body")
-                paths[name] = path
-                calls[name] = _caller(session, base + path, body, name, {})
+        calls, paths = warmed_getters(
+            BACKENDS, folder, base, redis_url, "reval", _path, body, missing, {}
+        )
         plain = requests.Session()
         conditional = {"If-None-Match": '"bench"'}
-        calls["plain"] = _caller(plain, f"{base}/stale/plain", b"", "plain", conditional)
+        calls["plain"] = getter(plain, f"{base}/stale/plain", b"", "plain", conditional)
         times = interleaved(calls, rounds, batch)
         made = rounds * batch + 1  # and the warm-up call
         for name, path in paths.items():
@@ -72,34 +55,13 @@ def run(quick: bool = False) -> Result:
                 f"{made}: not every call was a revalidation",
             )
     plain_times = times.pop("plain")
-    overhead = {
-        name: median([t - p for t, p in zip(values, plain_times, strict=True)])
-        for name, values in times.items()
-    }
+    overhead = overheads(times, plain_times)
     rows, goals = [], []
     for backend in BACKENDS:
-        ours = overhead.get(f"httpcache|{backend}")
-        rc = overhead.get(f"requests-cache|{backend}")
-        cc = overhead.get(f"CacheControl|{backend}")
-        to_cc = ratio(ours, cc)
-        rows.append(
-            [
-                backend,
-                fmt_us(ours),
-                fmt_us(rc),
-                fmt_us(cc),
-                fmt_ratio(ratio(ours, rc)),
-                fmt_ratio(to_cc),
-            ]
-        )
-        if to_cc is not None:
-            goals.append(
-                Goal(
-                    f"revalidation on {backend}: overhead at most CacheControl's",
-                    to_cc <= 1.0,
-                    f"{to_cc:.2f}x",
-                )
-            )
+        cells, _, to_cc = versus(overhead, backend)
+        rows.append(cells)
+        text = f"revalidation on {backend}: overhead at most CacheControl's"
+        at_most(goals, text, to_cc, 1.0)
     rows.append(["plain conditional GET (per call)", fmt_us(median(plain_times)), "", "", "", ""])
     return Result(
         name="revalidation",
@@ -107,7 +69,7 @@ def run(quick: bool = False) -> Result:
             "3. Revalidation answered 304: median overhead over a plain conditional GET"
             f" ({rounds} interleaved rounds of {batch} calls)"
         ),
-        headers=["backend", "httpcache", "requests-cache", "CacheControl", "hc / rc", "hc / cc"],
+        headers=VERSUS_HEADERS,
         rows=rows,
         goals=goals,
         data={
@@ -115,15 +77,5 @@ def run(quick: bool = False) -> Result:
             "plain_seconds": median(plain_times),
             "missing": missing,
         },
-        notes=[f"n/a: {name}: {why}" for name, why in missing.items()],
+        notes=na_notes(missing),
     )
-
-
-def _caller(
-    session: requests.Session, url: str, body: bytes, name: str, headers: dict[str, str]
-) -> Any:
-    def call() -> None:
-        if session.get(url, headers=headers).content != body:
-            raise AssertionError(f"{name}: wrong body")
-
-    return call

@@ -9,25 +9,16 @@ no thread raised.
 
 from __future__ import annotations
 
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import requests
 
-from benchmarks._common import (
-    Goal,
-    Result,
-    check,
-    fmt_ratio,
-    median,
-    origin_process,
-    origin_sum,
-    ratio,
-)
-from benchmarks._contenders import LIBRARIES, NotAvailable, make_session
+from benchmarks._common import Result, check, median, origin_sum, workplace
+from benchmarks._compare import HEADERS, at_least, na_notes, versus_best
+from benchmarks._contenders import each_session
 from benchmarks._origin import expected_body
+from benchmarks._timing import in_turn
 
 SIZE = 1024
 THREADS = 8
@@ -67,25 +58,19 @@ def run(quick: bool = False) -> Result:
     body = expected_body(SIZE)
     rates: dict[str, list[float]] = {}
     missing: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as folder, origin_process(SIZE) as base:
+    with workplace(SIZE, redis=False) as (folder, base, _):
         sessions: dict[str, tuple[requests.Session, list[str], str]] = {}
-        for backend in BACKENDS:
-            for library in LIBRARIES:
-                name = f"{library}|{backend}"
-                try:
-                    session = make_session(library, backend, Path(folder), None, "threads")
-                except NotAvailable as exc:
-                    missing[name] = str(exc)
-                    continue
-                prefix = f"/body/threads-{library}-{backend}/"
-                urls = [f"{base}{prefix}{n}" for n in range(urls_count)]
-                for url in urls:
-                    check(session.get(url).content == body, f"{name}: wrong body")
-                sessions[name] = (session, urls, prefix)
-                rates[name] = []
+        for name, library, backend, session in each_session(
+            BACKENDS, folder, None, "threads", missing
+        ):
+            prefix = f"/body/threads-{library}-{backend}/"
+            urls = [f"{base}{prefix}{n}" for n in range(urls_count)]
+            for url in urls:
+                check(session.get(url).content == body, f"{name}: wrong body")
+            sessions[name] = (session, urls, prefix)
+            rates[name] = []
         for n in range(rounds):
-            order = list(sessions) if n % 2 == 0 else list(sessions)[::-1]
-            for name in order:
+            for name in in_turn(list(sessions), n):
                 session, urls, _ = sessions[name]
                 rates[name].append(hammer(session, urls, body, per_thread))
         for name, (_, urls, prefix) in sessions.items():
@@ -94,31 +79,19 @@ def run(quick: bool = False) -> Result:
     best = {name: median(values) for name, values in rates.items()}
     rows, goals = [], []
     for backend in BACKENDS:
-        ours = best.get(f"httpcache|{backend}")
-        others = [best.get(f"{lib}|{backend}") for lib in LIBRARIES[1:]]
-        top = max((v for v in others if v is not None), default=None)
-        gain = ratio(ours, top)
-        rows.append(
-            [backend]
-            + [f"{v:.0f}/s" if v is not None else "n/a" for v in [ours, *others]]
-            + [fmt_ratio(gain)]
-        )
-        goals.append(
-            Goal(
-                f"{THREADS} threads on {backend}: at least 1.5x the best of the two",
-                None if gain is None else gain >= 1.5,
-                fmt_ratio(gain),
-            )
-        )
+        cells, gain = versus_best(best, backend)
+        rows.append([backend, *cells])
+        text = f"{THREADS} threads on {backend}: at least 1.5x the best of the two"
+        goals.append(at_least(text, gain, 1.5))
     return Result(
         name="threads",
         title=(
             f"4. {THREADS} threads, {urls_count} cached URLs: median hits per second"
             f" ({rounds} interleaved rounds of {THREADS}x{per_thread} calls)"
         ),
-        headers=["backend", "httpcache", "requests-cache", "CacheControl", "hc / best other"],
+        headers=[*HEADERS, "hc / best other"],
         rows=rows,
         goals=goals,
         data={"hits_per_second": best, "missing": missing},
-        notes=[f"n/a: {name}: {why}" for name, why in missing.items()],
+        notes=na_notes(missing),
     )
