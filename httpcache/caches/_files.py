@@ -6,11 +6,22 @@ Layout under the cache folder (every name is a hex digest or fixed, never URL te
     variants/<pd[:2]>/<pd>/<kd>   empty markers: the keys stored under one primary key
     .tmp/<random>.tmp             files being written, flock-ed by their live writer
     .locks/<kd[:2]>.lock          256 lock stripes (+ stats.lock), kept to a fixed set
-    stats                         persistent hit and miss counters
+    stats                         hit and miss counts folded from the log
+    stats.log                     one byte appended per lookup: ``+`` a hit, ``-`` a miss
 
-``kd`` is a digest of an entry's key and ``pd`` of its primary key, so ``read_entry``
-opens one file and ``find`` lists one small folder. A marker is only a hint: ``find``
-checks each entry it names (and drops markers whose entry is gone).
+``kd`` is a digest of an entry's key and ``pd`` of its primary key. An entry whose
+key is its primary key (no ``Vary``) is found at ``entries/<pd>`` without a marker, so
+``find`` opens that file and lists one small folder, usually absent. A marker is only
+a hint: ``find`` checks each entry it names (and drops markers whose entry is gone).
+
+Counting a lookup appends one byte to ``stats.log`` (``O_APPEND``: no lock, no new
+file, and one byte cannot be torn by a crash). Reading the counts folds the log into
+``stats`` under the ``stats`` lock: the log is renamed to ``stats.<token>``, taken with
+an exclusive ``flock`` (an appender holds a shared one while it writes, and appends
+again to a new log if it finds its file unlinked), counted, recorded in ``stats``
+with its token, then removed. A leftover ``stats.<token>`` (a crash mid-fold) is
+folded next time, unless ``stats`` already names it. Bytes other than ``+`` and ``-``
+are ignored, so damage costs counts, never the cache.
 
 An entry file is a frame: ``magic (4) | head length (u32) | payload length (u64) |
 head | payload``, the head being ``serialize.dumps_entry`` output. The file's size
@@ -18,9 +29,16 @@ must be exactly what the frame says, so an empty, truncated or extended file is
 rejected like a foreign or damaged one: a miss, logged once, never a crash.
 
 Every write goes to a new file in ``.tmp`` (same file system) that is then moved into
-place with ``os.replace``, so a reader sees the old file or the new one. A writer holds
-``flock`` on its temporary file; a file in ``.tmp`` nobody holds belongs to a dead
-writer (``kill -9``) and the next writer, or ``clear()``, removes it.
+place with ``os.replace`` (or ``os.link``, see ``file``), so a reader sees the old file
+or the new one. A body up to ``StagedWriter.IN_MEMORY`` is collected in memory and
+written in one go at commit. A writer holds ``flock`` on its temporary file; a file in
+``.tmp`` nobody holds belongs to a dead writer (``kill -9``): ``clear()`` removes it,
+and so does an instance's first write, and its writes every ``SWEEP_EVERY`` seconds.
+
+A hit reads its head once: ``find`` keeps the files it opened (per thread) and
+``open_entry`` serves from the one it asks for if the path still names that very file
+(same inode: files are replaced, never edited), else reads it anew. Decoded heads are
+remembered by their bytes (``HeadMemo``), so an unchanged head is not decoded again.
 """
 
 from __future__ import annotations
@@ -38,7 +56,7 @@ import threading
 import time
 import weakref
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO, ClassVar, NamedTuple
 
 import msgpack
@@ -46,7 +64,7 @@ from filelock import FileLock, Timeout
 
 from ..errors import DeserializationError, StorageError
 from ..models import Entry
-from ..serialize import MAX_HEAD_BYTES, dumps_entry, loads_entry
+from ..serialize import MAX_HEAD_BYTES, dumps_entry
 from .base import BaseCache, BodyWriter
 
 try:
@@ -73,10 +91,26 @@ _CREATE_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_APPEND_FLAGS = (
+    os.O_WRONLY
+    | os.O_APPEND
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+    | getattr(os, "O_BINARY", 0)
+)
 LOCK_TIMEOUT = 30.0  # seconds; a stripe is held for a few file operations at most
 _POLL = 0.002
 _STATS_MAGIC = "httpcache-stats"
+_STATS_VERSION = 2  # [magic, version, hits, misses, token of the last log folded]
+_HIT, _MISS = b"+", b"-"
+_ROTATED = re.compile(r"stats\.([0-9a-f]{16})\Z")
+#: A lookup that finds the counter log this long folds it (if the lock is free).
+FOLD_AT = 64 << 10
+#: Bytes read at once from the start of an entry file: the frame prefix and most heads.
+HEAD_READ = 4096
 _ABANDONED_AGE = 3600.0  # without flock: a temporary file this old is a dead writer's
+SWEEP_EVERY = 10.0  # seconds between an instance's sweeps of dead writers' files
 #: ``max_size``: past the limit, least recently used entries go until this share of it
 #: is left; the folder is measured again after this share of it was written.
 EVICT_TO = 0.9
@@ -123,6 +157,44 @@ class Frame(NamedTuple):
     token: str = ""  # SeparateBodyFileCache: which body file goes with this head
 
 
+class Opened(NamedTuple):
+    """An entry file open for reading, its frame, and which file it is (device, inode)."""
+
+    fd: int
+    frame: Frame
+    file_id: tuple[int, int]
+
+
+class HeldFiles:
+    """Entry files one thread's ``find`` opened, kept for its ``open_entry``: a hit
+    reads and decodes its head once. Closed by the next ``find``, or with the thread."""
+
+    def __init__(self) -> None:
+        self._files: dict[str, Opened] = {}
+
+    def keep(self, kd: str, opened: Opened) -> None:
+        previous = self._files.pop(kd, None)
+        if previous is not None:
+            os.close(previous.fd)
+        self._files[kd] = opened
+
+    def take(self, kd: str) -> Opened | None:
+        """Entry ``kd``'s file, now the caller's to close; the others are closed."""
+        opened = self._files.pop(kd, None)
+        self.close()
+        return opened
+
+    def close(self) -> None:
+        files, self._files = self._files, {}
+        for opened in files.values():
+            with contextlib.suppress(OSError):
+                os.close(opened.fd)
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at exit, modules may be torn down already
+            self.close()
+
+
 def frame_prefix(magic: bytes, entry: Entry, payload_length: int) -> bytes:
     head = dumps_entry(entry)
     return FRAME.pack(magic, len(head), payload_length) + head
@@ -130,29 +202,65 @@ def frame_prefix(magic: bytes, entry: Entry, payload_length: int) -> bytes:
 
 def read_at(fd: int, size: int, offset: int) -> bytes:
     """Up to ``size`` bytes from ``offset`` (fewer only at the end of the file)."""
-    os.lseek(fd, offset, os.SEEK_SET)
     parts = []
-    while size > 0 and (part := os.read(fd, size)):
+    while size > 0 and (part := _pread(fd, size, offset)):
         parts.append(part)
         size -= len(part)
+        offset += len(part)
     return b"".join(parts)
 
 
-def read_frame(fd: int, magic: bytes) -> Frame:
-    """Parse the frame at the start of ``fd``, or raise ``DeserializationError``."""
-    size = os.fstat(fd).st_size
-    prefix = read_at(fd, FRAME.size, 0)
-    if len(prefix) < FRAME.size:
+def _pread(fd: int, size: int, offset: int) -> bytes:
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # pragma: no cover - Windows
+    return os.read(fd, size)  # pragma: no cover
+
+
+def read_frame(fd: int, magic: bytes, size: int, extra: int = 0) -> tuple[bytes, int, int]:
+    """The head bytes of the frame at the start of ``fd`` (a file of ``size`` bytes),
+    followed by up to ``extra`` bytes of its payload; the payload's offset and length.
+
+    Raises ``DeserializationError`` if the frame is foreign or does not fit the file.
+    """
+    data = read_at(fd, min(size, max(HEAD_READ, FRAME.size + extra)), 0)
+    if len(data) < FRAME.size:
         raise DeserializationError(f"{size} bytes, too short for a cache file")
-    found, head_length, length = FRAME.unpack(prefix)
+    found, head_length, length = FRAME.unpack_from(data)
     if found != magic:
         kind = "another format version" if found[:3] == magic[:3] else "not a httpcache file"
         raise DeserializationError(f"{kind} (starts with {found!r})")
-    expected = FRAME.size + head_length + length
-    if head_length > MAX_HEAD_BYTES or size != expected:
-        raise DeserializationError(f"{size} bytes where the frame says {expected}: damaged")
-    entry = loads_entry(read_at(fd, head_length, FRAME.size))
-    return Frame(entry, FRAME.size + head_length, length)
+    offset = FRAME.size + head_length
+    if head_length > MAX_HEAD_BYTES or size != offset + length:
+        raise DeserializationError(f"{size} bytes where the frame says {offset + length}: damaged")
+    wanted = head_length + min(extra, length)
+    head = data[FRAME.size : FRAME.size + wanted]
+    if len(head) < wanted:
+        head += read_at(fd, wanted - len(head), FRAME.size + len(head))
+    return head, offset, length
+
+
+class HeadMemo:
+    """Entries decoded lately, by the bytes they were decoded from: a hit on an
+    unchanged file skips msgpack and the field checks (the bytes are compared whole)."""
+
+    SIZE = 256
+    LARGEST = 16 << 10  # bytes of head: larger ones are decoded every time
+
+    def __init__(self) -> None:
+        self._items: dict[tuple[int, bytes], Entry] = {}
+
+    def get(self, length: int, head: bytes) -> Entry | None:
+        return self._items.get((length, head))
+
+    def put(self, length: int, head: bytes, entry: Entry) -> None:
+        if len(head) > self.LARGEST:
+            return
+        items = self._items
+        if len(items) >= self.SIZE:
+            with contextlib.suppress(KeyError, RuntimeError, StopIteration):
+                del items[next(iter(items))]  # the oldest (threads may race: then none)
+        items[(length, head)] = entry
 
 
 # ---- files -----------------------------------------------------------------------------
@@ -163,6 +271,12 @@ def open_file(path: str) -> int | None:
 
     A symlink or anything but a regular file is logged and reported as absent.
     """
+    opened = open_regular(path)
+    return None if opened is None else opened[0]
+
+
+def open_regular(path: str) -> tuple[int, os.stat_result] | None:
+    """``open_file``, with the file's ``fstat``."""
     try:
         fd = os.open(path, _READ_FLAGS)
     except FileNotFoundError:
@@ -172,11 +286,16 @@ def open_file(path: str) -> int | None:
             logger.warning("%s is a symbolic link, not followed: a miss", path)
             return None
         raise StorageError(f"cannot open {path}: {exc}") from exc
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    try:
+        info = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         logger.warning("%s is not a regular file: a miss", path)
         return None
-    return fd
+    return fd, info
 
 
 def stamp(fd: int) -> None:
@@ -248,13 +367,14 @@ class TempFile:
                 cache._make_dir(folder)
                 continue
             # A sweep may have taken it between create and flock: then it is unlinked.
-            if _try_flock(fd) is not False and os.fstat(fd).st_nlink > 0:
+            if _try_flock(fd) is not False and (info := os.fstat(fd)).st_nlink > 0:
                 break
             os.close(fd)
         else:
             raise StorageError(f"cannot create a temporary file in {folder}")
         try:
-            os.fchmod(fd, cache.filemode)
+            if stat.S_IMODE(info.st_mode) != cache.filemode:  # the umask took bits
+                os.fchmod(fd, cache.filemode)
         except BaseException:
             os.close(fd)
             os.unlink(path)
@@ -262,6 +382,8 @@ class TempFile:
         self.path = path
         self.file = os.fdopen(fd, "wb")
         self._moved = False
+        #: The frame already gives the body's length (``FileCache`` patches it if not).
+        self.sealed = False
 
     def fileno(self) -> int:
         return self.file.fileno()
@@ -269,16 +391,24 @@ class TempFile:
     def write(self, data: bytes) -> None:
         self.file.write(data)
 
-    def move_to(self, path: str, cache: FileCacheBase) -> None:
-        """Put this file at ``path`` in one atomic step (replacing what was there)."""
+    def move_to(self, path: str, cache: FileCacheBase, replace: bool = True) -> bool:
+        """Put this file at ``path`` in one atomic step, replacing what was there; with
+        ``replace=False`` only if nothing is there (else False, and it stays here)."""
         self.file.flush()
-        stamp(self.fileno())
+        if cache.max_size is not None:  # least-recently-used order, finer than the kernel's
+            stamp(self.fileno())
+        put = os.replace if replace else _link
         try:
-            os.replace(self.path, path)
-        except FileNotFoundError:  # its folder was removed by a concurrent clear()
+            placed = put(self.path, path)
+        except FileNotFoundError:  # its folder is new, or was removed by a clear()
             cache._make_dir(os.path.dirname(path))
-            os.replace(self.path, path)
+            placed = put(self.path, path)
+        if placed is False:
+            return False
+        if not replace:
+            os.unlink(self.path)  # a crash before this leaves a name for sweep_temps
         self._moved = True
+        return True
 
     def discard(self) -> None:
         """Close (releasing the flock) and, unless moved into place, remove."""
@@ -288,6 +418,20 @@ class TempFile:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.path)
             self._moved = True
+
+
+def _link(source: str, target: str) -> bool:
+    """Give ``source``'s file the name ``target`` too, unless ``target`` exists (False,
+    as where the file system has no hard links)."""
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK, errno.EXDEV):
+            return False
+        raise
+    return True
 
 
 def _walk2(top: str) -> Iterator[os.DirEntry[str]]:
@@ -354,11 +498,12 @@ class FileCacheBase(BaseCache):
         self._tmp_dir = os.path.join(self.directory, ".tmp")
         self._locks_dir = os.path.join(self.directory, ".locks")
         self._stats_path = os.path.join(self.directory, "stats")
+        self._log_path = os.path.join(self.directory, "stats.log")
         self._locks: dict[str, FileLock] = {}
         self._explicit = threading.local()
-        # Hit and miss counts not yet in the stats file (its lock was busy).
-        self._pending_lock = threading.Lock()
-        self._pending = [0, 0]
+        self._reads = threading.local()  # .held: this thread's HeldFiles
+        self._swept: float | None = None  # when this instance last swept .tmp
+        self._memo = HeadMemo()
         # max_size: bytes of the folder as last measured plus what was stored since.
         self._usage_lock = threading.Lock()
         self._measured = False
@@ -433,22 +578,31 @@ class FileCacheBase(BaseCache):
     # ---- reading ----------------------------------------------------------------------
 
     @abstractmethod
-    def _parse(self, fd: int) -> Frame:
-        """The frame of an entry file, checked (or ``DeserializationError``)."""
+    def _parse(self, fd: int, size: int) -> Frame:
+        """The frame of an entry file of ``size`` bytes, checked (or ``DeserializationError``)."""
 
-    def _open_frame(self, kd: str) -> tuple[int, Frame] | None:
+    def _decoded(self, length: int, head: bytes, decode: Callable[[], Entry]) -> Entry:
+        """``decode()``, or the entry decoded before from the same bytes."""
+        entry = self._memo.get(length, head)
+        if entry is None:
+            entry = decode()
+            self._memo.put(length, head, entry)
+        return entry
+
+    def _open_frame(self, kd: str) -> Opened | None:
         """An open entry file and its frame, or ``None`` (absent, or damaged: logged)."""
         path = self._entry_path(kd)
-        fd = open_file(path)
-        if fd is None:
+        opened = open_regular(path)
+        if opened is None:
             return None
+        fd, info = opened
         keep_open = False
         try:
-            frame = self._parse(fd)
+            frame = self._parse(fd, info.st_size)
             if name_of(frame.entry.key) != kd:
                 raise DeserializationError("it holds an entry of another key")
             keep_open = True
-            return fd, frame
+            return Opened(fd, frame, (info.st_dev, info.st_ino))
         except DeserializationError as exc:
             logger.warning("skipping unreadable cache file %s: %s", path, exc)
             return None
@@ -458,32 +612,72 @@ class FileCacheBase(BaseCache):
             if not keep_open:
                 os.close(fd)
 
-    def _head(self, kd: str, touch: bool = False) -> Frame | None:
+    def _head(self, kd: str) -> Frame | None:
         """The frame of entry ``kd`` (closing the file), or ``None``."""
         opened = self._open_frame(kd)
         if opened is None:
             return None
-        fd, frame = opened
-        if touch:
-            stamp(fd)
-        os.close(fd)
-        return frame
+        os.close(opened.fd)
+        return opened.frame
+
+    def _reopen(self, kd: str) -> Opened | None:
+        """Entry ``kd`` as ``find`` left it open in this thread, if its file is still the
+        one at its path (files are replaced, never edited: same inode, same bytes), or
+        else as it is now."""
+        held = self._held().take(kd)
+        if held is not None:
+            try:
+                info = os.lstat(self._entry_path(kd))
+                if (info.st_dev, info.st_ino) == held.file_id:
+                    return held
+            except OSError:
+                pass  # gone, or unreachable: as it is now says which
+            os.close(held.fd)
+        return self._open_frame(kd)
+
+    def _hold_written(self, kd: str, tmp: TempFile, frame: Frame) -> None:
+        """Keep entry ``kd``, just written from ``tmp`` with ``frame``, open for this
+        thread's ``open_entry`` (the answer to a 304 reads the head it has written)."""
+        written = os.fstat(tmp.fileno())
+        opened = open_regular(self._entry_path(kd))  # read-only, unlike tmp
+        if opened is None:
+            return
+        fd, info = opened
+        if (info.st_dev, info.st_ino) != (written.st_dev, written.st_ino):
+            os.close(fd)
+            return
+        self._held().keep(kd, Opened(fd, frame, (info.st_dev, info.st_ino)))
+
+    def _held(self) -> HeldFiles:
+        held = getattr(self._reads, "held", None)
+        if held is None:
+            held = self._reads.held = HeldFiles()
+        return held
 
     # ---- the storage protocol -----------------------------------------------------------
 
     def find(self, primary_key: str) -> list[Entry]:
+        """Every variant stored under ``primary_key``; their files stay open in this
+        thread for an ``open_entry`` that follows (the next ``find`` closes them)."""
         pd = name_of(primary_key)
+        held = self._held()
+        held.close()
         found = []
         with storage_errors("find entries"):
-            for kd in list_names(self._variant_dir(pd)):
-                if not _HEX32.match(kd):
+            marked = [kd for kd in list_names(self._variant_dir(pd)) if _HEX32.match(kd)]
+            for kd in [pd, *(kd for kd in marked if kd != pd)]:
+                opened = self._open_frame(kd)
+                if opened is None:
+                    if kd != pd:
+                        with contextlib.suppress(StorageError):  # a read-only cache serves
+                            self._drop_stale_marker(pd, kd)
                     continue
-                frame = self._head(kd, touch=True)
-                if frame is not None and frame.entry.primary_key == primary_key:
-                    found.append(frame.entry)
-                elif frame is None:
-                    with contextlib.suppress(StorageError):  # a read-only cache still serves
-                        self._drop_stale_marker(pd, kd)
+                if opened.frame.entry.primary_key != primary_key:
+                    os.close(opened.fd)
+                    continue
+                stamp(opened.fd)
+                held.keep(kd, opened)
+                found.append(opened.frame.entry)
         return found
 
     def read_entry(self, key: str) -> Entry | None:
@@ -540,10 +734,12 @@ class FileCacheBase(BaseCache):
                             self._drop_stale_marker(pd, kd)
                 _rmdir(os.path.join(self._variants_dir, stripe))
             sweep_temps(self._tmp_dir)
+            self._held().close()
             with self._locked("stats"):
-                remove_file(self._stats_path)
-                with self._pending_lock:
-                    self._pending = [0, 0]
+                # A lookup appending meanwhile finds its log unlinked and starts a new one.
+                for name in list_names(self.directory):
+                    if _ROTATED.match(name) or name in ("stats", "stats.log"):
+                        remove_file(os.path.join(self.directory, name))
             # Lock files go last, each removed while held: a waiter that opened the old
             # file sees it unlinked once it gets the lock and retries on a fresh one
             # (filelock >= 3.20.4 checks st_nlink after locking).
@@ -553,6 +749,16 @@ class FileCacheBase(BaseCache):
                         remove_file(os.path.join(self._locks_dir, name))
 
     # ---- writing helpers --------------------------------------------------------------
+
+    def _sweep_if_due(self) -> None:
+        """Remove dead writers' temporary files: at this instance's first write, then
+        every ``SWEEP_EVERY`` seconds (a sweep opens every temporary file there is)."""
+        now = time.monotonic()
+        if self._swept is not None and now - self._swept < SWEEP_EVERY:
+            return
+        self._swept = now
+        with storage_errors("start writing an entry"):
+            sweep_temps(self._tmp_dir)
 
     def _new_temp(self) -> TempFile:
         with storage_errors("create a temporary file"):
@@ -568,6 +774,9 @@ class FileCacheBase(BaseCache):
             raise
         return tmp
 
+    def _seal(self, data: bytearray, size: int) -> None:
+        """Complete a frame held in memory now that the body's ``size`` is known."""
+
     @abstractmethod
     def _commit(self, tmp: TempFile, entry: Entry) -> None:
         """Store ``entry`` whose body was written to ``tmp``."""
@@ -575,10 +784,12 @@ class FileCacheBase(BaseCache):
     def _install(self, entry: Entry, old: Entry | None, tmp: TempFile) -> None:
         """Index ``entry`` and move its file into place; the caller holds its stripe lock.
 
-        The marker comes first, so an entry file is never in place without one.
+        A variant's marker comes first, so its file is never in place without one (an
+        entry keyed by its primary key needs none: ``find`` opens it directly).
         """
         kd = name_of(entry.key)
-        self._mark(name_of(entry.primary_key), kd)
+        if entry.key != entry.primary_key:
+            self._mark(name_of(entry.primary_key), kd)
         tmp.move_to(self._entry_path(kd), self)
         if old is not None and old.primary_key != entry.primary_key:
             self._unmark(name_of(old.primary_key), kd)
@@ -639,8 +850,8 @@ class FileCacheBase(BaseCache):
                         slot[0] = info.st_mtime_ns
         return usage
 
-    def _evict(self, added: int) -> None:
-        """Keep the files within ``max_size`` after a commit of ``added`` bytes.
+    def _evict(self, committed: Entry) -> None:
+        """Keep the files within ``max_size`` after ``committed`` was stored.
 
         Measuring the folder means a stat of every file, so it is done only when this
         instance's estimate (the last measure plus what it stored since) passes
@@ -651,6 +862,7 @@ class FileCacheBase(BaseCache):
         """
         if self.max_size is None or self.forever:
             return
+        added = self._stored_bytes(committed)
         with self._usage_lock:
             self._estimate += added
             self._unmeasured += added
@@ -693,84 +905,144 @@ class FileCacheBase(BaseCache):
     # ---- persistent hit and miss counters --------------------------------------------------
 
     def record_lookup(self, hit: bool) -> None:
-        """Count a lookup in the ``stats`` file (replaced whole, under its lock).
+        """Count a lookup: one byte appended to the log (see the module's docstring)."""
+        with storage_errors("count a lookup"):
+            size = self._append_count(_HIT if hit else _MISS)
+        if size >= FOLD_AT:  # keep the log short; if someone else is folding, they do it
+            with contextlib.suppress(_Busy):
+                self._fold_log(wait=False)
 
-        While another thread or process holds that lock, the count waits in this
-        instance and goes with its next update, ``lookup_counts`` or ``close``: a
-        lookup never queues behind others' just to count itself.
-        """
-        with self._pending_lock:
-            self._pending[0 if hit else 1] += 1
-        self._flush_counts(wait=False)
+    def _append_count(self, mark: bytes) -> int:
+        """Append ``mark`` to the log; the log's size before it."""
+        for _ in range(5):
+            fd = self._open_log()
+            try:
+                if fcntl is not None:  # a fold waits for appends in flight
+                    fcntl.flock(fd, fcntl.LOCK_SH)
+                info = os.fstat(fd)
+                if info.st_nlink == 0:  # folded or cleared since we opened it
+                    continue
+                os.write(fd, mark)
+                return info.st_size
+            finally:
+                os.close(fd)
+        raise StorageError(f"{self._log_path} keeps being replaced")
 
-    def _flush_counts(self, wait: bool) -> None:
-        """Add this instance's pending counts to the ``stats`` file."""
-        with self._pending_lock:
-            hits, misses = self._pending
-            self._pending = [0, 0]
-        if not (hits or misses):
+    def _open_log(self) -> int:
+        try:
+            return os.open(self._log_path, _APPEND_FLAGS)
+        except FileNotFoundError:
+            pass
+        self._make_dir(self.directory)
+        try:
+            fd = os.open(self._log_path, _APPEND_FLAGS | os.O_CREAT | os.O_EXCL, self.filemode)
+        except FileExistsError:
+            return os.open(self._log_path, _APPEND_FLAGS)
+        try:
+            os.fchmod(fd, self.filemode)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _fold_log(self, wait: bool) -> None:
+        """Move the counts in the log (and any a crash left mid-fold) into ``stats``."""
+        with self._locked("stats", wait), storage_errors("fold the hit/miss counters"):
+            for name in list_names(self.directory):
+                if _ROTATED.match(name):
+                    self._fold_rotated(name)
+            try:
+                if os.lstat(self._log_path).st_size == 0:
+                    return
+                name = f"stats.{secrets.token_hex(8)}"
+                os.rename(self._log_path, os.path.join(self.directory, name))
+            except FileNotFoundError:
+                return
+            self._fold_rotated(name)
+
+    def _fold_rotated(self, name: str) -> None:
+        """Add a renamed log to ``stats`` (unless it says it has it), then remove it."""
+        path = os.path.join(self.directory, name)
+        fd = open_file(path)
+        if fd is None:
+            remove_file(path)  # not a regular file: not ours to count
             return
         try:
-            with self._locked("stats", wait), storage_errors("update the hit/miss counters"):
-                old_hits, old_misses = self._read_counts()
-                data = msgpack.packb([_STATS_MAGIC, 1, old_hits + hits, old_misses + misses])
+            if fcntl is not None:  # appends in flight finish first, later ones see nlink 0
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            hits, misses, folded = self._read_counts()
+            token = name[len("stats.") :]
+            if token != folded:
+                log = read_at(fd, os.fstat(fd).st_size, 0)
+                hits, misses = hits + log.count(_HIT), misses + log.count(_MISS)
+                data = msgpack.packb([_STATS_MAGIC, _STATS_VERSION, hits, misses, token])
                 tmp = self._stage(data)
                 try:
                     tmp.move_to(self._stats_path, self)
                 finally:
                     tmp.discard()
-        except BaseException as exc:
-            with self._pending_lock:  # not written: they go next time
-                self._pending[0] += hits
-                self._pending[1] += misses
-            if not isinstance(exc, _Busy):
-                raise
+            os.unlink(path)
+        finally:
+            os.close(fd)
 
     def lookup_counts(self) -> tuple[int, int]:
-        self._flush_counts(wait=True)
-        return self._read_counts()
+        self._fold_log(wait=True)
+        hits, misses, _ = self._read_counts()
+        return hits, misses
 
     def close(self) -> None:
-        """Write counts still pending (a failure is logged)."""
-        try:
-            self._flush_counts(wait=True)
-        except StorageError as exc:
-            logger.warning("hit/miss counts lost: %s", exc)
+        """Close the entry files this thread's last ``find`` left open."""
+        self._held().close()
 
-    def _read_counts(self) -> tuple[int, int]:
+    def _read_counts(self) -> tuple[int, int, str]:
+        """Hits, misses and the token of the last log folded, from ``stats``."""
         with storage_errors("read the hit/miss counters"):
             fd = open_file(self._stats_path)
             if fd is None:
-                return 0, 0
+                return 0, 0, ""
             with os.fdopen(fd, "rb") as file:
                 data = file.read(256)
         try:
-            magic, version, hits, misses = msgpack.unpackb(data)
-            if (magic, version) != (_STATS_MAGIC, 1) or not (hits >= 0 and misses >= 0):
+            magic, version, hits, misses, *rest = msgpack.unpackb(data)
+            if (
+                magic != _STATS_MAGIC
+                or (version, len(rest)) not in ((1, 0), (_STATS_VERSION, 1))
+                or not (hits >= 0 and misses >= 0)
+            ):
                 raise ValueError("not a httpcache stats file")
-            return int(hits), int(misses)
+            return int(hits), int(misses), str(rest[0]) if rest else ""
         except Exception as exc:  # damaged counters restart from zero
             logger.warning("ignoring damaged %s: %r", self._stats_path, exc)
-            return 0, 0
+            return 0, 0, ""
 
 
 class StagedWriter(BodyWriter):
-    """Streams a body into a temporary file; ``commit`` hands it to the cache."""
+    """Collects a body, in memory up to ``IN_MEMORY`` bytes and then in a temporary
+    file; ``commit`` hands it to the cache (a small body is written in one go)."""
+
+    IN_MEMORY = 64 << 10
 
     def __init__(self, cache: FileCacheBase, entry: Entry, prefix: bytes = b"") -> None:
         self._cache = cache
         self._entry = entry
         self._size = 0
         self._done = False
-        with storage_errors("start writing an entry"):
-            sweep_temps(cache._tmp_dir)
-        self._tmp = cache._new_temp()
+        self._buffer = bytearray(prefix)  # what is not in the file yet
+        self._tmp: TempFile | None = None
+        self._discard: Callable[[], object] = _nothing
+
+    def _spill(self) -> TempFile:
+        """Move what is held to a new temporary file, which takes what follows."""
+        self._cache._sweep_if_due()
+        tmp = self._tmp = self._cache._new_temp()
         # Never committed nor aborted (dropped by its owner): remove the file anyway.
-        self._discard = weakref.finalize(self, self._tmp.discard)
-        if prefix:
-            self._write(prefix)
+        self._discard = weakref.finalize(self, tmp.discard)
+        buffer, self._buffer = self._buffer, bytearray()
+        self._write(bytes(buffer))
+        return tmp
 
     def _write(self, data: bytes) -> None:
+        assert self._tmp is not None
         try:
             self._tmp.write(data)
         except OSError as exc:
@@ -780,22 +1052,36 @@ class StagedWriter(BodyWriter):
     def write(self, chunk: bytes) -> None:
         if self._done:
             raise StorageError("this writer was already committed or aborted")
-        self._write(chunk)
         self._size += len(chunk)
+        if self._tmp is not None:
+            self._write(chunk)
+            return
+        self._buffer += chunk
+        if len(self._buffer) > self.IN_MEMORY:
+            self._spill()
 
     def commit(self) -> Entry:
         if self._done:
             raise StorageError("this writer was already committed or aborted")
         self._done = True
+        entry = self._entry.with_changes(size=self._size)
         try:
+            if self._tmp is None:  # all in memory: its frame can be complete
+                self._cache._seal(self._buffer, entry.size)
+                self._spill().sealed = True
+            assert self._tmp is not None
             with storage_errors(f"store {self._tmp.path}"):
-                entry = self._entry.with_changes(size=self._size)
                 self._cache._commit(self._tmp, entry)
         finally:
             self._discard()
-        self._cache._evict(self._cache._stored_bytes(entry))
+        self._cache._evict(entry)
         return entry
 
     def abort(self) -> None:
         self._done = True
+        self._buffer = bytearray()
         self._discard()
+
+
+def _nothing() -> None:
+    pass

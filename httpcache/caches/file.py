@@ -7,6 +7,11 @@ written into the frame at commit (the head goes first, before the size is known)
 is what ``Entry.size`` reports. ``open_body`` returns the file positioned at the body,
 so hits stream from disk.
 
+A new entry without ``Vary`` (none stored under its key) is put in place with
+``link``, which fails if a file is there: it replaces nothing, so it takes no lock.
+Replacing takes the entry's lock, as ``update_head`` does for its check-then-replace:
+a file it checked stays there until it is done, so such a link cannot slip in between.
+
 ``FileCache(directory, forever=False, filemode=0o600, dirmode=0o700)`` is
 CacheControl's signature. ``forever=True`` keeps entries until the user removes them:
 the driver's deletions (``delete_keys``) do nothing and there is no size limit, while
@@ -21,6 +26,7 @@ import struct
 from typing import BinaryIO
 
 from ..models import Entry
+from ..serialize import loads_entry
 from ._files import (
     FRAME,
     FileCacheBase,
@@ -29,6 +35,7 @@ from ._files import (
     TempFile,
     frame_prefix,
     name_of,
+    read_at,
     read_frame,
     storage_errors,
 )
@@ -43,16 +50,17 @@ class FileCache(FileCacheBase):
 
     MAGIC = b"HCF\x01"
 
-    def _parse(self, fd: int) -> Frame:
-        frame = read_frame(fd, self.MAGIC)
-        return frame._replace(entry=frame.entry.with_changes(size=frame.length))
+    def _parse(self, fd: int, size: int) -> Frame:
+        head, offset, length = read_frame(fd, self.MAGIC, size)
+        entry = self._decoded(length, head, lambda: loads_entry(head).with_changes(size=length))
+        return Frame(entry, offset, length)
 
     def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
         with storage_errors("read an entry"):
-            opened = self._open_frame(name_of(key))
+            opened = self._reopen(name_of(key))
             if opened is None:
                 return None
-            fd, frame = opened
+            fd, frame, _ = opened
             try:
                 os.lseek(fd, frame.offset, os.SEEK_SET)
             except BaseException:
@@ -63,10 +71,16 @@ class FileCache(FileCacheBase):
     def open_writer(self, entry: Entry) -> BodyWriter:
         return StagedWriter(self, entry, prefix=frame_prefix(self.MAGIC, entry, 0))
 
+    def _seal(self, data: bytearray, size: int) -> None:
+        data[_LENGTH_AT : FRAME.size] = struct.pack(">Q", size)
+
     def _commit(self, tmp: TempFile, entry: Entry) -> None:
-        tmp.file.seek(_LENGTH_AT)  # the body's length, unknown when the head went first
-        tmp.write(struct.pack(">Q", entry.size))
+        if not tmp.sealed:  # the body's length, unknown when the head went first
+            tmp.file.seek(_LENGTH_AT)
+            tmp.write(struct.pack(">Q", entry.size))
         kd = name_of(entry.key)
+        if entry.key == entry.primary_key and tmp.move_to(self._entry_path(kd), self, False):
+            return  # new, and it needs no marker: nothing to lock (see the docstring)
         with self._locked(kd[:2]):
             old = self._head(kd)
             self._install(entry, old.entry if old else None, tmp)
@@ -75,19 +89,24 @@ class FileCache(FileCacheBase):
         """Rewrite the entry's file with the new head and a copy of its body."""
         kd = name_of(entry.key)
         with self._locked(kd[:2]), storage_errors("update an entry"):
-            opened = self._open_frame(kd)
+            opened = self._reopen(kd)
             if opened is None:
                 return
-            fd, frame = opened
+            fd, frame, _ = opened
             if not freshens(entry, frame.entry):  # another response stored since
                 os.close(fd)
                 return
             with os.fdopen(fd, "rb") as old:
                 entry = entry.with_changes(size=frame.length)
-                tmp = self._stage(frame_prefix(self.MAGIC, entry, frame.length))
+                prefix = frame_prefix(self.MAGIC, entry, frame.length)
+                small = frame.length <= _COPY_CHUNK  # then one write
+                body = read_at(fd, frame.length, frame.offset) if small else b""
+                tmp = self._stage(prefix + body)
                 try:
-                    old.seek(frame.offset)
-                    shutil.copyfileobj(old, tmp.file, _COPY_CHUNK)
+                    if not small:
+                        old.seek(frame.offset)
+                        shutil.copyfileobj(old, tmp.file, _COPY_CHUNK)
                     self._install(entry, frame.entry, tmp)
+                    self._hold_written(kd, tmp, Frame(entry, len(prefix), frame.length))
                 finally:
                     tmp.discard()

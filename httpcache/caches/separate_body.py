@@ -25,7 +25,9 @@ from typing import BinaryIO
 
 from ..errors import DeserializationError
 from ..models import Entry
+from ..serialize import loads_entry
 from ._files import (
+    FRAME,
     FileCacheBase,
     Frame,
     StagedWriter,
@@ -35,7 +37,6 @@ from ._files import (
     logger,
     name_of,
     open_file,
-    read_at,
     read_frame,
     remove_file,
     storage_errors,
@@ -43,6 +44,7 @@ from ._files import (
 from .base import BodyWriter, freshens
 
 _TOKEN = re.compile(rb"[0-9a-f]{16}\Z")
+_TOKEN_LENGTH = 16
 #: Head reads per body open: each retry means a rewrite won a race, so it is rare.
 _ATTEMPTS = 3
 
@@ -64,20 +66,25 @@ class SeparateBodyFileCache(FileCacheBase):
     def _body_path(self, kd: str, token: str) -> str:
         return os.path.join(self._bodies_dir, kd[:2], f"{kd}.{token}")
 
-    def _parse(self, fd: int) -> Frame:
-        frame = read_frame(fd, self.MAGIC)
-        token = read_at(fd, frame.length, frame.offset)
-        if not _TOKEN.match(token):
+    def _parse(self, fd: int, size: int) -> Frame:
+        data, offset, length = read_frame(fd, self.MAGIC, size, extra=_TOKEN_LENGTH)
+        head, token = data[: offset - FRAME.size], data[offset - FRAME.size :]
+        if length != _TOKEN_LENGTH or not _TOKEN.match(token):
             raise DeserializationError(f"bad body name {token[:40]!r}")
-        return frame._replace(token=token.decode())
+        return Frame(
+            self._decoded(length, data, lambda: loads_entry(head)), offset, length, token.decode()
+        )
 
     def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
         kd = name_of(key)
         with storage_errors("read an entry"):
-            for _ in range(_ATTEMPTS):  # a rewrite may remove the body between head and open
-                frame = self._head(kd)
-                if frame is None:
+            for attempt in range(_ATTEMPTS):  # a rewrite may remove the body between head and open
+                # The first head is the one find() read, if its file is still in place.
+                opened = self._reopen(kd) if attempt == 0 else self._open_frame(kd)
+                if opened is None:
                     return None
+                os.close(opened.fd)
+                frame = opened.frame
                 path = self._body_path(kd, frame.token)
                 fd = open_file(path)
                 if fd is None:
@@ -115,14 +122,20 @@ class SeparateBodyFileCache(FileCacheBase):
         """Replace the head file only; it keeps naming the same body."""
         kd = name_of(entry.key)
         with self._locked(kd[:2]), storage_errors("update an entry"):
-            frame = self._head(kd)
-            if frame is None or not freshens(entry, frame.entry):
-                return  # gone, or another response stored since
+            opened = self._reopen(kd)
+            if opened is None:
+                return  # gone
+            os.close(opened.fd)
+            frame = opened.frame
+            if not freshens(entry, frame.entry):
+                return  # another response stored since
             entry = entry.with_changes(size=frame.entry.size)
             token = frame.token.encode()
-            head = self._stage(frame_prefix(self.MAGIC, entry, len(token)) + token)
+            prefix = frame_prefix(self.MAGIC, entry, len(token))
+            head = self._stage(prefix + token)
             try:
                 self._install(entry, frame.entry, head)
+                self._hold_written(kd, head, frame._replace(entry=entry, offset=len(prefix)))
             finally:
                 head.discard()
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from httpcache.caches._files import FRAME, FileCacheBase
+from httpcache.caches._files import FRAME, FileCacheBase, StagedWriter
 from httpcache.caches.file import FileCache
 from httpcache.errors import StorageError
 from httpcache.serialize import dumps_entry
@@ -45,7 +45,8 @@ NEW_CHUNKS = 16
 SPAWN = multiprocessing.get_context("spawn")
 
 _OUR_NAME = re.compile(
-    r"entries|variants|bodies|stats|\.tmp|\.locks|(stats|[0-9a-f]{2})\.lock"
+    r"entries|variants|bodies|stats|stats\.log|stats\.[0-9a-f]{16}|\.tmp|\.locks"
+    r"|(stats|[0-9a-f]{2})\.lock"
     r"|[0-9a-f]{2}|[0-9a-f]{32}(\.[0-9a-f]{16})?"
 )
 
@@ -125,6 +126,22 @@ def write_with_tiny_file_limit(cache_class: type[FileCacheBase], folder: str, co
             conn.send(("stored", None))
     except BaseException:
         conn.send(("crash", traceback.format_exc()))
+
+
+def count_lookups(cache_class: type[FileCacheBase], folder: str, worker: int, conn) -> None:
+    """300 lookups (worker 0: 100 hits...), folding every few bytes, reading counts too."""
+    try:
+        from httpcache.caches import _files
+
+        _files.FOLD_AT = 7  # many folds racing with other processes' appends
+        cache = cache_class(folder)
+        for n in range(300):
+            cache.record_lookup(hit=n % 3 != worker % 3)
+            if n % 50 == 0:
+                cache.lookup_counts()
+        conn.send("ok")
+    except BaseException:
+        conn.send(traceback.format_exc())
 
 
 def run_children(target: Callable[..., None], *argsets: tuple) -> list[object]:
@@ -236,7 +253,7 @@ class FileBackendTests(CacheContract):
             cache.find(entry.primary_key)
             cache.record_lookup(hit=False)
             writer = cache.open_writer(make_entry("http://h.test/pending"))
-            writer.write(b"pending")
+            writer.write(b"p" * (StagedWriter.IN_MEMORY + 1))  # past memory: in .tmp
             seen = {os.path.join(top, n) for top, _, names in os.walk(folder) for n in names}
             writer.abort()
         finally:
@@ -328,6 +345,7 @@ class FileBackendTests(CacheContract):
 
     def test_damaged_counters_restart_from_zero(self, cache, folder) -> None:
         cache.record_lookup(hit=True)
+        assert cache.lookup_counts() == (1, 0)  # folded from the log into stats
         (folder / "stats").write_bytes(b"\x93garbage")
         assert cache.lookup_counts() == (0, 0)
         cache.record_lookup(hit=False)
@@ -473,6 +491,82 @@ class FileBackendTests(CacheContract):
         other = self.cache_class(folder)
         assert other.lookup_counts() == (2, 1)
         assert (other.stats().hits, other.stats().misses) == (2, 1)
+
+    def test_counters_of_instances_and_processes_add_up_exactly(self, cache, folder) -> None:
+        other = self.cache_class(folder)
+        cache.record_lookup(hit=True)
+        other.record_lookup(hit=False)
+        assert cache.lookup_counts() == other.lookup_counts() == (1, 1)
+        replies = run_children(
+            count_lookups, *[(self.cache_class, str(folder), n) for n in range(4)]
+        )
+        assert replies == ["ok"] * 4
+        # Each worker: 300 lookups, 100 of them misses (n % 3 == worker % 3).
+        assert other.lookup_counts() == (1 + 4 * 200, 1 + 4 * 100)
+        assert sorted(os.listdir(folder)) == [".locks", ".tmp", "stats"]  # logs all folded
+
+    def test_counter_log_ignores_damage_and_leftovers_count_once(self, cache, folder) -> None:
+        cache.record_lookup(hit=True)
+        with open(folder / "stats.log", "ab") as log:
+            log.write(b"\x00garbage\n+")  # junk (and one more hit) from a crash or a stray writer
+        cache.record_lookup(hit=False)
+        assert cache.lookup_counts() == (2, 1)
+        # A fold cut short: one renamed log not yet in stats, one already in it.
+        (folder / "stats.00000000000000aa").write_bytes(b"++-")
+        assert cache.lookup_counts() == (4, 2)
+        token = msgpack.unpackb((folder / "stats").read_bytes())[-1]
+        (folder / f"stats.{token}").write_bytes(b"+++")  # counted, then the crash
+        assert cache.lookup_counts() == (4, 2)
+        assert [n for n in os.listdir(folder) if n.startswith("stats")] == ["stats"]
+
+    def test_old_stats_file_keeps_its_counts(self, cache, folder) -> None:
+        cache._make_dir(str(folder))
+        (folder / "stats").write_bytes(msgpack.packb(["httpcache-stats", 1, 5, 7]))
+        cache.record_lookup(hit=True)
+        assert cache.lookup_counts() == (6, 7)
+
+    def test_clear_zeroes_counters_in_the_log(self, cache, folder) -> None:
+        cache.record_lookup(hit=True)
+        cache.lookup_counts()
+        cache.record_lookup(hit=False)  # in the log, not folded yet
+        cache.clear()
+        assert cache.lookup_counts() == (0, 0)
+        cache.record_lookup(hit=True)
+        assert self.cache_class(folder).lookup_counts() == (1, 0)
+
+    # ---- reading a head once per hit ----------------------------------------------------
+
+    def test_open_entry_after_find_serves_what_is_there_now(self, cache, folder) -> None:
+        entry = cache.save(make_entry(headers={"X-Version": "1"}), b"one")
+        [found] = cache.find(entry.primary_key)
+        self.cache_class(folder).save(
+            make_entry(created_at=NOW + 5, headers={"X-Version": "2"}), b"two!"
+        )
+        head, body = cache.open_entry(found.key)
+        with body:
+            assert (head.response.headers["X-Version"], body.read()) == ("2", b"two!")
+        [found] = cache.find(entry.primary_key)
+        self.cache_class(folder).delete_keys([found.key])
+        assert cache.open_entry(found.key) is None
+
+    def test_open_entry_after_update_head_serves_the_new_head(self, cache) -> None:
+        entry = cache.save(make_entry(), b"body")
+        [found] = cache.find(entry.primary_key)
+        fresher = found.with_changes(expires=NOW + 600)
+        cache.update_head(fresher)
+        head, body = cache.open_entry(entry.key)
+        with body:
+            assert (head, body.read()) == (fresher, b"body")
+        assert cache.read_entry(entry.key) == fresher
+
+    def test_find_keeps_no_more_files_open_than_its_last_lookup(self, cache) -> None:
+        entries = [cache.save(make_entry(f"http://h.test/{i}"), b"x") for i in range(20)]
+        before = len(os.listdir("/proc/self/fd"))
+        for entry in entries:
+            assert cache.find(entry.primary_key) == [entry]
+        assert len(os.listdir("/proc/self/fd")) == before + 1
+        cache.close()
+        assert len(os.listdir("/proc/self/fd")) == before
 
     def test_forever_only_deletes_when_the_user_asks(self, folder) -> None:
         cache = self.cache_class(folder, forever=True)
