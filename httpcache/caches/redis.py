@@ -122,8 +122,8 @@ _FORMAT_BYTES = str(HEAD_FORMAT).encode()
 Client = redis.Redis | RedisCluster
 
 # ---- Lua scripts (each touches the keys of one slot only) ------------------------------
-# Scripts run with EVAL (Redis keeps them compiled, keyed by their digest), which a
-# pipeline can carry on a cluster too. A body list's name is its resource's body
+# Scripts run by digest (EVALSHA through ``_Batch``, which a pipeline can carry on a
+# cluster too), loaded when the server lacks them. A body list's name is its resource's body
 # prefix (a declared key) and a generation: the same hash tag, so the same slot.
 
 _LUA_HELPERS = """
@@ -227,6 +227,25 @@ return existed
 """
 )
 
+# ARGV: a msgpack array of [head, variants, body prefix, member] (one server, not a
+# cluster: entries of many slots), grace ms. _DELETE for each; returns a string of '1'
+# (the head existed) or '0' for each.
+_DELETE_MANY = (
+    _LUA_HELPERS
+    + """
+local grace = tonumber(ARGV[2])
+local existed = {}
+for i, it in ipairs(cmsgpack.unpack(ARGV[1])) do
+  local body = old_body(it[1], it[3])
+  existed[i] = redis.call('DEL', it[1])
+  if body then retire(body, grace) end
+  sane_set(it[2])
+  redis.call('SREM', it[2], it[4])
+end
+return table.concat(existed)
+"""
+)
+
 # KEYS: variants, then the head of each member in ARGV. Drops members without a head.
 _DROP_ABSENT = """
 for i = 1, #ARGV do
@@ -318,10 +337,11 @@ return #keys
 """
 )
 
-_SCRIPTS = {
+_SCRIPTS: dict[str, str] = {
     "commit": _COMMIT,
     "update_head": _UPDATE_HEAD,
     "delete": _DELETE,
+    "delete_many": _DELETE_MANY,
     "drop_absent": _DROP_ABSENT,
     "exists_each": _EXISTS_EACH,
     "index_put": _INDEX_PUT,
@@ -329,6 +349,38 @@ _SCRIPTS = {
     "index_remove": _INDEX_REMOVE,
     "index_prune": _INDEX_PRUNE,
 }
+_DIGESTS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
+
+
+class _Batch:
+    """A pipeline without a transaction, whose scripts run by digest (``EVALSHA``, not
+    resent each time); a script the server lacks (restarted, flushed) is loaded and
+    its calls are sent again, and only they."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.pipe = client.pipeline(transaction=False)
+        self._evals: list[tuple[int, str, list[str], list[Any]]] = []
+
+    def eval(self, name: str, keys: list[str], args: list[Any]) -> None:
+        self._evals.append((len(self.pipe), name, keys, args))
+        self.pipe.execute_command("EVALSHA", _DIGESTS[name], len(keys), *keys, *args)
+
+    def execute(self) -> list[Any]:
+        """Every reply, errors in place (connection failures raise)."""
+        results = self.pipe.execute(raise_on_error=False)
+        missing = [
+            e for e in self._evals if isinstance(results[e[0]], redis.exceptions.NoScriptError)
+        ]
+        if missing:
+            for name in {name for _, name, _, _ in missing}:
+                self.client.script_load(_SCRIPTS[name])
+            again = _Batch(self.client)
+            for _, name, keys, args in missing:
+                again.eval(name, keys, args)
+            for (index, *_), result in zip(missing, again.execute(), strict=True):
+                results[index] = result
+        return results
 
 
 # ---- small values --------------------------------------------------------------------
@@ -673,11 +725,11 @@ class RedisCache(BaseCache):
                 created = repr(stored.created_at)
                 args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT]
                 row = self._row_args(stored, len(data), now, ttl)
-                pipe = self.client.pipeline(transaction=False)
-                self._queue_eval(pipe, "update_head", [head_key, variants, body_prefix], args)
-                self._queue_eval(pipe, "index_freshen", self._index_keys, [*row, created])
-                self._send_counts(pipe)
-                (status, *rest), indexed = _raise_errors(pipe.execute(raise_on_error=False))[:2]
+                batch = _Batch(self.client)
+                batch.eval("update_head", [head_key, variants, body_prefix], args)
+                batch.eval("index_freshen", self._index_keys, [*row, created])
+                self._send_counts(batch.pipe)
+                (status, *rest), indexed = _raise_errors(batch.execute())[:2]
                 if status != 2:
                     break
                 stored = replace(stored, size=int(rest[0]))  # the body's size is the stored one
@@ -696,16 +748,28 @@ class RedisCache(BaseCache):
         with self._errors("delete"):
             for batch in _batches(unique):
                 raws = self.client.hmget(self._meta_key, batch)
-                pipe = self.client.pipeline(transaction=False)
+                calls = _Batch(self.client)
+                many = []
                 for key, raw in zip(batch, raws, strict=True):
                     memo.pop(key, None)
                     row = self._row(key, raw) if raw is not None else None
                     # Without a row, try the usual case of an entry without Vary.
-                    self._queue_delete(pipe, row.primary_key if row else key, key)
-                self._queue_eval(pipe, "index_remove", self._index_keys, self._pairs(batch))
-                self._send_counts(pipe)
-                results = _raise_errors(pipe.execute(raise_on_error=False))
-                removed += sum(int(existed) for existed in results[: len(batch)])
+                    primary_key = row.primary_key if row else key
+                    if self._cluster:
+                        self._queue_delete(calls, primary_key, key)
+                    else:  # one script call for the page
+                        head_key, variants, body_prefix = self._keys(primary_key, key)
+                        many.append([head_key, variants, body_prefix, key])
+                if many:
+                    items = msgpack.packb(many, use_bin_type=True)
+                    calls.eval("delete_many", [], [items, int(REPLACED_BODY_GRACE * 1000)])
+                calls.eval("index_remove", self._index_keys, self._pairs(batch))
+                self._send_counts(calls.pipe)
+                results = _raise_errors(calls.execute())
+                if many:
+                    removed += results[0].count(b"1")
+                else:
+                    removed += sum(int(existed) for existed in results[: len(batch)])
         return removed
 
     def iter_entries(self) -> Iterator[Entry]:
@@ -903,16 +967,18 @@ class RedisCache(BaseCache):
     # ---- scripts -------------------------------------------------------------------------
 
     def _eval(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        return self.client.execute_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
+        """One script call, by digest; loaded first if the server lacks it."""
+        command = ("EVALSHA", _DIGESTS[name], len(keys), *keys, *args)
+        try:
+            return self.client.execute_command(*command)
+        except redis.exceptions.NoScriptError:
+            self.client.script_load(_SCRIPTS[name])
+            return self.client.execute_command(*command)
 
-    @staticmethod
-    def _queue_eval(pipe: Any, name: str, keys: list[str], args: list[Any]) -> None:
-        pipe.execute_command("EVAL", _SCRIPTS[name], len(keys), *keys, *args)
-
-    def _queue_delete(self, pipe: Any, primary_key: str, key: str) -> None:
+    def _queue_delete(self, batch: _Batch, primary_key: str, key: str) -> None:
         head_key, variants, body_prefix = self._keys(primary_key, key)
         args = [key, int(REPLACED_BODY_GRACE * 1000)]
-        self._queue_eval(pipe, "delete", [head_key, variants, body_prefix], args)
+        batch.eval("delete", [head_key, variants, body_prefix], args)
 
     @staticmethod
     def _pairs(keys: list[str], raws: list[bytes] | None = None) -> list[str | bytes]:
@@ -1069,12 +1135,12 @@ class RedisCache(BaseCache):
         args.append("0" if pushed else "1")
         keys = [head_key, variants, body_prefix + gen, body_prefix]
         self._seq += 1
-        pipe = self.client.pipeline(transaction=False)
-        self._queue_eval(pipe, "index_put", self._index_keys, row)
-        self._queue_eval(pipe, "commit", keys, args)
-        self._send_counts(pipe)
+        batch = _Batch(self.client)
+        batch.eval("index_put", self._index_keys, row)
+        batch.eval("commit", keys, args)
+        self._send_counts(batch.pipe)
         self._recall(entry.key)
-        (total, old), status = _raise_errors(pipe.execute(raise_on_error=False))[:2]
+        (total, old), status = _raise_errors(batch.execute())[:2]
         if status != 1:
             self._index_remove([(entry.key, row[4])])
             raise StorageError(f"{self!r}: the body of {entry.key} lost chunks before commit")
@@ -1082,9 +1148,9 @@ class RedisCache(BaseCache):
         with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
             old_row = _load_row(entry.key, old) if old else None
         if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
-            pipe = self.client.pipeline(transaction=False)
-            self._queue_delete(pipe, old_row.primary_key, entry.key)
-            pipe.execute()
+            batch = _Batch(self.client)
+            self._queue_delete(batch, old_row.primary_key, entry.key)
+            _raise_errors(batch.execute())
         return int(total)
 
     def _after_commit(self, total: int) -> None:

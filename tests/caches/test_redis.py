@@ -613,3 +613,60 @@ def test_deleted_or_cleared_under_a_reader_the_body_is_read_to_its_end(
         assert stream.read() == body[SMALL_CHUNK:]  # this reader finishes
         bodies = [k for k in namespace_keys(redis_client, "grace") if ":b:" in k]
         assert all(0 < redis_client.ttl(k) <= redis_module.REPLACED_BODY_GRACE for k in bodies)
+
+
+def test_scripts_flushed_from_the_server_are_loaded_again(
+    any_client: redis.Redis | RedisCluster,
+) -> None:
+    cache = RedisCache(any_client, namespace="flushed", chunk_size=SMALL_CHUNK)
+    small = cache.save(live_entry("http://h.test/small"), b"small")
+    big = cache.save(live_entry("http://h.test/big"), b"b" * 3 * SMALL_CHUNK)
+    for step in range(4):
+        any_client.script_flush()  # on a cluster: on every primary
+        if step == 0:
+            cache.save(small, b"again")
+            assert cache.read_body(small.key) == b"again"
+        elif step == 1:
+            cache.update_head(small.with_changes(expires=small.expires + 10))
+            assert cache.read_entry(small.key).expires == small.expires + 10
+        elif step == 2:
+            assert cache.delete_keys([big.key]) == 1
+        else:
+            assert len(cache) == 1 and cache.remove_expired(now=time.time() + 10**6) == 1
+
+
+def test_a_hit_is_one_round_trip_and_counts_ride_along(
+    any_client: redis.Redis | RedisCluster,
+) -> None:
+    """find + open_entry + record_lookup: one pipeline, on a server and on a cluster."""
+    cache = RedisCache(any_client, namespace="trips")
+    body = body_of("http://h.test/hit", 1, 1024)
+    entry = cache.save(live_entry("http://h.test/hit", writer=1), body)
+    cache.record_lookup(hit=False)
+    sent: list[int] = []
+    real_pipeline = cache.client.pipeline
+
+    def counting_pipeline(*args: object, **kwargs: object) -> object:
+        pipe = real_pipeline(*args, **kwargs)
+        real_execute = pipe.execute
+
+        def execute(*a: object, **k: object) -> object:
+            sent.append(len(pipe))
+            return real_execute(*a, **k)
+
+        pipe.execute = execute  # type: ignore[method-assign]
+        return pipe
+
+    cache.client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    for _ in range(3):
+        [found] = cache.find(entry.primary_key)
+        pair = cache.open_entry(found.key)
+        assert pair is not None and pair[0] == entry and pair[1].read() == body
+        cache.record_lookup(hit=True)
+    # One pipeline per hit, the first carrying the earlier miss, each the hit before.
+    assert len(sent) == 3 and sent[0] == 3 and sent[1] == sent[2] == 3
+    del cache.client.pipeline
+    other = RedisCache(any_client, namespace="trips")
+    assert other.lookup_counts() == (2, 1)  # the last hit is not sent yet
+    cache.close()
+    assert other.lookup_counts() == (3, 1)
