@@ -37,6 +37,9 @@ class Flights:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._flights: dict[Hashable, Flight] = {}
+        #: Fetches landed so far: a lookup made when this was the same as now cannot
+        #: have missed a response a flight stored meanwhile.
+        self.landed = 0
 
     def join_or_lead(self, key: Hashable) -> tuple[Flight, bool]:
         """The flight for ``key`` and whether the caller leads it."""
@@ -49,5 +52,6 @@ class Flights:
 
     def _remove(self, key: Hashable, flight: Flight) -> None:
         with self._lock:
+            self.landed += 1
             if self._flights.get(key) is flight:
                 del self._flights[key]

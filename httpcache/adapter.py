@@ -56,6 +56,7 @@ class _Lookup:
     settings: Settings
     key: str
     action: Any
+    landed: int  # ``_FLIGHTS.landed`` before the lookup
 
 
 _last_lookup: contextvars.ContextVar[_Lookup | None] = contextvars.ContextVar(
@@ -147,6 +148,7 @@ class CacheControlAdapter(HTTPAdapter):
         settings = self.config.settings_for(model, current_request_options())
         if key is None:
             key = self.cache_key(request, model)
+        landed = _FLIGHTS.landed
         action = self._decide(model, key, settings)
         if (
             isinstance(action, UseStored)
@@ -157,7 +159,7 @@ class CacheControlAdapter(HTTPAdapter):
             if response is not None:
                 return response
             action = Forward("stored body unavailable", CacheStatus.MISS)
-        _last_lookup.set(_Lookup(request, model, settings, key, action))
+        _last_lookup.set(_Lookup(request, model, settings, key, action, landed))
         return None
 
     def send(  # type: ignore[override]
@@ -167,11 +169,12 @@ class CacheControlAdapter(HTTPAdapter):
         if remembered is not None and remembered.request is request:
             _last_lookup.set(None)
             model, settings, key = remembered.model, remembered.settings, remembered.key
-            action = remembered.action
+            action, landed = remembered.action, remembered.landed
         else:
             model = _convert.request_from_prepared(request)
             settings = self.config.settings_for(model, current_request_options())
             key = self.cache_key(request, model)
+            landed = _FLIGHTS.landed
             action = self._decide(model, key, settings)
         land: Callable[[], None] | None = None
         if _coalescible(action):
@@ -179,8 +182,10 @@ class CacheControlAdapter(HTTPAdapter):
             flight, leader = _FLIGHTS.join_or_lead((id(self.cache), key))
             if not leader:
                 flight.wait(self.config.coalesce_timeout)
-            # Look again: the entry may have been stored since the first lookup.
-            action = self._decide(model, key, settings)
+            # Look again if the entry may have been stored since the first lookup: by
+            # the leader waited for, or by a fetch that landed before this one led.
+            if not leader or _FLIGHTS.landed != landed:
+                action = self._decide(model, key, settings)
             if leader and _coalescible(action):
                 land = flight.land
             elif leader:

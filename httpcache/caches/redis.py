@@ -105,11 +105,6 @@ PAGE = 500
 PRUNE_EVERY = 64
 #: Expired rows whose entry's existence one pruning checks.
 PRUNE_SAMPLE = 32
-#: A lookup that found nothing answers the same thread's next lookup of the same key
-#: without a round trip if it comes within this many seconds and this instance stored
-#: or deleted nothing meanwhile: the driver looks twice around a miss (once more
-#: after joining the in-process coalescing of identical misses).
-REPEAT_MISS_WITHIN = 0.02
 #: Heads (with inline bodies) a thread keeps from its last lookups, and their bytes.
 MEMO_ENTRIES = 256
 MEMO_BYTES = 8 * 1024 * 1024
@@ -623,8 +618,6 @@ class RedisCache(BaseCache):
         self._local = threading.local()
         self._commits = 0
         self._sample_offset = 0
-        #: Stores and deletes through this instance so far (see ``REPEAT_MISS_WITHIN``).
-        self._seq = 0
         #: Hits and misses counted here, not yet sent to Redis.
         self._pending = [0, 0]
 
@@ -634,10 +627,6 @@ class RedisCache(BaseCache):
     # ---- the storage protocol -----------------------------------------------------
 
     def find(self, primary_key: str) -> list[Entry]:
-        seq, started = self._seq, time.monotonic()
-        missed = self._local.__dict__.pop("missed", None)
-        if missed == (primary_key, seq) and started - self._local.missed_at < REPEAT_MISS_WITHIN:
-            return []  # the same lookup a moment ago found nothing (see REPEAT_MISS_WITHIN)
         usual_head, variants, _ = self._keys(primary_key, primary_key)
         with self._errors("look up"):
             # One round trip in the usual case: the only variant's key is the primary key
@@ -655,7 +644,7 @@ class RedisCache(BaseCache):
                 self._damaged(variants, found_members)
                 return []
             if not found_members:
-                self._local.missed, self._local.missed_at = (primary_key, seq), started
+                self._recall(primary_key)  # gone: forget what this thread last read of it
                 return []
             members = sorted(_text(m) for m in found_members)
             others = [(primary_key, key) for key in members if key != primary_key]
@@ -715,7 +704,6 @@ class RedisCache(BaseCache):
         describes the response revalidated (same ``created_at``, see ``freshens``)."""
         head_key, variants, body_prefix = self._keys(entry.primary_key, entry.key)
         stored = entry
-        self._seq += 1
         remembered = self._recall(entry.key)
         with self._errors("update a head"):
             for _ in range(2):
@@ -743,7 +731,6 @@ class RedisCache(BaseCache):
     def delete_keys(self, keys: Iterable[str]) -> int:
         unique = list(dict.fromkeys(keys))
         removed = 0
-        self._seq += 1
         memo = self._memo()
         with self._errors("delete"):
             for batch in _batches(unique):
@@ -794,7 +781,6 @@ class RedisCache(BaseCache):
         """
         pattern = _glob_escape(self.namespace) + ":{*"
         keep = self._stats_key.encode()
-        self._seq += 1
         batch: list[bytes] = []
         bodies: list[bytes] = []
         with self._errors("clear"):
@@ -1134,7 +1120,6 @@ class RedisCache(BaseCache):
         args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
         args.append("0" if pushed else "1")
         keys = [head_key, variants, body_prefix + gen, body_prefix]
-        self._seq += 1
         batch = _Batch(self.client)
         batch.eval("index_put", self._index_keys, row)
         batch.eval("commit", keys, args)

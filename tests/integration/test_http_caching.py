@@ -10,6 +10,8 @@ import requests
 import time_machine
 
 from httpcache import CachedSession, CacheStatus
+from httpcache.caches.memory import DictCache
+from httpcache.models import Entry
 from httpcache.policy.directives import format_http_date
 from tests.support.origin import Origin, Reply, Seen, counter_handler
 
@@ -323,6 +325,28 @@ def test_concurrent_identical_misses_make_one_request(origin: Origin) -> None:
     assert [r.text for r in results] == ["shared body"] * 8
     assert origin.hits("/slow") == 1
     assert sum(r.from_cache for r in results) == 7
+
+
+def test_a_lone_miss_looks_in_storage_once(origin: Origin) -> None:
+    """Only a request that waited for another's fetch needs a second lookup."""
+
+    class CountingCache(DictCache):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lookups = 0
+
+        def find(self, primary_key: str) -> list[Entry]:
+            self.lookups += 1
+            return super().find(primary_key)
+
+    cache = CountingCache()
+    session = CachedSession(backend=cache)
+    url = origin.route("/lone", counter_handler({"Cache-Control": "max-age=60"}))
+    assert not session.get(url).from_cache
+    assert cache.lookups == 1
+    assert session.get(url).from_cache
+    assert cache.lookups == 2
+    assert origin.hits("/lone") == 1
 
 
 def test_qualified_no_cache_hides_fields_until_revalidated(
