@@ -91,6 +91,13 @@ _CREATE_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
+_LOCK_FLAGS = (
+    os.O_RDWR
+    | os.O_CREAT
+    | getattr(os, "O_NOFOLLOW", 0)
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
 _APPEND_FLAGS = (
     os.O_WRONLY
     | os.O_APPEND
@@ -354,6 +361,91 @@ def sweep_temps(folder: str) -> None:
             os.close(fd)
 
 
+#: Lock files this process holds (``FlockLock``): a forked child closes its copies, which
+#: would otherwise keep the parent's locks held for as long as the child lives.
+_HELD_LOCKS: set[int] = set()
+
+
+def _close_inherited_locks() -> None:
+    for fd in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_inherited_locks)
+
+
+class FlockLock:
+    """An exclusive ``flock`` on a lock file, reentrant per thread: on POSIX this is
+    the lock ``filelock.FileLock`` takes (same file, same ``flock``, so the two exclude
+    each other), without its bookkeeping, which cost ~150 µs per acquire and release.
+
+    Each acquire opens the file anew: the open file description is the thread's own,
+    so threads and processes exclude each other alike. A lock file removed while
+    waited on (``clear()``) is noticed (no links left) and a new one is locked.
+    """
+
+    def __init__(self, lock_file: str, timeout: float, mode: int) -> None:
+        self.lock_file = lock_file
+        self._timeout = timeout
+        self._mode = mode
+        self._local = threading.local()  # .fd, .depth, .pid of this thread's hold
+        self._fallback: FileLock | None = None  # where the file system has no flock
+
+    def acquire(self, timeout: float | None = None, poll_interval: float = _POLL) -> None:
+        if self._fallback is not None:
+            self._fallback.acquire(timeout, poll_interval=poll_interval)
+            return
+        local = self._local
+        if getattr(local, "depth", 0) and local.pid == os.getpid():
+            local.depth += 1
+            return
+        wait = self._timeout if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while (fd := self._try_once()) is None:
+            if self._fallback is not None:  # pragma: no cover - no flock here
+                self._fallback.acquire(timeout, poll_interval=poll_interval)
+                return
+            if time.monotonic() >= deadline:
+                raise Timeout(self.lock_file)
+            time.sleep(poll_interval)
+        _HELD_LOCKS.add(fd)
+        local.fd, local.depth, local.pid = fd, 1, os.getpid()
+
+    def _try_once(self) -> int | None:
+        """The locked file's descriptor, or None if another holder has it."""
+        while True:
+            fd = os.open(self.lock_file, _LOCK_FLAGS, self._mode)
+            try:
+                locked = _try_flock(fd)
+                if not locked:
+                    if locked is None:  # pragma: no cover - filelock has a fallback
+                        self._fallback = FileLock(self.lock_file, self._timeout, mode=self._mode)
+                    os.close(fd)
+                    return None
+                info = os.fstat(fd)
+                if info.st_nlink > 0:
+                    if stat.S_IMODE(info.st_mode) != self._mode:  # the umask took bits
+                        os.fchmod(fd, self._mode)
+                    return fd
+            except BaseException:
+                os.close(fd)
+                raise
+            os.close(fd)  # removed while we waited: lock the new file
+
+    def release(self) -> None:
+        if self._fallback is not None:  # pragma: no cover - no flock here
+            self._fallback.release()
+            return
+        local = self._local
+        local.depth -= 1
+        if local.depth == 0 and local.pid == os.getpid():
+            _HELD_LOCKS.discard(local.fd)
+            os.close(local.fd)  # the flock goes with the last descriptor
+
+
 class TempFile:
     """A new file in ``.tmp``, flock-ed for as long as it is open."""
 
@@ -499,7 +591,7 @@ class FileCacheBase(BaseCache):
         self._locks_dir = os.path.join(self.directory, ".locks")
         self._stats_path = os.path.join(self.directory, "stats")
         self._log_path = os.path.join(self.directory, "stats.log")
-        self._locks: dict[str, FileLock] = {}
+        self._locks: dict[str, FileLock | FlockLock] = {}
         self._explicit = threading.local()
         self._reads = threading.local()  # .held: this thread's HeldFiles
         self._swept: float | None = None  # when this instance last swept .tmp
@@ -558,11 +650,12 @@ class FileCacheBase(BaseCache):
         lock = self._locks.get(name)
         if lock is None:
             path = os.path.join(self._locks_dir, name + ".lock")
+            kind = FileLock if fcntl is None else FlockLock
             lock = self._locks.setdefault(
-                name, FileLock(path, timeout=LOCK_TIMEOUT, mode=self.filemode)
+                name, kind(path, timeout=LOCK_TIMEOUT, mode=self.filemode)
             )
         try:
-            self._make_dir(self._locks_dir)  # filelock would create it ignoring dirmode
+            self._make_dir(self._locks_dir)  # with exactly dirmode, before a lock file
             lock.acquire(timeout=None if wait else 0, poll_interval=_POLL)
         except Timeout as exc:
             if not wait:

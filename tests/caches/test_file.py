@@ -30,8 +30,9 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from filelock import FileLock, Timeout
 
-from httpcache.caches._files import FRAME, FileCacheBase, StagedWriter
+from httpcache.caches._files import FRAME, FileCacheBase, FlockLock, StagedWriter
 from httpcache.caches.file import FileCache
 from httpcache.errors import StorageError
 from httpcache.serialize import dumps_entry
@@ -142,6 +143,12 @@ def count_lookups(cache_class: type[FileCacheBase], folder: str, worker: int, co
         conn.send("ok")
     except BaseException:
         conn.send(traceback.format_exc())
+
+
+def hold_until_told(conn) -> None:
+    """A forked child: keeps running (with whatever it inherited) until told to stop."""
+    conn.send("up")
+    conn.recv()
 
 
 def run_children(target: Callable[..., None], *argsets: tuple) -> list[object]:
@@ -603,6 +610,93 @@ class FileBackendTests(CacheContract):
         assert entry.size == 50 << 20
         assert got.digest() == expected
         assert peak < 8 << 20
+
+
+# ---- the stripe lock ---------------------------------------------------------------------
+
+
+def locked_elsewhere(path: Path) -> bool:
+    """Whether another holder has ``path`` locked, asked through filelock itself."""
+    try:
+        FileLock(str(path), timeout=0).acquire(timeout=0)
+    except Timeout:
+        return True
+    FileLock(str(path)).release(force=True)
+    return False
+
+
+def in_thread(call: Callable[[], object]) -> object:
+    """``call()`` in another thread (its exception raised here)."""
+    outcome: list[tuple[bool, object]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    [(ok, value)] = outcome
+    if not ok:
+        raise value  # type: ignore[misc]
+    return value
+
+
+def test_flock_lock_and_filelock_exclude_each_other(tmp_path) -> None:
+    path = tmp_path / "34.lock"
+    lock = FlockLock(str(path), timeout=30, mode=0o600)
+    lock.acquire()
+    lock.acquire()  # reentrant in its thread
+    lock.release()
+    assert in_thread(lambda: locked_elsewhere(path))
+    other = FlockLock(str(path), timeout=30, mode=0o600)
+    with pytest.raises(Timeout):
+        in_thread(lambda: other.acquire(timeout=0))
+    lock.release()
+    assert not in_thread(lambda: locked_elsewhere(path))
+    with FileLock(str(path)), pytest.raises(Timeout):
+        in_thread(lambda: lock.acquire(timeout=0))
+    lock.acquire(timeout=0)
+    lock.release()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_flock_lock_removed_by_its_holder_the_waiter_locks_a_new_file(tmp_path) -> None:
+    path = tmp_path / "34.lock"
+    holder = FlockLock(str(path), timeout=30, mode=0o600)
+    waiter = FlockLock(str(path), timeout=30, mode=0o600)
+    holder.acquire()
+    inodes: list[int] = []
+
+    def wait() -> None:
+        waiter.acquire()
+        inodes.append(os.stat(path).st_ino)
+
+    thread = threading.Thread(target=wait)
+    thread.start()  # it polls until the holder lets go
+    os.unlink(path)  # as clear() does, while holding it
+    holder.release()
+    thread.join()
+    assert inodes == [os.stat(path).st_ino]  # the waiter holds the new file
+    assert locked_elsewhere(path)
+
+
+def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path) -> None:
+    path = tmp_path / "34.lock"
+    lock = FlockLock(str(path), timeout=30, mode=0o600)
+    lock.acquire()
+    parent_end, child_end = multiprocessing.get_context("fork").Pipe()
+    child = multiprocessing.get_context("fork").Process(target=hold_until_told, args=(child_end,))
+    child.start()
+    try:
+        assert parent_end.poll(30) and parent_end.recv() == "up"
+        lock.release()
+        assert not locked_elsewhere(path)  # the child, still running, holds nothing
+    finally:
+        parent_end.send("stop")
+        child.join(30)
 
 
 # ---- FileCache ---------------------------------------------------------------------------
