@@ -172,6 +172,10 @@ class Opened(NamedTuple):
     file_id: tuple[int, int]
 
 
+#: Files may stay open between calls: on Windows an open file cannot be replaced.
+_CAN_HOLD = os.name != "nt"
+
+
 class HeldFiles:
     """Entry files one thread's ``find`` opened, kept for its ``open_entry``: a hit
     reads and decodes its head once. Closed by the next ``find``, or with the thread."""
@@ -183,6 +187,9 @@ class HeldFiles:
         previous = self._files.pop(kd, None)
         if previous is not None:
             os.close(previous.fd)
+        if not _CAN_HOLD:  # pragma: no cover - Windows
+            os.close(opened.fd)
+            return
         self._files[kd] = opened
 
     def take(self, kd: str) -> Opened | None:
