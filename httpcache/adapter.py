@@ -355,6 +355,7 @@ class CacheControlAdapter(HTTPAdapter):
                 stream=stream,
                 status=CacheStatus.EXPIRED,
                 stale=action.entry,
+                may_store=action.may_store,
             )
         decision = self._on_response(model, key, settings, response, request_time, action.entry)
         freshen = decision.first(Freshen)
@@ -366,7 +367,7 @@ class CacheControlAdapter(HTTPAdapter):
             logger.debug(
                 "%s %s: %s; fetching in full", model.method, self._loggable(model.url), reason
             )
-            forward = Forward(reason, CacheStatus.EXPIRED)
+            forward = Forward(reason, CacheStatus.EXPIRED, may_store=action.may_store)
             return self._forward(request, model, key, settings, forward, stream, kwargs, None)
         entry = freshen.entry
         self.guard.call("update a head", lambda: self.cache.update_head(entry), None)

@@ -44,6 +44,7 @@ class Revalidate:
     conditional_headers: tuple[tuple[str, str], ...]
     reason: str
     status: CacheStatus = CacheStatus.REVALIDATED
+    may_store: bool = True  # False: a full response to it is not stored (§5.2.1.5)
 
 
 @dataclass(frozen=True, slots=True)

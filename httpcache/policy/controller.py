@@ -184,7 +184,7 @@ def decide(
     why = must_validate or f"stale by {freshness.staleness:.0f}s"
     conditional = conditional_headers(entry, settings)
     if conditional:
-        return Revalidate(entry, conditional, f"{why}: revalidating")
+        return Revalidate(entry, conditional, f"{why}: revalidating", may_store=may_store)
     return Forward(f"{why}, no validator to revalidate with", CacheStatus.EXPIRED, may_store, entry)
 
 

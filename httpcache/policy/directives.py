@@ -40,24 +40,37 @@ def parse_delta_seconds(value: str | None) -> int | None:
 
 
 def split_list(values: Iterable[str]) -> list[str]:
-    """Split comma-separated list members (RFC 9110 §5.6.1), keeping quoted commas."""
+    """Split comma-separated list members (RFC 9110 §5.6.1), keeping quoted commas.
+
+    A quoted string only opens a parameter's value (after ``=``, §5.6.4); a quote
+    anywhere else is a stray character of a malformed member, and a quoted string
+    left open at the end of the line hides nothing: its text is split on commas
+    (``max-age="1, no-store`` still says no-store).
+    """
     members: list[str] = []
     for value in values:
         current: list[str] = []
         in_quotes = escaped = False
+        opened = 0  # where the quoted string being read began in ``current``
         for char in value:
             if escaped:
                 escaped = False
             elif char == "\\" and in_quotes:
                 escaped = True
-            elif char == '"':
-                in_quotes = not in_quotes
+            elif char == '"' and in_quotes:
+                in_quotes = False
+            elif char == '"' and "".join(current).rstrip().endswith("="):
+                in_quotes, opened = True, len(current)
             elif char == "," and not in_quotes:
                 members.append("".join(current).strip())
                 current = []
                 continue
             current.append(char)
-        members.append("".join(current).strip())
+        if in_quotes:
+            members.append("".join(current[:opened]).strip())
+            members.extend(part.strip() for part in "".join(current[opened:]).split(","))
+        else:
+            members.append("".join(current).strip())
     return [m for m in members if m]
 
 

@@ -266,7 +266,7 @@ class Driver:
             primary_key=key,
             stored_request=redact_request(request, ()),
             settings=options,
-            may_store=action.may_store if isinstance(action, Forward) else True,
+            may_store=action.may_store,
             revalidated=action.entry if isinstance(action, Revalidate) else None,
         )
         for step in decision.actions:

@@ -229,6 +229,19 @@ def test_only_if_cached(origin: Origin, session: CachedSession) -> None:
     assert hit.status_code == 200 and hit.from_cache
 
 
+def test_request_no_store_keeps_a_revalidation_answered_in_full_out(
+    origin: Origin, session: CachedSession
+) -> None:
+    # A stale entry with a validator: the no-store request revalidates it, the
+    # origin answers 200, and that response must not replace it (§5.2.1.5).
+    url = origin.route("/nsr", counter_handler({"Cache-Control": "max-age=0", "ETag": '"v"'}))
+    assert session.get(url).text == "body 1"
+    answered = session.get(url, headers={"Cache-Control": "no-store"})
+    assert answered.text == "body 2" and not answered.from_cache
+    (stored,) = session.cache.entries()
+    assert session.cache.read_body(stored.key) == b"body 1"
+
+
 def test_request_no_store_is_not_stored(origin: Origin, session: CachedSession) -> None:
     url = origin.route("/ns", counter_handler({"Cache-Control": "max-age=60"}))
     session.get(url, headers={"Cache-Control": "no-store"})

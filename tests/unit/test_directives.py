@@ -495,10 +495,19 @@ def test_vary_rfc9110_12_5_5(fields: list[tuple[str, str]], expected: tuple[str,
         ([r'x="a\"b,c", y'], [r'x="a\"b,c"', "y"]),
         ([""], []),
         ([], []),
+        # A quote only opens a value; a stray one, or one never closed, hides nothing.
+        (['", no-store'], ['"', "no-store"]),
+        (['max-age="1, no-store'], ["max-age=", '"1', "no-store"]),
+        (['x = "a,b", y'], ['x = "a,b"', "y"]),
     ],
 )
 def test_split_list_rfc9110_5_6_1(values: list[str], expected: list[str]) -> None:
     assert split_list(values) == expected
+
+
+@pytest.mark.parametrize("line", ['", no-store', 'max-age="60, no-store', 'foo"bar, no-store'])
+def test_malformed_quotes_do_not_hide_no_store(line: str) -> None:
+    assert cc(line).no_store
 
 
 # ---- properties: never raise, documented types --------------------------------------
