@@ -1153,12 +1153,14 @@ class StagedWriter(BodyWriter):
         if self._done:
             raise StorageError("this writer was already committed or aborted")
         self._size += len(chunk)
-        if self._tmp is not None:
-            self._write(chunk)
+        if self._tmp is None and len(self._buffer) + len(chunk) <= self.IN_MEMORY:
+            self._buffer += chunk
             return
-        self._buffer += chunk
-        if len(self._buffer) > self.IN_MEMORY:
+        # Past the limit: what is held goes to a file first, and a large chunk (a
+        # whole body given at once) straight after it, never copied in memory.
+        if self._tmp is None:
             self._spill()
+        self._write(chunk)
 
     def commit(self) -> Entry:
         if self._done:

@@ -611,6 +611,19 @@ class FileBackendTests(CacheContract):
         assert got.digest() == expected
         assert peak < 8 << 20
 
+    def test_a_body_given_whole_is_written_without_a_copy(self, cache) -> None:
+        body = random.Random(4).randbytes(16 << 20)  # a response that was not streamed
+        tracemalloc.start()
+        try:
+            writer = cache.open_writer(make_entry())
+            writer.write(body)
+            entry = writer.commit()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert cache.read_body(entry.key) == body
+        assert peak < 2 << 20
+
 
 # ---- the stripe lock ---------------------------------------------------------------------
 
