@@ -60,7 +60,7 @@ class CannedAdapter(HTTPAdapter):
 
 
 def run(quick: bool = False) -> Result:
-    rounds, batch = (1, 2) if quick else (11, 300)
+    rounds, batch = (1, 2) if quick else (21, 300)
     body = expected_body(SIZE)
     with workplace(SIZE) as (folder, base, redis_url):
         missing: dict[str, str] = {}

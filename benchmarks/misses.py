@@ -24,7 +24,7 @@ SIZE = 1024
 
 
 def run(quick: bool = False) -> Result:
-    rounds, batch = (1, 2) if quick else (9, 30)
+    rounds, batch = (1, 2) if quick else (25, 30)
     body = expected_body(SIZE)
     with workplace(SIZE) as (folder, base, redis_url):
         calls: dict[str, Any] = {}

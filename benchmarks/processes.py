@@ -108,7 +108,7 @@ def one_round(
 
 
 def run(quick: bool = False) -> Result:
-    rounds, sizes = (1, (3, 5)) if quick else (3, (40, 200))
+    rounds, sizes = (1, (3, 5)) if quick else (7, (40, 200))
     backends = BACKENDS[:1] if quick else BACKENDS
     body = expected_body(SIZE)
     rates: dict[str, dict[str, list[float]]] = {}

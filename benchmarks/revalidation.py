@@ -35,7 +35,7 @@ def _path(library: str, backend: str) -> str:
 
 
 def run(quick: bool = False) -> Result:
-    rounds, batch = (1, 2) if quick else (9, 30)
+    rounds, batch = (1, 2) if quick else (25, 30)
     body = expected_body(SIZE)
     with workplace(SIZE) as (folder, base, redis_url):
         missing: dict[str, str] = {}
