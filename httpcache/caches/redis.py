@@ -259,19 +259,29 @@ for i = 1, #names do found[i] = redis.call('EXISTS', names[i]) end
 return table.concat(found)
 """
 
-# KEYS: expires, gone, lru, meta, sizes, bytes.
-# ARGV: key, expires score, gone score, now, row, cost.
-# Returns the new total cost and the row it replaced ('' if none).
-_INDEX_PUT = """
-local old_row = redis.call('HGET', KEYS[4], ARGV[1]) or ''
-local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
-return {redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost), old_row}
+# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: key, expires score, gone
+# score, now, row, cost. Writes the key's index row; returns the new total cost.
+_INDEX_WRITE = """
+local function write_row()
+  local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
+  redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
+  redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
+  return redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost)
+end
 """
+
+# KEYS and ARGV: as _INDEX_WRITE.
+# Returns the new total cost and the row it replaced ('' if none).
+_INDEX_PUT = (
+    _INDEX_WRITE
+    + """
+local old_row = redis.call('HGET', KEYS[4], ARGV[1]) or ''
+return {write_row(), old_row}
+"""
+)
 
 _INDEX_DROP = """
 local function drop(key)
@@ -285,23 +295,20 @@ local function drop(key)
 end
 """
 
-# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: as _INDEX_PUT, then created_at.
+# KEYS: as _INDEX_WRITE. ARGV: as _INDEX_WRITE, then created_at.
 # Rewrites the row of a freshened head: only if the row there is of the same response
 # (a commit of another one may be in flight). Returns 1, 0 (another row) or -1 (none).
-_INDEX_FRESHEN = """
+_INDEX_FRESHEN = (
+    _INDEX_WRITE
+    + """
 local old_row = redis.call('HGET', KEYS[4], ARGV[1])
 if not old_row then return -1 end
 local ok, fields = pcall(cmsgpack.unpack, old_row)
 if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(ARGV[7]) then return 0 end
-local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
-redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost)
+write_row()
 return 1
 """
+)
 
 # KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: pairs of key and expected row
 # ('': any). Returns the cost freed.
