@@ -78,6 +78,7 @@ from redis.retry import Retry
 from ..errors import BodyReadError, ConfigurationError, DeserializationError, StorageError
 from ..models import Entry, Headers, Request, Response
 from ..serialize import dumps_entry, loads_entry
+from ._redis_scripts import DIGESTS, SCRIPTS, Batch, Client
 from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
@@ -114,276 +115,6 @@ _HEAD_FIELDS = ("v", "e", "g", "n", "s", "c")
 _HEAD_AND_BODY = (*_HEAD_FIELDS, "b")
 _OLDER_FORMATS = frozenset({b"1"})
 _FORMAT_BYTES = str(HEAD_FORMAT).encode()
-Client = redis.Redis | RedisCluster
-
-# ---- Lua scripts (each touches the keys of one slot only) ------------------------------
-# Scripts run by digest (EVALSHA through ``_Batch``, which a pipeline can carry on a
-# cluster too), loaded when the server lacks them. A body list's name is its resource's body
-# prefix (a declared key) and a generation: the same hash tag, so the same slot.
-
-_LUA_HELPERS = """
-local function sane_set(key)
-  local kind = redis.call('TYPE', key).ok
-  if kind ~= 'set' and kind ~= 'none' then redis.call('DEL', key) end
-end
-local function expire_all(ttl, head, variants, set_ttl, body)
-  if ttl > 0 then
-    redis.call('PEXPIRE', head, ttl)
-    if body then redis.call('PEXPIRE', body, ttl) end
-    if set_ttl == -2 or (set_ttl >= 0 and set_ttl < ttl) then
-      redis.call('PEXPIRE', variants, ttl)
-    end
-  else
-    if body then redis.call('PERSIST', body) end
-    redis.call('PERSIST', variants)
-  end
-end
-local function retire(body, grace)
-  local left = redis.call('PTTL', body)
-  if left == -1 or left > grace then redis.call('PEXPIRE', body, grace) end
-end
-local function old_body(head, prefix)
-  if redis.call('TYPE', head).ok ~= 'hash' then return false end
-  local f = redis.call('HMGET', head, 'g', 'n')
-  if f[1] and (tonumber(f[2] or '0') or 0) > 0 then return prefix .. f[1] end
-  return false
-end
-"""
-
-# KEYS: head, variants, new body list, body prefix.
-# ARGV: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
-#       7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline.
-# Returns 1, or -1 if the body list lost chunks before the commit.
-_COMMIT = (
-    _LUA_HELPERS
-    + """
-local previous = old_body(KEYS[1], KEYS[4])
-local chunks = 0
-if ARGV[11] == '1' then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', 0,
-             's', ARGV[3], 'c', ARGV[10], 'b', ARGV[5])
-else
-  local pushed = tonumber(ARGV[4])
-  chunks = pushed
-  local length = redis.call('LLEN', KEYS[3])
-  if ARGV[5] ~= '' then
-    chunks = pushed + 1
-    if length == pushed then length = redis.call('RPUSH', KEYS[3], ARGV[5]) end
-  end
-  if length ~= chunks then return -1 end
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', chunks,
-             's', ARGV[3], 'c', ARGV[10])
-end
-sane_set(KEYS[2])
-local set_ttl = redis.call('PTTL', KEYS[2])
-redis.call('SADD', KEYS[2], ARGV[7])
-local body = false
-if chunks > 0 then body = KEYS[3] end
-expire_all(tonumber(ARGV[6]), KEYS[1], KEYS[2], set_ttl, body)
-if previous and previous ~= KEYS[3] then retire(previous, tonumber(ARGV[8])) end
-return 1
-"""
-)
-
-# KEYS: head, variants, body prefix. ARGV: 1 created_at, 2 entry, 3 ttl ms (0: none),
-# 4 member, 5 size, 6 head format. Returns {1}, {0} if the head is gone or holds
-# another response, {2, size} if the stored body has another size than ARGV[5].
-_UPDATE_HEAD = (
-    _LUA_HELPERS
-    + """
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'v', 'c', 's', 'g', 'n')
-if f[1] ~= ARGV[6] or f[2] ~= ARGV[1] then return {0} end
-if f[3] ~= ARGV[5] then return {2, f[3]} end
-sane_set(KEYS[2])
-local set_ttl = redis.call('PTTL', KEYS[2])
-redis.call('HSET', KEYS[1], 'e', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
-local body = false
-if (tonumber(f[5] or '0') or 0) > 0 then body = KEYS[3] .. f[4] end
-expire_all(tonumber(ARGV[3]), KEYS[1], KEYS[2], set_ttl, body)
-return {1}
-"""
-)
-
-# KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
-# it, so that a reader in the middle of it finishes). Returns 1 if the head existed.
-_DELETE = (
-    _LUA_HELPERS
-    + """
-local body = old_body(KEYS[1], KEYS[3])
-local existed = redis.call('DEL', KEYS[1])
-if body then retire(body, tonumber(ARGV[2])) end
-sane_set(KEYS[2])
-redis.call('SREM', KEYS[2], ARGV[1])
-return existed
-"""
-)
-
-# ARGV: a msgpack array of [head, variants, body prefix, member] (one server, not a
-# cluster: entries of many slots), grace ms. _DELETE for each; returns a string of '1'
-# (the head existed) or '0' for each.
-_DELETE_MANY = (
-    _LUA_HELPERS
-    + """
-local grace = tonumber(ARGV[2])
-local existed = {}
-for i, it in ipairs(cmsgpack.unpack(ARGV[1])) do
-  local body = old_body(it[1], it[3])
-  existed[i] = redis.call('DEL', it[1])
-  if body then retire(body, grace) end
-  sane_set(it[2])
-  redis.call('SREM', it[2], it[4])
-end
-return table.concat(existed)
-"""
-)
-
-# KEYS: variants, then the head of each member in ARGV. Drops members without a head.
-_DROP_ABSENT = """
-for i = 1, #ARGV do
-  if redis.call('EXISTS', KEYS[i + 1]) == 0 then redis.call('SREM', KEYS[1], ARGV[i]) end
-end
-return 0
-"""
-
-# ARGV: a msgpack array of key names (one server, not a cluster: keys of many slots,
-# passed as one value, which is cheaper to send than a key each). Returns a string of
-# '1' or '0' for each.
-_EXISTS_EACH = """
-local names = cmsgpack.unpack(ARGV[1])
-local found = {}
-for i = 1, #names do found[i] = redis.call('EXISTS', names[i]) end
-return table.concat(found)
-"""
-
-# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: key, expires score, gone
-# score, now, row, cost. Writes the key's index row; returns the new total cost.
-_INDEX_WRITE = """
-local function write_row()
-  local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-  redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
-  return redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost)
-end
-"""
-
-# KEYS and ARGV: as _INDEX_WRITE.
-# Returns the new total cost and the row it replaced ('' if none).
-_INDEX_PUT = (
-    _INDEX_WRITE
-    + """
-local old_row = redis.call('HGET', KEYS[4], ARGV[1]) or ''
-return {write_row(), old_row}
-"""
-)
-
-_INDEX_DROP = """
-local function drop(key)
-  local freed = tonumber(redis.call('HGET', KEYS[5], key) or '0') or 0
-  redis.call('ZREM', KEYS[1], key)
-  redis.call('ZREM', KEYS[2], key)
-  redis.call('ZREM', KEYS[3], key)
-  redis.call('HDEL', KEYS[4], key)
-  redis.call('HDEL', KEYS[5], key)
-  return freed
-end
-"""
-
-# KEYS: as _INDEX_WRITE. ARGV: as _INDEX_WRITE, then created_at.
-# Rewrites the row of a freshened head: only if the row there is of the same response
-# (a commit of another one may be in flight). Returns 1, 0 (another row) or -1 (none).
-_INDEX_FRESHEN = (
-    _INDEX_WRITE
-    + """
-local old_row = redis.call('HGET', KEYS[4], ARGV[1])
-if not old_row then return -1 end
-local ok, fields = pcall(cmsgpack.unpack, old_row)
-if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(ARGV[7]) then return 0 end
-write_row()
-return 1
-"""
-)
-
-# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: pairs of key and expected row
-# ('': any). Returns the cost freed.
-_INDEX_REMOVE = (
-    _INDEX_DROP
-    + """
-local freed = 0
-for i = 1, #ARGV, 2 do
-  if ARGV[i + 1] == '' or redis.call('HGET', KEYS[4], ARGV[i]) == ARGV[i + 1] then
-    freed = freed + drop(ARGV[i])
-  end
-end
-if freed ~= 0 then redis.call('DECRBY', KEYS[6], freed) end
-return freed
-"""
-)
-
-# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: cutoff, limit. Drops the rows of
-# entries whose TTL ran out before the cutoff (Redis dropped them). Returns how many.
-_INDEX_PRUNE = (
-    _INDEX_DROP
-    + """
-local keys = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
-local freed = 0
-for i = 1, #keys do freed = freed + drop(keys[i]) end
-if freed ~= 0 then redis.call('DECRBY', KEYS[6], freed) end
-return #keys
-"""
-)
-
-_SCRIPTS: dict[str, str] = {
-    "commit": _COMMIT,
-    "update_head": _UPDATE_HEAD,
-    "delete": _DELETE,
-    "delete_many": _DELETE_MANY,
-    "drop_absent": _DROP_ABSENT,
-    "exists_each": _EXISTS_EACH,
-    "index_put": _INDEX_PUT,
-    "index_freshen": _INDEX_FRESHEN,
-    "index_remove": _INDEX_REMOVE,
-    "index_prune": _INDEX_PRUNE,
-}
-_DIGESTS = {name: hashlib.sha1(source.encode()).hexdigest() for name, source in _SCRIPTS.items()}
-
-
-class _Batch:
-    """A pipeline without a transaction, whose scripts run by digest (``EVALSHA``, not
-    resent each time); a script the server lacks (restarted, flushed) is loaded and
-    its calls are sent again, and only they."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self.pipe = client.pipeline(transaction=False)
-        self._evals: list[tuple[int, str, list[str], list[Any]]] = []
-
-    def eval(self, name: str, keys: list[str], args: list[Any]) -> None:
-        self._evals.append((len(self.pipe), name, keys, args))
-        self.pipe.execute_command("EVALSHA", _DIGESTS[name], len(keys), *keys, *args)
-
-    def execute(self) -> list[Any]:
-        """Every reply, errors in place (connection failures raise)."""
-        results = self.pipe.execute(raise_on_error=False)
-        missing = [
-            e for e in self._evals if isinstance(results[e[0]], redis.exceptions.NoScriptError)
-        ]
-        if missing:
-            for name in {name for _, name, _, _ in missing}:
-                self.client.script_load(_SCRIPTS[name])
-            again = _Batch(self.client)
-            for _, name, keys, args in missing:
-                again.eval(name, keys, args)
-            for (index, *_), result in zip(missing, again.execute(), strict=True):
-                results[index] = result
-        return results
-
 
 # ---- small values --------------------------------------------------------------------
 
@@ -720,7 +451,7 @@ class RedisCache(BaseCache):
                 created = repr(stored.created_at)
                 args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT]
                 row = self._row_args(stored, len(data), now, ttl)
-                batch = _Batch(self.client)
+                batch = Batch(self.client)
                 batch.eval("update_head", [head_key, variants, body_prefix], args)
                 batch.eval("index_freshen", self._index_keys, [*row, created])
                 self._send_counts(batch.pipe)
@@ -742,7 +473,7 @@ class RedisCache(BaseCache):
         with self._errors("delete"):
             for batch in _batches(unique):
                 raws = self.client.hmget(self._meta_key, batch)
-                calls = _Batch(self.client)
+                calls = Batch(self.client)
                 many = []
                 for key, raw in zip(batch, raws, strict=True):
                     memo.pop(key, None)
@@ -961,14 +692,14 @@ class RedisCache(BaseCache):
 
     def _eval(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """One script call, by digest; loaded first if the server lacks it."""
-        command = ("EVALSHA", _DIGESTS[name], len(keys), *keys, *args)
+        command = ("EVALSHA", DIGESTS[name], len(keys), *keys, *args)
         try:
             return self.client.execute_command(*command)
         except redis.exceptions.NoScriptError:
-            self.client.script_load(_SCRIPTS[name])
+            self.client.script_load(SCRIPTS[name])
             return self.client.execute_command(*command)
 
-    def _queue_delete(self, batch: _Batch, primary_key: str, key: str) -> None:
+    def _queue_delete(self, batch: Batch, primary_key: str, key: str) -> None:
         head_key, variants, body_prefix = self._keys(primary_key, key)
         args = [key, int(REPLACED_BODY_GRACE * 1000)]
         batch.eval("delete", [head_key, variants, body_prefix], args)
@@ -1127,7 +858,7 @@ class RedisCache(BaseCache):
         args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
         args.append("0" if pushed else "1")
         keys = [head_key, variants, body_prefix + gen, body_prefix]
-        batch = _Batch(self.client)
+        batch = Batch(self.client)
         batch.eval("index_put", self._index_keys, row)
         batch.eval("commit", keys, args)
         self._send_counts(batch.pipe)
@@ -1140,7 +871,7 @@ class RedisCache(BaseCache):
         with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
             old_row = _load_row(entry.key, old) if old else None
         if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
-            batch = _Batch(self.client)
+            batch = Batch(self.client)
             self._queue_delete(batch, old_row.primary_key, entry.key)
             _raise_errors(batch.execute())
         return int(total)
