@@ -712,9 +712,10 @@ class FileCacheBase(BaseCache):
             if not keep_open:
                 os.close(fd)
 
-    def _head(self, kd: str) -> Frame | None:
-        """The frame of entry ``kd`` (closing the file), or ``None``."""
-        opened = self._open_frame(kd)
+    def _head(self, kd: str, held: bool = False) -> Frame | None:
+        """The frame of entry ``kd`` (closing the file), or ``None``; with ``held``,
+        the one ``find`` read in this thread if its file is still in place."""
+        opened = self._reopen(kd) if held else self._open_frame(kd)
         if opened is None:
             return None
         os.close(opened.fd)

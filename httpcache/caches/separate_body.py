@@ -80,11 +80,9 @@ class SeparateBodyFileCache(FileCacheBase):
         with storage_errors("read an entry"):
             for attempt in range(_ATTEMPTS):  # a rewrite may remove the body between head and open
                 # The first head is the one find() read, if its file is still in place.
-                opened = self._reopen(kd) if attempt == 0 else self._open_frame(kd)
-                if opened is None:
+                frame = self._head(kd, held=attempt == 0)
+                if frame is None:
                     return None
-                os.close(opened.fd)
-                frame = opened.frame
                 path = self._body_path(kd, frame.token)
                 fd = open_file(path)
                 if fd is None:
@@ -122,13 +120,9 @@ class SeparateBodyFileCache(FileCacheBase):
         """Replace the head file only; it keeps naming the same body."""
         kd = name_of(entry.key)
         with self._locked(kd[:2]), storage_errors("update an entry"):
-            opened = self._reopen(kd)
-            if opened is None:
-                return  # gone
-            os.close(opened.fd)
-            frame = opened.frame
-            if not freshens(entry, frame.entry):
-                return  # another response stored since
+            frame = self._head(kd, held=True)
+            if frame is None or not freshens(entry, frame.entry):
+                return  # gone, or another response stored since
             entry = entry.with_changes(size=frame.entry.size)
             token = frame.token.encode()
             prefix = frame_prefix(self.MAGIC, entry, len(token))
