@@ -1162,9 +1162,9 @@ def _load(key: str, head: bytes) -> Entry | None:
 # (a generic ``object.__setattr__`` per field) that costs as much as reading the
 # row, so ``_summary`` fills the slots through their descriptors, in field order.
 # Every field is set (``test_summary_is_a_whole_entry`` compares with ``Entry(...)``).
-_E = [getattr(Entry, f.name).__set__ for f in fields(Entry)]
-_R = [getattr(Request, f.name).__set__ for f in fields(Request)]
-assert len(_E) == 12 and len(_R) == 4, "Entry or Request changed: update _summary"
+_SET_ENTRY = [getattr(Entry, f.name).__set__ for f in fields(Entry)]
+_SET_REQUEST = [getattr(Request, f.name).__set__ for f in fields(Request)]
+assert len(_SET_ENTRY) == 12 and len(_SET_REQUEST) == 4, "Entry or Request changed: update _summary"
 
 
 def _summary(row: Sequence[Any]) -> Entry:
@@ -1174,23 +1174,23 @@ def _summary(row: Sequence[Any]) -> Entry:
     if response is None:  # one frozen, header-less response per status, shared
         response = _SUMMARY_RESPONSES[status] = Response(status, _NO_HEADERS)
     request = object.__new__(Request)
-    _R[0](request, method)
-    _R[1](request, url)
-    _R[2](request, _NO_HEADERS)
-    _R[3](request, None)
+    _SET_REQUEST[0](request, method)
+    _SET_REQUEST[1](request, url)
+    _SET_REQUEST[2](request, _NO_HEADERS)
+    _SET_REQUEST[3](request, None)
     entry = object.__new__(Entry)
-    _E[0](entry, key)
-    _E[1](entry, primary_key)
-    _E[2](entry, request)
-    _E[3](entry, response)
-    _E[4](entry, req_t)
-    _E[5](entry, resp_t)
-    _E[6](entry, created)
-    _E[7](entry, expires)
-    _E[8](entry, size)
-    _E[9](entry, stale)
-    _E[10](entry, ())
-    _E[11](entry, False)
+    _SET_ENTRY[0](entry, key)
+    _SET_ENTRY[1](entry, primary_key)
+    _SET_ENTRY[2](entry, request)
+    _SET_ENTRY[3](entry, response)
+    _SET_ENTRY[4](entry, req_t)
+    _SET_ENTRY[5](entry, resp_t)
+    _SET_ENTRY[6](entry, created)
+    _SET_ENTRY[7](entry, expires)
+    _SET_ENTRY[8](entry, size)
+    _SET_ENTRY[9](entry, stale)
+    _SET_ENTRY[10](entry, ())
+    _SET_ENTRY[11](entry, False)
     return entry
 
 
