@@ -5,10 +5,17 @@ prefixed, so two different requests cannot produce the same key by moving bytes
 from one part to the next (``GET /a`` + body ``b`` vs ``GET /ab``).
 
 Parts of the primary key (RFC 9111 §4.1 calls it the cache key):
-method, normalized URL, normalized body (only for opted-in methods other than GET
-and HEAD), the values of ``match_headers``, and a one-way fingerprint of the
-request's credentials, so that a response fetched with one credential is never
-served to a request carrying another, even when the credential itself is redacted.
+method, normalized URL, normalized body (for every method that sends one, GET and
+HEAD included; ``b""`` when there is none), the values of ``match_headers``, and a
+one-way fingerprint of the request's credentials, so that a response fetched with
+one credential is never served to a request carrying another, even when the
+credential itself is redacted. When the caller's TLS settings (``verify``, ``cert``)
+are not requests' defaults, a digest of them is a sixth part: a response fetched
+without verifying the server is never served to a caller that verifies. A request
+without a body and with default TLS settings keeps the key it has always had.
+
+A ``multipart/form-data`` body is keyed by its parts, not by the random boundary
+requests picks for each upload, so two identical uploads share a key.
 
 Variants of one resource (``Vary``) get their own key: the primary key plus the
 request's values of the header fields the response varies on.
@@ -18,7 +25,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -47,6 +59,8 @@ DEFAULT_IGNORED_PARAMETERS: tuple[str, ...] = (
 CREDENTIAL_HEADERS: tuple[str, ...] = ("authorization", "proxy-authorization", "x-api-key")
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+MULTIPART_FORM = "multipart/form-data"
 
 
 def digest(parts: Sequence[object]) -> str:
@@ -94,11 +108,17 @@ def _normalize_pairs(
 
 
 def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool = False) -> bytes:
-    """The request body in a canonical form: JSON and form fields sorted, ignored ones out."""
+    """The request body in a canonical form: JSON and form fields sorted, ignored ones out.
+
+    A ``multipart/form-data`` body keeps its boundary and the order of its parts
+    (it is still the body the Content-Type describes); the parts named in
+    ``ignored`` are dropped, or with ``redact`` kept with their content replaced.
+    Anything that does not parse is returned as it is.
+    """
     body = request.body or b""
     if not body:
         return b""
-    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    content_type = _media_type(request.headers)
     if content_type == "application/x-www-form-urlencoded":
         try:
             # Loose parsing, as servers read forms: a stray '&' or a bare field must not
@@ -114,12 +134,181 @@ def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool
             return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
         except (UnicodeDecodeError, ValueError, RecursionError):  # nested too deep to read
             return body
+    if content_type == MULTIPART_FORM:
+        form = _parse_multipart(body, request.headers.get("Content-Type", ""))
+        if form is None:
+            return body
+        return form.serialize(ignored, redact)
     return body
+
+
+def body_key_part(request: Request, ignored: Collection[str] = ()) -> bytes | list[object]:
+    """The body's part of a key: ``normalize_body`` without the ``ignored`` fields.
+
+    A ``multipart/form-data`` body that parses is keyed by its parts instead (see
+    ``MultipartForm.canonical``), a list where every other body is bytes, so that no
+    body can be crafted to take the key of an upload. ``b""`` when there is no body.
+    """
+    return _key_body(request, ignored)[0]
+
+
+def _key_body(
+    request: Request, ignored: Collection[str]
+) -> tuple[bytes | list[object], str | None]:
+    """``body_key_part``, and for a multipart body its Content-Type without the boundary."""
+    body = request.body or b""
+    if body and _media_type(request.headers) == MULTIPART_FORM:
+        form = _parse_multipart(body, request.headers.get("Content-Type", ""))
+        if form is not None:
+            return form.canonical(ignored), form.content_type
+    return normalize_body(request, ignored), None
+
+
+def _media_type(headers: Headers) -> str:
+    return headers.get("Content-Type", "").split(";")[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One part of a multipart body: its header block as sent, parsed, and content."""
+
+    head: bytes
+    fields: tuple[tuple[bytes, bytes], ...]  # names lower-cased, values stripped
+    content: bytes
+
+    def name(self) -> str | None:
+        """The form field's name (``Content-Disposition: form-data; name=...``)."""
+        for field_name, value in self.fields:
+            if field_name == b"content-disposition":
+                message = Message()
+                message["Content-Disposition"] = value.decode("utf-8", "replace")
+                param = message.get_param("name", header="content-disposition")
+                if param is None:
+                    return None
+                return collapse_rfc2231_value(param)
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartForm:
+    """A ``multipart/form-data`` body split on its boundary (RFC 2046 §5.1.1, RFC 7578)."""
+
+    boundary: bytes
+    #: The request's Content-Type with its boundary parameter left out.
+    content_type: str
+    parts: tuple[_Part, ...]
+    epilogue: bytes
+
+    def _kept(self, ignored: Collection[str], redact: bool) -> list[_Part]:
+        if not ignored:
+            return list(self.parts)
+        kept = []
+        for part in self.parts:
+            if part.name() in ignored:
+                if redact:
+                    kept.append(_Part(part.head, part.fields, REDACTED.encode()))
+                continue
+            kept.append(part)
+        return kept
+
+    def serialize(self, ignored: Collection[str] = (), redact: bool = False) -> bytes:
+        """The body again, with its own boundary; the parts named in ``ignored`` out
+        (or, with ``redact``, their content replaced)."""
+        dash = b"--" + self.boundary
+        out = [dash]
+        for part in self._kept(ignored, redact):
+            head = part.head + b"\r\n" if part.head else b""
+            out.append(b"\r\n" + head + b"\r\n" + part.content + b"\r\n" + dash)
+        out.append(b"--" + self.epilogue)
+        return b"".join(out)
+
+    def canonical(self, ignored: Collection[str] = ()) -> list[object]:
+        """What a key holds of the body, free of the boundary: the media type and the
+        parts in order, each its header fields (names lower-cased) and content bytes.
+
+        A header value is kept as the list of its pieces around the boundary where
+        it embeds it as a word of its own (``boundary=...``, quoted, or between
+        spaces): such a value keys the same whatever the boundary is, and joining the
+        pieces with the boundary gives the value back, so none is lost.
+        """
+        word = re.compile(rb"(?<![^\s=;,\"'])" + re.escape(self.boundary) + rb"(?![^\s;,\"'])")
+        return [
+            MULTIPART_FORM,
+            [
+                [
+                    [[name, word.split(value)] for name, value in part.fields],
+                    part.content,
+                ]
+                for part in self._kept(ignored, redact=False)
+            ],
+        ]
+
+
+def _multipart_boundary(content_type: str) -> tuple[bytes, str] | None:
+    """(boundary, the Content-Type without it), or None without a usable boundary."""
+    message = Message()
+    message["Content-Type"] = content_type
+    boundary = message.get_param("boundary")
+    if boundary is None:
+        return None
+    text = collapse_rfc2231_value(boundary)
+    try:
+        encoded = text.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if not encoded or len(encoded) > 70:  # RFC 2046 §5.1.1: 1 to 70 characters
+        return None
+    message.del_param("boundary")
+    return encoded, str(message["Content-Type"])
+
+
+def _parse_multipart(body: bytes, content_type: str) -> MultipartForm | None:
+    """The body's parts, or None unless it is exactly what RFC 2046 describes.
+
+    Strict: no preamble, no transport padding after a delimiter, no folded header
+    lines, an epilogue of at most one CRLF. Whatever is not that is keyed (and
+    stored) as its raw bytes.
+    """
+    found = _multipart_boundary(content_type)
+    if found is None:
+        return None
+    boundary, bare_type = found
+    dash = b"--" + boundary
+    if not body.startswith(dash):
+        return None
+    chunks = body[len(dash) :].split(b"\r\n" + dash)
+    *sections, last = chunks
+    if not last.startswith(b"--") or last[2:] not in (b"", b"\r\n"):
+        return None
+    parts = []
+    for section in sections:
+        if not section.startswith(b"\r\n"):
+            return None
+        part = _parse_part(section[2:])
+        if part is None:
+            return None
+        parts.append(part)
+    return MultipartForm(boundary, bare_type, tuple(parts), last[2:])
+
+
+def _parse_part(raw: bytes) -> _Part | None:
+    framed = b"\r\n" + raw
+    end = framed.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    head, content = framed[2:end], framed[end + 4 :]
+    fields = []
+    for line in head.split(b"\r\n") if head else ():
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip() or line[:1] in (b" ", b"\t"):
+            return None
+        fields.append((name.lower(), value.strip()))
+    return _Part(head, tuple(fields), content)
 
 
 def _redact_json(value: object, ignored: set[str], redact: bool) -> object:
     if isinstance(value, dict):
-        out = {}
+        out: dict[object, object] = {}
         for name, item in value.items():
             if name in ignored:
                 if redact:
@@ -145,16 +334,77 @@ def credential_fingerprint(headers: Headers) -> str:
 
 
 def matched_header_values(
-    headers: Headers, match_headers: bool | Collection[str], ignored_headers: Collection[str]
+    headers: Headers,
+    match_headers: bool | Collection[str],
+    ignored_headers: Collection[str],
+    content_type: str | None = None,
 ) -> list[list[str]]:
-    """The ``match_headers`` part of a key: names lower-cased, sorted, values as sent."""
+    """The ``match_headers`` part of a key: names lower-cased, sorted, values as sent.
+
+    ``content_type``, when given, stands for the request's Content-Type (a multipart
+    one without its boundary, which the body's part of the key already accounts for).
+    """
     if match_headers is True:
         names = {name.lower() for name in headers} - set(ignored_headers)
     elif match_headers:
         names = {name.lower() for name in match_headers}
     else:
         return []
-    return [[name, headers.get(name, "")] for name in sorted(names)]
+    values = []
+    for name in sorted(names):
+        if name == "content-type" and content_type is not None and name in headers:
+            values.append([name, content_type])
+        else:
+            values.append([name, headers.get(name, "")])
+    return values
+
+
+def tls_fingerprint(verify: object, cert: object) -> str:
+    """A one-way digest of the caller's TLS settings, ``""`` for requests' defaults.
+
+    ``verify`` and ``cert`` are what the caller passes to ``requests`` (after the
+    session's and the environment's are merged in, the values the transport adapter
+    is sent). The default is ``verify`` True or None with no client certificate.
+    Otherwise the digest covers ``"insecure"`` for a ``verify`` that turns checking
+    off, the path of a CA bundle or folder, and the client certificate's path (or
+    certificate and key paths). Paths reach the key only through the digest.
+    """
+    trust = _trust_part(verify)
+    client = _client_cert_part(cert)
+    if trust is None and client is None:
+        return ""
+    return digest(["tls", trust, client])
+
+
+def _path(value: object) -> str | None:
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return os.fsdecode(value)
+    return None
+
+
+def _trust_part(verify: object) -> object:
+    if verify is None or verify is True:
+        return None
+    path = _path(verify)
+    if path:
+        return ["ca", path]
+    if not verify:  # False, and what requests takes for it ("", 0)
+        return "insecure"
+    return ["other", type(verify).__qualname__, repr(verify)]
+
+
+def _client_cert_part(cert: object) -> object:
+    if not cert:
+        return None
+    path = _path(cert)
+    if path is not None:
+        return ["cert", path]
+    if isinstance(cert, (tuple, list)):
+        paths = [None if item is None else _path(item) or repr(item) for item in cert]
+        while len(paths) > 1 and paths[-1] is None:  # (cert, None) is the cert alone
+            paths.pop()
+        return ["cert", *paths]
+    return ["other", type(cert).__qualname__, repr(cert)]
 
 
 def create_key(
@@ -163,27 +413,33 @@ def create_key(
     ignored_parameters: Iterable[str] = DEFAULT_IGNORED_PARAMETERS,
     match_headers: bool | Collection[str] = False,
     body_methods: Collection[str] = (),
+    tls: str = "",
 ) -> str:
     """The primary cache key of a request (see the module text).
 
-    ``request`` is a ``Request`` or a ``requests.PreparedRequest``.
+    ``request`` is a ``Request`` or a ``requests.PreparedRequest``. The body is part
+    of the key for every method that sends one. ``body_methods`` is accepted and
+    ignored: it named the methods whose body was keyed, and callers are being
+    updated to stop passing it. ``tls`` is ``tls_fingerprint(verify, cert)``;
+    when it is ``""`` (requests' defaults) the key is the same as without it.
     """
+    del body_methods  # every method's body is keyed now
     if not isinstance(request, Request):
         from ._convert import request_from_prepared
 
         request = request_from_prepared(request)
     ignored_headers, ignored_params = split_ignored(ignored_parameters)
-    method = request.method.upper()
-    body = normalize_body(request, ignored_params) if method in body_methods else b""
-    return digest(
-        [
-            method,
-            normalize_url(request.url, ignored_params),
-            body,
-            matched_header_values(request.headers, match_headers, ignored_headers),
-            credential_fingerprint(request.headers),
-        ]
-    )
+    body, content_type = _key_body(request, ignored_params)
+    parts: list[object] = [
+        request.method.upper(),
+        normalize_url(request.url, ignored_params),
+        body,
+        matched_header_values(request.headers, match_headers, ignored_headers, content_type),
+        credential_fingerprint(request.headers),
+    ]
+    if tls:
+        parts.append(tls)
+    return digest(parts)
 
 
 def variant_key(primary_key: str, vary: Sequence[tuple[str, str]]) -> str:

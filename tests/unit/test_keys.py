@@ -5,20 +5,29 @@ from __future__ import annotations
 import json
 import string
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
+import msgpack
 import pytest
 import requests
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from urllib3 import encode_multipart_formdata
 
+from httpcache._convert import request_from_prepared
 from httpcache.keys import (
     CREDENTIAL_HEADERS,
     DEFAULT_IGNORED_PARAMETERS,
     REDACTED,
+    _parse_multipart,
+    body_key_part,
     create_key,
+    digest,
     normalize_body,
     normalize_url,
     redact_request,
+    tls_fingerprint,
     variant_key,
     vary_values,
 )
@@ -98,18 +107,21 @@ def test_method_matters() -> None:
     assert key(req("get")) == key(req("GET"))
 
 
-def test_body_does_not_matter_for_methods_not_opted_in() -> None:
-    a = req("POST", body=b"one")
-    b = req("POST", body=b"two")
-    assert key(a) == key(b)
-    assert key(a, body_methods={"PUT"}) == key(b, body_methods={"PUT"})
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "QUERY"])
+def test_body_matters_for_every_method(method: str) -> None:
+    a = req(method, body=b"one")
+    b = req(method, body=b"two")
+    assert key(a) != key(b)
+    assert key(a) != key(req(method))
+    assert key(a) == key(req(method, body=b"one"))
 
 
-def test_body_matters_for_opted_in_methods() -> None:
+def test_body_methods_is_accepted_and_ignored() -> None:
     a = req("POST", body=b"one")
     b = req("POST", body=b"two")
-    assert key(a, body_methods={"POST"}) != key(b, body_methods={"POST"})
-    assert key(a, body_methods={"POST"}) == key(req("POST", body=b"one"), body_methods={"POST"})
+    for opted_in in ((), {"PUT"}, {"POST"}, {"GET", "HEAD"}):
+        assert key(a, body_methods=opted_in) == key(a)
+        assert key(a, body_methods=opted_in) != key(b, body_methods=opted_in)
 
 
 def test_no_body_and_empty_body_are_the_same() -> None:
@@ -410,7 +422,9 @@ def test_credential_header_names_are_lower_case() -> None:
         "query-escape",
     ],
 )
-def test_naive_concatenations_do_not_collide(a: Request, b: Request, options: dict) -> None:
+def test_naive_concatenations_do_not_collide(
+    a: Request, b: Request, options: dict[str, Any]
+) -> None:
     assert key(a, **options) != key(b, **options)
 
 
@@ -425,11 +439,7 @@ def test_different_method_path_body_give_different_keys(
     first: tuple[str, str, bytes], second: tuple[str, str, bytes]
 ) -> None:
     assume(first != second)
-    opted_in = {first[0], second[0]}
-    keys = [
-        key(req(m, "https://api.test/" + p, body=b), body_methods=opted_in)
-        for m, p, b in (first, second)
-    ]
+    keys = [key(req(m, "https://api.test/" + p, body=b)) for m, p, b in (first, second)]
     assert keys[0] != keys[1]
 
 
@@ -438,7 +448,7 @@ def test_different_method_path_body_give_different_keys(
 def test_equal_requests_give_equal_keys(method: str, path: str, body: bytes) -> None:
     a = req(method, "https://api.test/" + path, body=body)
     b = req(method, "https://api.test/" + path, body=bytes(body))
-    assert key(a, body_methods={method}) == key(b, body_methods={method})
+    assert key(a) == key(b)
 
 
 # ---- normalize_url ---------------------------------------------------------------------------
@@ -525,3 +535,369 @@ def test_variant_key() -> None:
     br = variant_key(primary, (("accept-encoding", "=br"),))
     assert len({primary, gzip, br}) == 3
     assert gzip == variant_key(primary, (("accept-encoding", "=gzip"),))
+
+
+# ---- keys that must not change (stored caches and the CLI's fast path hold them) ---------
+
+
+def prepared_key(
+    method: str = "GET",
+    url: str = URL,
+    *,
+    verify: object = None,
+    cert: object = None,
+    options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> str:
+    """The key of a request as ``requests`` prepares it, sent with these TLS settings."""
+    prepared = requests.Request(method, url, **kwargs).prepare()
+    options = {"tls": tls_fingerprint(verify, cert), **(options or {})}
+    return create_key(request_from_prepared(prepared), **options)
+
+
+#: Computed with the code before the body became part of every method's key and TLS
+#: settings joined it. A change here orphans every entry already stored.
+PINNED_KEYS = [
+    ("GET", "https://api.test/v1/items?b=2&a=1", {}, {}, "88d6fcaa4dcf545fde8d68d30de0f546"),
+    (
+        "GET",
+        "https://api.test/v1/items?b=2&a=1",
+        {"headers": {"Authorization": "Bearer x"}},
+        {},
+        "035ec1967064851db2cc6ee56952db16",
+    ),
+    ("HEAD", "http://Example.com:80/", {}, {}, "1f6cb8df5224d42d4185769f6690a1b1"),
+    (
+        "GET",
+        "https://api.test/p",
+        {"headers": {"Accept": "text/html"}},
+        {"match_headers": ["Accept"]},
+        "8c230c818312b1f1e42e7e215e9ebfa8",
+    ),
+    (
+        "GET",
+        "https://api.test/v1/items",
+        {"params": {"access_token": "t", "q": "x"}},
+        {},
+        "ebdcf5b6e85cc566067b4cd946b4343a",
+    ),
+    # bodies of methods that were opted in (body_methods={"POST"}) keep their keys too
+    ("POST", "https://api.test/p", {"data": {"a": "1"}}, {}, "acd84aeb9bf011f4cdcc157669c47e9b"),
+    (
+        "POST",
+        "https://api.test/v1/search",
+        {"json": {"q": "cats", "page": 2}},
+        {},
+        "45c258ea0f7cc6cbfeaed750b2c92f73",
+    ),
+]
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs", "options", "expected"), PINNED_KEYS)
+def test_pinned_keys_do_not_change(
+    method: str, url: str, kwargs: dict[str, Any], options: dict[str, Any], expected: str
+) -> None:
+    assert prepared_key(method, url, options=options, **kwargs) == expected
+    assert prepared_key(method, url, verify=True, options=options, **kwargs) == expected
+    for opted_in in ((), {"POST"}, {"GET", "HEAD", "POST"}):
+        with_methods = {**options, "body_methods": opted_in, "tls": ""}
+        assert prepared_key(method, url, options=with_methods, **kwargs) == expected
+
+
+def test_a_request_without_a_body_keeps_its_documented_key_layout() -> None:
+    # method, normalized URL, b"" for the body, match_headers values, credentials
+    layout = digest(["GET", "https://api.test/v1/items?a=1&b=2", b"", [], ""])
+    assert layout == "88d6fcaa4dcf545fde8d68d30de0f546"
+    assert prepared_key("GET", "https://api.test/v1/items?b=2&a=1") == layout
+
+
+# ---- the body, whatever the method ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "POST", "DELETE"])
+def test_json_bodies_of_every_method_are_keyed(method: str) -> None:
+    cats = prepared_key(method, json={"q": "cats"})
+    assert cats != prepared_key(method, json={"q": "dogs"})
+    assert cats != prepared_key(method)
+    assert cats == prepared_key(method, json={"q": "cats"})
+    assert cats == prepared_key(
+        method, data=b'{ "q" :\n "cats" }', headers={"Content-Type": "application/json"}
+    )
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD", "PUT"])
+def test_form_and_raw_bodies_of_every_method_are_keyed(method: str) -> None:
+    assert prepared_key(method, data={"q": "cats"}) != prepared_key(method, data={"q": "dogs"})
+    assert prepared_key(method, data={"a": "1", "b": "2"}) == prepared_key(
+        method, data=[("b", "2"), ("a", "1")]
+    )
+    assert prepared_key(method, data=b"raw one") != prepared_key(method, data=b"raw two")
+
+
+def test_an_empty_body_is_no_body() -> None:
+    plain = prepared_key("GET")
+    assert prepared_key("GET", data={}) == plain
+    assert prepared_key("GET", data=b"") == plain
+    assert key(req(body=b"")) == key(req(body=None)) == key(req())
+
+
+def test_a_streamed_body_cannot_be_keyed() -> None:
+    # a file or generator is not read to make a key (request_from_prepared drops it)
+    streamed = requests.Request("PUT", URL, data=iter([b"a", b"b"])).prepare()
+    assert request_from_prepared(streamed).body is None
+
+
+# ---- multipart/form-data --------------------------------------------------------------------
+
+#: ``files=`` as requests takes them: (name, (filename, content[, content type])).
+Files = list[tuple[str, Any]]
+
+UPLOAD_FILES: Files = [
+    ("note", (None, b"hello")),
+    ("file", ("report.csv", b"a,b\r\n1,2\r\n", "text/csv")),
+]
+
+
+def multipart(
+    fields: Files,
+    boundary: str = "b0undary",
+    method: str = "POST",
+) -> Request:
+    """A multipart request with a boundary of our choosing (requests picks a random one)."""
+    body, content_type = encode_multipart_formdata(fields, boundary=boundary)
+    return req(method, headers={"Content-Type": content_type}, body=body)
+
+
+def test_identical_uploads_share_a_key() -> None:
+    first = requests.Request("POST", URL, files=UPLOAD_FILES).prepare()
+    second = requests.Request("POST", URL, files=UPLOAD_FILES).prepare()
+    assert first.body != second.body  # a new random boundary each time
+    assert create_key(first) == create_key(second)
+    assert create_key(first, match_headers=True) == create_key(second, match_headers=True)
+    assert create_key(first, match_headers=["Content-Type"]) == create_key(
+        second, match_headers=["content-type"]
+    )
+
+
+def test_boundaries_of_our_choosing_do_not_matter() -> None:
+    keys = {
+        key(multipart(UPLOAD_FILES, boundary=b))
+        for b in ("x", "form", "data", "b0undary", "a" * 70, "'()+_,-./:=?")
+    }
+    assert len(keys) == 1
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        [("note", (None, b"hello!")), UPLOAD_FILES[1]],  # content
+        [("note", (None, b"hello")), ("file", ("report.csv", b"a,b\r\n1,3\r\n", "text/csv"))],
+        [("note", (None, b"hello")), ("file", ("other.csv", b"a,b\r\n1,2\r\n", "text/csv"))],
+        [("note", (None, b"hello")), ("file", ("report.csv", b"a,b\r\n1,2\r\n", "text/plain"))],
+        [("Note", (None, b"hello")), UPLOAD_FILES[1]],  # field names are case-sensitive
+        [("note", ("note", b"hello")), UPLOAD_FILES[1]],  # a file, not a field
+        [UPLOAD_FILES[1], ("note", (None, b"hello"))],  # order
+        [UPLOAD_FILES[0]],
+        [*UPLOAD_FILES, ("note", (None, b"hello"))],
+    ],
+)
+def test_uploads_that_differ_in_their_parts_have_different_keys(other: Files) -> None:
+    assert key(multipart(UPLOAD_FILES)) != key(multipart(other))
+    assert key(multipart(UPLOAD_FILES, boundary="one")) != key(multipart(other, boundary="two"))
+
+
+def test_multipart_part_header_names_are_case_insensitive() -> None:
+    body = b'--b\r\ncontent-disposition: form-data; name="a"\r\n\r\nv\r\n--b--\r\n'
+    other = b'--c\r\nContent-Disposition:form-data; name="a"\r\n\r\nv\r\n--c--\r\n'
+    a = req("POST", headers={"Content-Type": "multipart/form-data; boundary=b"}, body=body)
+    b = req("POST", headers={"Content-Type": 'multipart/form-data; boundary="c"'}, body=other)
+    assert key(a) == key(b)
+
+
+def test_a_part_header_that_embeds_the_boundary_keys_the_same_whatever_the_boundary() -> None:
+    def nested(boundary: str, inner: str) -> Request:
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="a"\r\n'
+            f"X-Outer: {boundary}; {inner}\r\n\r\nv\r\n--{boundary}--\r\n"
+        ).encode()
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return req("POST", headers={"Content-Type": content_type}, body=body)
+
+    assert key(nested("one", "x")) == key(nested("two", "x"))
+    assert key(nested("one", "x")) != key(nested("one", "y"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"no delimiter at all",
+        b'preamble\r\n--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b--\r\n',
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b',  # never closed
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b--\r\nepilogue',
+        b'--b  \r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--b--\r\n',  # padding
+        b'--b\r\nContent-Disposition: form-data;\r\n name="a"\r\n\r\nv\r\n--b--\r\n',  # folded
+        b"--b\r\nno colon here\r\n\r\nv\r\n--b--\r\n",
+        b'--b\r\nContent-Disposition: form-data; name="a"\r\nv\r\n--b--\r\n',  # no blank line
+    ],
+)
+def test_a_multipart_body_that_does_not_parse_is_keyed_as_its_bytes(body: bytes) -> None:
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    request = req("POST", headers=headers, body=body)
+    assert body_key_part(request) == body
+    assert normalize_body(request) == body
+    assert key(request) != key(req("POST", headers=headers, body=body + b"x"))
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=" + "x" * 71,
+        "multipart/form-data; boundary*=utf-8''%E2%82%AC",
+    ],
+)
+def test_a_multipart_body_without_a_usable_boundary_is_keyed_as_its_bytes(
+    content_type: str,
+) -> None:
+    body = b'--x\r\nContent-Disposition: form-data; name="a"\r\n\r\nv\r\n--x--\r\n'
+    request = req("POST", headers={"Content-Type": content_type}, body=body)
+    assert body_key_part(request) == body
+
+
+def test_a_parsed_upload_cannot_take_the_key_of_a_raw_body() -> None:
+    upload = multipart(UPLOAD_FILES)
+    part = body_key_part(upload)
+    assert isinstance(part, list)
+    assert part[0] == "multipart/form-data"
+    forged = req("POST", body=msgpack.packb(part, use_bin_type=True))
+    assert key(upload) != key(forged)
+
+
+def test_multipart_is_serialized_back_unchanged_when_nothing_is_ignored() -> None:
+    prepared = requests.Request("POST", URL, files=UPLOAD_FILES).prepare()
+    model = request_from_prepared(prepared)
+    assert normalize_body(model) == prepared.body
+    assert normalize_body(model, ["unrelated"], redact=True) == prepared.body
+    no_headers = b"--b\r\n\r\nbare\r\n--b--"
+    bare = req("POST", headers={"Content-Type": "multipart/form-data; boundary=b"}, body=no_headers)
+    assert normalize_body(bare) == no_headers
+
+
+def test_ignored_multipart_fields_are_left_out_of_the_key() -> None:
+    with_token: Files = [("q", (None, b"1")), ("nonce", (None, b"5"))]
+    other_token: Files = [("q", (None, b"1")), ("nonce", (None, b"6"))]
+    without: Files = [("q", (None, b"1"))]
+    options: dict[str, Any] = {"ignored_parameters": ["nonce"]}
+    assert key(multipart(with_token), **options) == key(multipart(other_token), **options)
+    assert key(multipart(with_token), **options) == key(multipart(without), **options)
+    assert key(multipart(with_token)) != key(multipart(other_token))
+
+
+def test_default_ignored_multipart_fields_are_left_out_of_the_key() -> None:
+    a = requests.Request("POST", URL, files=[("user", (None, b"u")), ("password", (None, b"1"))])
+    b = requests.Request("POST", URL, files=[("user", (None, b"u")), ("password", (None, b"2"))])
+    assert create_key(a.prepare()) == create_key(b.prepare())
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        [("user", (None, b"u")), ("password", (None, SECRET.encode()))],
+        [("password", ("pw.txt", SECRET.encode(), "text/plain")), ("user", (None, b"u"))],
+        [("api_key", (None, SECRET.encode()))],
+    ],
+)
+def test_multipart_secrets_are_redacted(fields: Files) -> None:
+    prepared = requests.Request("POST", URL, files=fields).prepare()
+    original = request_from_prepared(prepared)
+    redacted = redact_request(original, DEFAULT_IGNORED_PARAMETERS)
+    assert_secret_absent(redacted)
+    assert redacted.body is not None and REDACTED.encode() in redacted.body
+    # still a multipart body, with the boundary its Content-Type names, parts in order
+    assert redacted.headers["Content-Type"] == prepared.headers["Content-Type"]
+    expected = [
+        (name, REDACTED.encode() if name in {"password", "api_key"} else content)
+        for name, (_, content, *_) in fields
+    ]
+    form = _parse_multipart(redacted.body, redacted.headers["Content-Type"])
+    assert form is not None
+    assert [(part.name(), part.content) for part in form.parts] == expected
+    assert key(original) == key(redacted)
+
+
+def test_multipart_field_names_with_rfc2231_encoding_are_matched() -> None:
+    body = (
+        b"--b\r\nContent-Disposition: form-data; name*=utf-8''password\r\n\r\n"
+        + SECRET.encode()
+        + b"\r\n--b--\r\n"
+    )
+    request = req("POST", headers={"Content-Type": "multipart/form-data; boundary=b"}, body=body)
+    assert_secret_absent(redact_request(request, DEFAULT_IGNORED_PARAMETERS))
+
+
+# ---- TLS settings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("verify", "cert"), [(True, None), (None, None), (True, ""), (None, ())])
+def test_default_tls_settings_have_no_fingerprint(verify: object, cert: object) -> None:
+    assert tls_fingerprint(verify, cert) == ""
+
+
+TLS_SETTINGS: list[tuple[object, object]] = [
+    (True, None),
+    (False, None),
+    ("/etc/ssl/ca.pem", None),
+    ("/etc/ssl/other.pem", None),
+    (True, "/home/me/client.pem"),
+    (True, ("/home/me/client.pem", "/home/me/client.key")),
+    (True, ("/home/me/client.pem", "/home/me/other.key")),
+    (False, "/home/me/client.pem"),
+    ("/etc/ssl/ca.pem", ("/home/me/client.pem", "/home/me/client.key")),
+    ("insecure", None),  # a CA bundle that happens to be named "insecure"
+]
+
+
+def test_tls_settings_partition_the_key() -> None:
+    fingerprints = [tls_fingerprint(verify, cert) for verify, cert in TLS_SETTINGS]
+    assert len(set(fingerprints)) == len(TLS_SETTINGS)
+    keys = {prepared_key(verify=verify, cert=cert) for verify, cert in TLS_SETTINGS}
+    assert len(keys) == len(TLS_SETTINGS)
+    assert prepared_key(verify=True) == prepared_key() == prepared_key(verify=None)
+
+
+def test_insecure_response_is_not_served_to_a_verifying_caller() -> None:
+    assert prepared_key(verify=False) != prepared_key(verify=True)
+
+
+def test_tls_fingerprint_is_a_digest_that_hides_paths() -> None:
+    fingerprint = tls_fingerprint("/secret/place/ca.pem", ("/secret/c.pem", "/secret/k.pem"))
+    assert len(fingerprint) == 32 and all(c in string.hexdigits for c in fingerprint)
+    assert "secret" not in fingerprint
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (("/c.pem", None), ("/c.pem", None)),
+        ("/c.pem", ["/c.pem"]),
+        ("/c.pem", ("/c.pem", None)),
+        (("/c.pem", "/k.pem"), ["/c.pem", "/k.pem"]),
+        (Path("/c.pem"), "/c.pem"),
+    ],
+)
+def test_equivalent_client_certificates_share_a_fingerprint(a: object, b: object) -> None:
+    assert tls_fingerprint(True, a) == tls_fingerprint(True, b) != ""
+
+
+def test_equivalent_insecure_settings_share_a_fingerprint() -> None:
+    # requests turns verification off for any false value
+    assert tls_fingerprint(False, None) == tls_fingerprint(0, None) == tls_fingerprint("", None)
+    assert tls_fingerprint(Path("/ca.pem"), None) == tls_fingerprint("/ca.pem", None)
+
+
+def test_tls_is_an_extra_part_of_the_key() -> None:
+    plain = key(req())
+    assert key(req(), tls="") == plain
+    assert key(req(), tls="0" * 32) != plain
+    assert key(req(), tls="0" * 32) != key(req(), tls="1" * 32)
