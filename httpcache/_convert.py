@@ -35,9 +35,20 @@ def request_from_prepared(prepared: requests.PreparedRequest) -> Request:
     return Request(
         method=(prepared.method or "GET").upper(),
         url=prepared.url or "",
-        headers=Headers(prepared.headers.items()),
+        headers=Headers((name, _text(value)) for name, value in prepared.headers.items()),
         body=body,
     )
+
+
+def _text(value: str | bytes) -> str:
+    """A header value as text; requests also takes bytes (sent as latin-1 on the wire)."""
+    return value if isinstance(value, str) else value.decode("latin-1")
+
+
+def body_is_stream(prepared: requests.PreparedRequest) -> bool:
+    """Whether the body can be read only once (a file, a generator): it cannot be keyed."""
+    body = prepared.body
+    return body is not None and not isinstance(body, bytes | str)
 
 
 def response_from_urllib3(raw: HTTPResponse, url: str) -> Response:
@@ -142,7 +153,10 @@ def _extract_cookies(
     for name in ("set-cookie", "set-cookie2"):
         for value in headers.get_all(name):
             message[name] = value
-    result.cookies.extract_cookies(MockResponse(message), MockRequest(prepared))
+    result.cookies.extract_cookies(
+        MockResponse(message),  # type: ignore[arg-type]  # the duck type requests made for it
+        MockRequest(prepared),  # type: ignore[arg-type]
+    )
 
 
 def _as_datetime(timestamp: float | None) -> datetime | None:

@@ -53,7 +53,7 @@ def current_request_options() -> RequestOptions | None:
     return _request_options.get()
 
 
-def _allowance(value: bool | float | int | None, name: str) -> float:
+def _allowance(value: bool | float | int | str | None, name: str) -> float:
     """stale_if_error / stale_while_revalidate: True (any), False/None (none), seconds."""
     if value is True:
         return math.inf
@@ -122,16 +122,13 @@ class CacheConfig:
 
     @property
     def ignored(self) -> tuple[str, ...]:
-        return self._resolved["ignored"]
+        ignored: tuple[str, ...] = self._resolved["ignored"]
+        return ignored
 
     @property
     def ignored_params(self) -> frozenset[str]:
-        return self._resolved["ignored_params"]
-
-    @property
-    def body_methods(self) -> frozenset[str]:
-        """Methods whose body is part of the key: the opted-in ones besides GET and HEAD."""
-        return self._resolved["base_settings"].cacheable_methods - {"GET", "HEAD"}
+        params: frozenset[str] = self._resolved["ignored_params"]
+        return params
 
     def settings_for(self, request: Request, options: RequestOptions | None) -> Settings:
         """Settings for one request: the caller's expiration by precedence, and flags."""

@@ -86,5 +86,5 @@ def enabled(*args: Any, **kwargs: Any) -> Iterator[None]:
 
 
 def _patch(session_class: type) -> None:
-    requests.Session = session_class  # type: ignore[misc]
-    requests.sessions.Session = session_class  # type: ignore[misc]
+    requests.Session = session_class  # type: ignore[misc, assignment]
+    requests.sessions.Session = session_class  # type: ignore[misc, assignment]

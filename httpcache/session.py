@@ -1,29 +1,29 @@
 """The two public faces of the cache: requests-cache's and CacheControl's.
 
-``CachedSession``/``CacheMixin`` build a ``CacheConfig`` from keyword options and
-mount one ``CacheControlAdapter`` on ``http://`` and ``https://``; ``CacheControl()``
-mounts the same adapter on a session you already have. ``install_cache`` and its
-companions patch ``requests`` so that ``requests.get`` and friends cache too.
+``CachedSession``/``CacheMixin`` cache in ``Session.send``: in front of whatever
+transport adapter is mounted (the user's retrying adapter, a mock), which does the
+network I/O. ``CacheControl()`` mounts a ``CacheControlAdapter`` on a session you
+already have. Both drive one ``CacheEngine`` through ``_glue``. ``install_cache``
+and its companions patch ``requests`` so that ``requests.get`` and friends cache too.
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import requests
-from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks, dispatch_hook
-from requests.sessions import merge_hooks
-from requests.structures import CaseInsensitiveDict
-from requests.utils import get_netrc_auth
 
-from . import _convert
+from . import _glue
+from ._prepared import PreparedMemo
 from .adapter import CacheControlAdapter
 from .caches import BaseCache, make_backend
 from .config import CacheConfig, RequestOptions, current_request_options, request_options
+from .engine import CacheEngine, Plan
 from .heuristics import BaseHeuristic
 from .policy.expiration import DO_NOT_CACHE, UNSET, ExpirationTime
 
@@ -35,6 +35,17 @@ BACKEND_OPTIONS = frozenset({"max_size", "use_cache_dir", "connection", "url", "
 _disabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "httpcache_disabled", default=False
 )
+#: ``request()``'s plan for the prepared request it is about to ``send``: the same
+#: object, or the plan is not used (see ``CacheMixin.send``).
+_handoff: contextvars.ContextVar[tuple[requests.PreparedRequest, str, Plan] | None] = (
+    contextvars.ContextVar("httpcache_handoff", default=None)
+)
+
+#: requests' own methods that the early hit in ``CacheMixin.request`` stands in for.
+#: It may run only while these are what would run: not overridden by another class
+#: or the instance, not patched (requests-mock patches ``Session.send``).
+_SKIPPED = ("request", "send", "prepare_request", "merge_environment_settings")
+_ORIGINALS = {name: vars(requests.Session)[name] for name in _SKIPPED}
 
 
 class CacheMixin:
@@ -49,23 +60,20 @@ class CacheMixin:
         config_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in CONFIG_OPTIONS}
         backend_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in BACKEND_OPTIONS}
         self.cache: BaseCache = make_backend(backend, cache_name, **backend_kwargs)
-        config = CacheConfig(**config_kwargs)
-        super().__init__(**kwargs)  # type: ignore[call-arg]
-        self._adapter = CacheControlAdapter(self.cache, config=config)
-        self._prepared: dict[tuple[Any, ...], _Prepared] = {}
-        self.mount("http://", self._adapter)  # type: ignore[attr-defined]
-        self.mount("https://", self._adapter)  # type: ignore[attr-defined]
+        self.engine = CacheEngine(self.cache, CacheConfig(**config_kwargs))
+        self._memo = PreparedMemo()
+        super().__init__(**kwargs)
 
     # ---- options -------------------------------------------------------------------
 
     @property
     def settings(self) -> _LiveSettings:
         """The session's options; assigning to one (``settings.expire_after = 60``) applies it."""
-        return _LiveSettings(self._adapter)
+        return _LiveSettings(self.engine)
 
     @property
     def expire_after(self) -> ExpirationTime:
-        return self._adapter.config.expire_after
+        return self.engine.config.expire_after
 
     @expire_after.setter
     def expire_after(self, value: ExpirationTime) -> None:
@@ -73,7 +81,7 @@ class CacheMixin:
 
     # ---- requests ------------------------------------------------------------------
 
-    def request(  # type: ignore[override]
+    def request(
         self,
         method: str,
         url: str,
@@ -99,18 +107,41 @@ class CacheMixin:
     ) -> requests.Response:
         """``requests.Session.request``, plus the per-request cache options.
 
-        A fresh stored response is served before requests looks up proxies and
+        When nothing requests would run could change the answer (``_may_answer_early``),
+        a fresh stored response is served before requests looks up proxies and
         certificates in the environment (work only a network request needs); every
-        input that can change the answer (URL, params, headers, auth, cookies) has
-        been merged into the prepared request by then.
+        other request goes through requests' own ``request`` and the cache acts in
+        ``send``.
         """
         options = _effective(RequestOptions(expire_after, only_if_cached, refresh, force_refresh))
+        session: Any = self
+        if not self._may_answer_early():
+            with request_options(options):
+                response = super().request(  # type: ignore[misc]
+                    method,
+                    url,
+                    params=params,
+                    data=data,
+                    headers=headers,
+                    cookies=cookies,
+                    files=files,
+                    auth=auth,
+                    timeout=timeout,
+                    allow_redirects=allow_redirects,
+                    proxies=proxies,
+                    hooks=hooks,
+                    stream=stream,
+                    verify=verify,
+                    cert=cert,
+                    json=json,
+                )
+            return _glue.bypassed(response)  # answered by a replaced send: not by the cache
         plain = hooks is None and not data and json is None and not files and not cookies
-        memo = self._prepare_plain(method, url, params, headers, auth) if plain else None
+        memo = self._memo.find(session, method, url, params, headers, auth) if plain else None
         if memo is not None:
-            prepared = memo.prepare(self.hooks)  # type: ignore[attr-defined]
+            prepared = memo.prepare(session.hooks)
         else:
-            prepared = self.prepare_request(  # type: ignore[attr-defined]
+            prepared = session.prepare_request(
                 requests.Request(
                     method=method.upper(),
                     url=url,
@@ -124,75 +155,64 @@ class CacheMixin:
                     hooks=hooks,
                 )
             )
+        stream_flag = session.stream if stream is None else stream
+        tls = _glue.tls_of(self._verify_for(verify), cert if cert is not None else session.cert)
         with request_options(options):
-            if self.get_adapter(prepared.url) is self._adapter:  # type: ignore[attr-defined]
-                stream_flag = self.stream if stream is None else stream  # type: ignore[attr-defined]
-                model, key = memo.lookup(self._adapter) if memo is not None else (None, None)
-                hit = self._adapter.stored_answer(prepared, stream_flag, model, key)
-                if hit is not None:
-                    hook_kwargs = {
-                        "timeout": timeout,
-                        "stream": stream_flag,
-                        "verify": verify,
-                        "cert": cert,
-                        "proxies": proxies,
-                    }
-                    hit = dispatch_hook("response", prepared.hooks, hit, **hook_kwargs)
-                    if not stream_flag:
-                        hit.content  # noqa: B018 - read the body, as Session.send does
-                    return hit
-            settings = self.merge_environment_settings(  # type: ignore[attr-defined]
-                prepared.url, proxies or {}, stream, verify, cert
+            if memo is not None:
+                model, key = memo.model_and_key(self.engine, tls)
+                plan = self.engine.lookup(model, key, options)
+            else:
+                plan = _glue.plan_for(self.engine, prepared, tls, options)
+            hit = _glue.stored_answer(
+                self.engine, prepared, plan, stream=stream_flag, connection=None
             )
-            return self.send(prepared, timeout=timeout, allow_redirects=allow_redirects, **settings)
-
-    def _prepare_plain(
-        self, method: str, url: Any, params: Any, headers: Any, auth: Any
-    ) -> _Prepared | None:
-        """The remembered preparation of a request with these inputs, made if new.
-
-        Only for plain inputs (strings and numbers; no body, files, cookies or
-        hooks of the request's own; no cookies in the session's jar; no auth but a
-        (user, password) pair), whose preparation is a pure function of the values
-        in the signature below, which takes every such input of ``prepare_request``,
-        the netrc lookup included. Anything else returns None: prepared in full.
-        """
-        jar = self.cookies  # type: ignore[attr-defined]
-        if type(jar) is not RequestsCookieJar or jar._cookies or type(url) is not str:
-            return None
-        session_auth = self.auth  # type: ignore[attr-defined]
-        netrc = None
-        if self.trust_env and not auth and not session_auth:  # type: ignore[attr-defined]
-            netrc = get_netrc_auth(url)  # as prepare_request does, each time
-        try:
-            signature = (
-                method,
-                url,
-                _freeze(params or {}),
-                _freeze(headers),
-                _freeze_auth(auth),
-                _freeze(self.headers),  # type: ignore[attr-defined]
-                _freeze(self.params),  # type: ignore[attr-defined]
-                _freeze_auth(session_auth),
-                self.trust_env,  # type: ignore[attr-defined]
-                netrc,
-            )
-            memo = self._prepared.get(signature)
-        except (_NotPlain, TypeError, ValueError):
-            return None
-        if memo is None:
-            template = self.prepare_request(  # type: ignore[attr-defined]
-                requests.Request(
-                    method=method.upper(), url=url, headers=headers, params=params or {}, auth=auth
+            if hit is not None:
+                hook_kwargs = {
+                    "timeout": timeout,
+                    "stream": stream_flag,
+                    "verify": verify,
+                    "cert": cert,
+                    "proxies": proxies,
+                }
+                answered: requests.Response = dispatch_hook(
+                    "response", prepared.hooks, hit, **hook_kwargs
                 )
-            )
-            memo = _Prepared(template)
-            if len(self._prepared) >= PREPARED_MEMO_SIZE:
-                self._prepared.clear()
-            self._prepared[signature] = memo
-        return memo
+                return answered
+            token = _handoff.set((prepared, tls, plan))
+            try:
+                settings = session.merge_environment_settings(
+                    prepared.url, proxies or {}, stream, verify, cert
+                )
+                return session.send(  # type: ignore[no-any-return]
+                    prepared, timeout=timeout, allow_redirects=allow_redirects, **settings
+                )
+            finally:
+                _handoff.reset(token)
 
-    def send(  # type: ignore[override]
+    def _may_answer_early(self) -> bool:
+        """Whether the early hit skips nothing that could change the answer: requests'
+        own ``request``, ``send``, ``prepare_request`` and ``merge_environment_settings``
+        are what would run besides this mixin's (see ``_SKIPPED``)."""
+        definers = _definers(type(self))
+        if definers is None:
+            return False
+        instance = self.__dict__
+        for name in _SKIPPED:
+            if name in instance:
+                return False
+        return all(vars(owner).get(name) is _ORIGINALS[name] for owner, name in definers)
+
+    def _verify_for(self, verify: Any) -> Any:
+        """``verify`` as ``merge_environment_settings`` will resolve it (the key needs it
+        before that runs): a CA bundle from the environment wins when trusted."""
+        session: Any = self
+        if session.trust_env and (verify is True or verify is None):
+            verify = (
+                os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+            )
+        return session.verify if verify is None else verify
+
+    def send(
         self,
         request: requests.PreparedRequest,
         *,
@@ -202,12 +222,67 @@ class CacheMixin:
         force_refresh: bool = False,
         **kwargs: Any,
     ) -> requests.Response:
+        """``Session.send`` with the cache in front of the transport adapter.
+
+        A stored answer goes through what ``Session.send`` does after its adapter
+        answers: the response hooks, redirects (each hop looked up in turn), reading
+        the body. A request to the origin is sent by the rest of ``Session.send``
+        (other classes' overrides, the mounted adapter) without redirects, so each
+        hop is stored as what it is.
+        """
         options = RequestOptions(expire_after, only_if_cached, refresh, force_refresh)
         inherited = current_request_options()
         if inherited is not None and options == RequestOptions():
             options = inherited  # called by request() or for a redirect: keep its options
-        with request_options(_effective(options)):
-            return super().send(request, **kwargs)  # type: ignore[misc]
+        options = _effective(options)
+        session: Any = self
+        allow_redirects = kwargs.pop("allow_redirects", True)
+        kwargs.setdefault("stream", session.stream)
+        kwargs.setdefault("verify", session.verify)
+        kwargs.setdefault("cert", session.cert)
+        stream = bool(kwargs["stream"])
+        tls = _glue.tls_of(kwargs["verify"], kwargs["cert"])
+        handed = _handoff.get()
+        if handed is not None and handed[0] is request and handed[1] == tls:
+            _handoff.set(None)
+            plan = handed[2]
+        else:
+            plan = _glue.plan_for(self.engine, request, tls, options)
+        send = super().send  # type: ignore[misc]
+
+        def network(prepared: requests.PreparedRequest) -> requests.Response:
+            quiet = prepared.copy()
+            quiet.hooks = default_hooks()  # dispatched once, on the response returned
+            response: requests.Response = send(
+                quiet, **{**kwargs, "stream": True, "allow_redirects": False}
+            )
+            response.request = prepared
+            return response
+
+        with request_options(options):
+            response = _glue.cached_send(
+                self.engine,
+                request,
+                plan,
+                stream=stream,
+                network=network,
+                connection=session.get_adapter(request.url),
+            )
+            response = dispatch_hook("response", request.hooks, response, **kwargs)
+            if allow_redirects:
+                history = list(session.resolve_redirects(response, request, **kwargs))
+                if history:
+                    history.insert(0, response)
+                    response = history.pop()
+                    response.history = history
+            else:
+                response._next = next(
+                    session.resolve_redirects(response, request, yield_requests=True, **kwargs),
+                    None,
+                )
+            if not stream:
+                response.content  # noqa: B018 - read the body, as Session.send does
+            return response
 
     @contextmanager
     def cache_disabled(self) -> Iterator[None]:
@@ -226,87 +301,39 @@ class CacheMixin:
 
     def wait_for_background(self, timeout: float | None = None) -> None:
         """Wait for stale-while-revalidate refreshes started by this session."""
-        self._adapter.wait_for_background(timeout)
+        self.engine.wait_for_background(timeout)
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__}(cache={self.cache!r}, config={self._adapter.config!r})>"
+        return f"<{type(self).__name__}(cache={self.cache!r}, config={self.engine.config!r})>"
 
 
-#: Preparations remembered per session (see ``_prepare_plain``); forgotten all at once.
-PREPARED_MEMO_SIZE = 1024
+_DEFINERS: dict[type, tuple[tuple[type, str], ...] | None] = {}
 
 
-class _NotPlain(Exception):
-    """An input the fast preparation does not handle: prepare the request in full."""
-
-
-_TAGGED = frozenset({int, float, bool, bytes, type(None)})
-
-
-def _scalar(value: Any) -> Any:
-    """A hashable stand-in that tells apart values that compare equal (1, 1.0, True)."""
-    kind = type(value)
-    if kind is str:
-        return value
-    if kind in _TAGGED:
-        return (kind.__name__, value)
-    raise _NotPlain
-
-
-def _freeze(value: Any) -> Any:
-    """Headers or params as a hashable value that keeps their order, types and case."""
-    if value is None:
-        return None
-    kind = type(value)
-    if kind is dict or kind is CaseInsensitiveDict:
-        tag, items = "map", value.items()
-    elif kind is list or kind is tuple:
-        tag, items = "seq", value
-    else:
-        raise _NotPlain
-    frozen = []
-    for name, item in items:
-        if type(item) is list or type(item) is tuple:
-            frozen.append((_scalar(name), ("seq", tuple(_scalar(v) for v in item))))
-        else:
-            frozen.append((_scalar(name), _scalar(item)))
-    return tag, tuple(frozen)
-
-
-def _freeze_auth(auth: Any) -> Any:
-    if auth is None:
-        return None
-    if type(auth) is tuple and len(auth) == 2:
-        return "basic", _scalar(auth[0]), _scalar(auth[1])
-    raise _NotPlain  # an auth object may add anything, a nonce or a hook
-
-
-class _Prepared:
-    """A request prepared once by ``prepare_request``; copies of it stand for new ones."""
-
-    __slots__ = ("_derived", "template")
-
-    def __init__(self, template: requests.PreparedRequest) -> None:
-        self.template = template
-        self._derived: tuple[Any, Any, Any] | None = None
-
-    def prepare(self, session_hooks: dict[str, list[Any]]) -> requests.PreparedRequest:
-        """A copy of the template with the session's hooks of now, as requests merges them."""
-        prepared = self.template.copy()
-        prepared.hooks = default_hooks()
-        if any(session_hooks.values()):
-            prepared.prepare_hooks(merge_hooks(default_hooks(), session_hooks))
-        return prepared
-
-    def lookup(self, adapter: CacheControlAdapter) -> tuple[Any, str | None]:
-        """The request model and cache key under the adapter's current configuration."""
-        config = adapter.config
-        derived = self._derived
-        if derived is None or derived[0] is not config:
-            model = _convert.request_from_prepared(self.template)
-            key = None if config.key_fn is not None else adapter.cache_key(self.template, model)
-            derived = self._derived = (config, model, key)
-        return derived[1], derived[2]
+def _definers(cls: type) -> tuple[tuple[type, str], ...] | None:
+    """The classes whose ``_SKIPPED`` methods run besides ``CacheMixin``'s, if each is
+    ``requests.Session`` (checked for patches at each call); None if another class
+    overrides one of them (then the early hit never runs for ``cls``)."""
+    try:
+        return _DEFINERS[cls]
+    except KeyError:
+        pass
+    mro = cls.__mro__
+    found: list[tuple[type, str]] | None = []
+    for name in _SKIPPED:
+        owners = [klass for klass in mro if name in vars(klass)]
+        if name in ("request", "send"):
+            if not owners or owners[0] is not CacheMixin:
+                found = None
+                break
+            owners = owners[1:]
+        if not owners or owners[0] is not requests.Session:
+            found = None
+            break
+        found.append((owners[0], name))  # type: ignore[union-attr]
+    result = None if found is None else tuple(found)
+    _DEFINERS[cls] = result
+    return result
 
 
 def _effective(options: RequestOptions) -> RequestOptions:
@@ -318,24 +345,23 @@ def _effective(options: RequestOptions) -> RequestOptions:
 class _LiveSettings:
     """Reads and writes a session's ``CacheConfig`` attribute by attribute."""
 
-    def __init__(self, adapter: CacheControlAdapter) -> None:
-        object.__setattr__(self, "_adapter", adapter)
+    def __init__(self, engine: CacheEngine) -> None:
+        object.__setattr__(self, "_engine", engine)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._adapter.config, name)
+        return getattr(self._engine.config, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name not in CONFIG_OPTIONS:
             raise AttributeError(f"unknown cache option {name!r}")
-        adapter = self._adapter
-        adapter.config = adapter.config.with_changes(**{name: value})
-        adapter._configure_cache()
+        engine = self._engine
+        engine.configure(engine.config.with_changes(**{name: value}))
 
     def __repr__(self) -> str:
-        return repr(self._adapter.config)
+        return repr(self._engine.config)
 
 
-class CachedSession(CacheMixin, requests.Session):
+class CachedSession(CacheMixin, requests.Session):  # type: ignore[misc]  # adds keywords
     """A ``requests.Session`` that caches.
 
     ``CachedSession(cache_name="http_cache", backend="sqlite", **options)``; see the

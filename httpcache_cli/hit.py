@@ -62,7 +62,6 @@ COMPRESSION_MODULES = (
 NETRC_FILES = ("~/.netrc", "~/_netrc")
 #: Fields a stored body no longer has on the wire (``_convert.FRAMING_FIELDS``).
 FRAMING_FIELDS = ("content-encoding", "content-length", "transfer-encoding")
-REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 # A URL that urllib3's parse_url and requests' requote_uri leave as it is (only an
 # empty path becomes "/"): lower-case scheme and host, a port without leading zero,
@@ -210,6 +209,8 @@ class Lookup:
     model: Any  # httpcache.models.Request
     key: str
     settings: Any  # httpcache.policy.controller.Settings
+    config: Any  # httpcache.config.CacheConfig
+    options: Any  # httpcache.config.RequestOptions
 
 
 def lookup_for(options: CacheOptions, fetch: Fetch) -> Lookup | None:
@@ -234,20 +235,11 @@ def lookup_for(options: CacheOptions, fetch: Fetch) -> Lookup | None:
     config = CacheConfig(**session_options)
     expire_after = UNSET if fetch.expire_after is None else fetch.expire_after
     model = Request(prepared.method, prepared.url, Headers(prepared.headers.items()), None)
-    settings = config.settings_for(
-        model, RequestOptions(expire_after, only_if_cached=fetch.offline)
-    )
-    if settings.expiration is not None and settings.expiration.do_not_cache:
-        return None
-    if model.method not in settings.cacheable_methods:
-        return None
-    key = create_key(
-        model,
-        ignored_parameters=config.ignored,
-        match_headers=config.match_headers,
-        body_methods=config.body_methods,
-    )
-    return Lookup(prepared, model, key, settings)
+    wanted = RequestOptions(expire_after, only_if_cached=fetch.offline)
+    settings = config.settings_for(model, wanted)
+    # The engine's key (CacheEngine.key_for) with requests' default TLS settings.
+    key = create_key(model, ignored_parameters=config.ignored, match_headers=config.match_headers)
+    return Lookup(prepared, model, key, settings, config, wanted)
 
 
 def serve(options: CacheOptions, fetch: Fetch) -> int | None:
@@ -268,10 +260,6 @@ def serve(options: CacheOptions, fetch: Fetch) -> int | None:
         response = _fresh_hit(cache, found)
         if response is None:
             return None
-        from httpcache._guard import StorageGuard
-
-        guard = StorageGuard(type(cache).__name__)
-        guard.call("count a hit", lambda: cache.record_lookup(hit=True), None, minor=True)
         from . import fetching
 
         try:
@@ -283,34 +271,23 @@ def serve(options: CacheOptions, fetch: Fetch) -> int | None:
 
 
 def _fresh_hit(cache: BaseCache, found: Lookup) -> StoredResponse | None:
-    """The stored response if it is a fresh hit served whole from memory, else None."""
-    import time
+    """The stored response if the engine's plan is a fresh hit served whole from memory
+    (one chunk; several are streamed by the full path), else None."""
+    from httpcache.engine import CacheEngine
 
-    from httpcache.policy import controller
-    from httpcache.policy.actions import CacheStatus, UseStored
-
-    model = found.model
-    try:
-        entries = cache.find(found.key)
-        now = time.time()
-        action = controller.decide(model, entries, now, found.settings)
-        if not (
-            isinstance(action, UseStored)
-            and action.status is CacheStatus.HIT
-            and not action.revalidate_in_background
-            and action.entry.response.status not in REDIRECTS
-        ):
-            return None
-        pair = cache.open_entry(action.entry.key)
-    except Exception:  # a storage failure: the full path reports it and uses the network
+    engine = CacheEngine(cache, found.config)
+    plan = engine.lookup(found.model, found.key, found.options)
+    action = engine.served_alone(plan)
+    if action is None:
         return None
+    pair = engine.open_stored(plan, action.entry, preload=False, count=False)
     if pair is None:
         return None
     entry, stream = pair
     if not isinstance(stream, io.BytesIO):  # several chunks: streamed by the full path
         stream.close()
         return None
-    logger.debug("%s %s: %s (%s)", model.method, model.url, type(action).__name__, action.reason)
+    engine.count_hit()
     return StoredResponse(
-        found.prepared, entry, stream.getvalue(), action.status, action.hide_fields, time.time()
+        found.prepared, entry, stream.getvalue(), action.status, action.hide_fields, engine.clock()
     )

@@ -1,23 +1,18 @@
 """The cache's decisions in plain words, with the RFC sections that make them.
 
-The decisions themselves come from the library: either the DEBUG records its
-driver logs on logger "httpcache" during a real request (each with its reason), or
-one call of the library's pure ``controller.decide`` (``hc explain --offline``).
-This module only words them and adds the section numbers a reason does not cite.
+The decisions themselves come from the library's engine: the trace of a real
+request (``response.cache_trace``), or of a lookup alone (``hc explain --offline``),
+each step with its reason and sections. This module only words them.
 """
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from .output import human_duration
-
-LOGGER = "httpcache"
 
 
 @dataclass
@@ -43,65 +38,20 @@ class Step:
         }
 
 
-# ---- collecting decisions ------------------------------------------------------------
+# ---- the library's trace -> steps ---------------------------------------------------------
 
 
-class _Collector(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
+def steps_from_trace(trace: Iterable[Any] | None) -> list[Step]:
+    """The engine's trace (``response.cache_trace`` or ``plan.trace``) -> steps.
 
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextmanager
-def captured() -> Iterator[list[logging.LogRecord]]:
-    """Every record the library logs inside the block (DEBUG and up)."""
-    logger = logging.getLogger(LOGGER)
-    collector = _Collector()
-    level = logger.level
-    logger.addHandler(collector)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield collector.records
-    finally:
-        logger.removeHandler(collector)
-        logger.setLevel(level)
-
-
-_DECISIONS = {"UseStored", "Forward", "Revalidate", "GatewayTimeout"}
-_TEMPLATES = {
-    "%s %s: not stored (%s)": "DoNotStore",
-    "%s %s: not stored (filter_fn)": "DoNotStore",
-    "%s %s: stored (%s)": "Store",
-    "%s %s: storing as read (%s)": "Store",
-    "%s %s: %s; fetching in full": "Refetch",
-    "%s %s: serving stale (%s; %s)": "ServeStale",
-}
-
-
-def steps_from_records(records: Iterable[logging.LogRecord]) -> list[Step]:
-    """The driver's log records -> steps (unknown records kept as they read)."""
+    A note that is not a decision (``Note``) becomes a ``Log`` step, shown with -v.
+    """
     steps: list[Step] = []
-    for record in records:
-        msg = record.msg if isinstance(record.msg, str) else ""
-        args = record.args if isinstance(record.args, tuple) else ()
-        if msg == "%s %s: %s (%s)" and len(args) == 4 and args[2] in _DECISIONS:
-            steps.append(Step("lookup", str(args[2]), str(args[3])))
-        elif msg == "%s %s: 504, %s":
-            continue  # the GatewayTimeout decision, already recorded
-        elif msg in _TEMPLATES:
-            reason = "filter_fn said no" if "filter_fn" in msg else str(args[2])
-            steps.append(Step("response", _TEMPLATES[msg], reason))
-        elif msg == "%s: invalidated %d entries (%s)" and len(args) == 3:
-            steps.append(Step("response", "Invalidate", f"{args[2]}; {args[1]} removed"))
-        elif msg == "%s %s: %s" and len(args) == 3 and "304" in str(args[2]):
-            steps.append(Step("response", "Freshen", str(args[2])))
-        elif record.levelno >= logging.WARNING:
-            steps.append(Step("note", "Warning", record.getMessage()))
-        else:
-            steps.append(Step("note", "Log", record.getMessage()))
+    for traced in trace or ():
+        decision = "Log" if traced.decision == "Note" else traced.decision
+        steps.append(
+            Step(traced.phase, decision, traced.reason, status=traced.status, rfc=list(traced.rfc))
+        )
     return _without_repeats(steps)
 
 
@@ -117,12 +67,6 @@ def _without_repeats(steps: list[Step]) -> list[Step]:
             continue
         kept.append(step)
     return kept
-
-
-def step_from_action(action: Any) -> Step:
-    """A step from an action of ``controller.decide`` (no request made)."""
-    status = getattr(action, "status", "")
-    return Step("lookup", type(action).__name__, action.reason, status=str(status))
 
 
 # ---- wording -----------------------------------------------------------------------------
@@ -148,7 +92,7 @@ def word(steps: list[Step], context: Context) -> list[Step]:
     for step in steps:
         text, refs = _describe(step, context)
         step.text = text
-        step.rfc = refs
+        step.rfc = [*step.rfc, *(ref for ref in refs if ref not in step.rfc)]
     return steps
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from ..models import Entry
@@ -110,13 +110,21 @@ class ServeStale:
 
 
 ResponseAction = Store | DoNotStore | Freshen | Invalidate | ServeStale
+#: The one thing done with a response's body: keep it, freshen a stored one, or not.
+ResponseOutcome = Store | Freshen | DoNotStore
 
 
 @dataclass(frozen=True, slots=True)
 class ResponseDecision:
-    """Everything to do once a response arrived: at most one of store/freshen/stale."""
+    """Everything to do once a response arrived: one outcome, and maybe an invalidation
+    (RFC 9111 §4.4) to perform first."""
 
-    actions: tuple[ResponseAction, ...] = field(default_factory=tuple)
+    outcome: ResponseOutcome
+    invalidate: Invalidate | None = None
 
-    def first(self, kind: type) -> ResponseAction | None:
-        return next((a for a in self.actions if isinstance(a, kind)), None)
+    @property
+    def actions(self) -> tuple[ResponseAction, ...]:
+        """The invalidation (if any) and the outcome, in the order they are performed."""
+        if self.invalidate is None:
+            return (self.outcome,)
+        return (self.invalidate, self.outcome)

@@ -304,19 +304,14 @@ def on_response(
 ) -> ResponseDecision:
     """What to do with the origin's response: store, freshen, invalidate, or not."""
     request, response = exchange.request, exchange.response
-    actions: list = []
     invalidation = invalidation_for(request, response)
-    if invalidation is not None:
-        actions.append(invalidation)
 
     if revalidated is not None and response.status == 304:
-        actions.append(freshen(revalidated, exchange, settings))
-        return ResponseDecision(tuple(actions))
+        return ResponseDecision(freshen(revalidated, exchange, settings), invalidation)
 
     store = storability(exchange, settings, may_store)
     if isinstance(store, DoNotStore):
-        actions.append(store)
-        return ResponseDecision(tuple(actions))
+        return ResponseDecision(store, invalidation)
     response, lifetime = store
     response = replace(response, url=stored_request.url)  # the stored, redacted URL
     vary = parse_vary(response.headers)
@@ -335,8 +330,7 @@ def on_response(
     entry = with_expiry(draft, lifetime, settings)
     if settings.caller_sets_lifetime:
         entry = entry.with_changes(expiry_from_caller=True)
-    actions.append(Store(entry, f"storable: lifetime {_seconds(lifetime)}"))
-    return ResponseDecision(tuple(actions))
+    return ResponseDecision(Store(entry, f"storable: lifetime {_seconds(lifetime)}"), invalidation)
 
 
 def storability(

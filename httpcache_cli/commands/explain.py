@@ -1,14 +1,14 @@
 """``hc explain URL``: why a response was or was not stored, or served from the cache.
 
-Online, it makes the request and collects the decisions the library's driver logs
-(each with its reason). With ``--offline`` it contacts nobody: it asks the library's
-pure ``controller.decide`` what ``hc get`` would do with what is stored now.
+Online, it makes the request and reads the engine's trace of it from the response
+(each decision with its reason). With ``--offline`` it contacts nobody: it asks the
+engine to look up the request (storage and the pure policy, nothing sent) and reads
+that trace: what ``hc get`` would do with what is stored now.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -91,18 +91,21 @@ def _fetch(
     kwargs: dict[str, Any] = {"refresh": refresh, "force_refresh": force_refresh}
     if expire_after is not None:
         kwargs["expire_after"] = expire_after
-    with narrate.captured() as records:
-        response = session.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            params=request.params,
-            timeout=timeout,
-            allow_redirects=False,
-            **kwargs,
-        )
+    response = session.request(
+        request.method,
+        request.url,
+        headers=request.headers,
+        params=request.params,
+        timeout=timeout,
+        allow_redirects=False,
+        **kwargs,
+    )
     key = getattr(response, "cache_key", None)
     entry = session.cache.get(key) if key else None
+    steps = narrate.steps_from_trace(getattr(response, "cache_trace", None))
+    stored = any(step.decision == "Store" for step in steps) and not any(
+        step.decision == "DoNotStore" for step in steps
+    )
     return {
         "method": request.method,
         "url": response.url,
@@ -111,19 +114,15 @@ def _fetch(
         "reason": response.reason or "",
         "cache_status": str(response.cache_status),
         "from_cache": bool(response.from_cache),
-        "stored": entry is not None and not response.from_cache and _just_stored(records),
+        "stored": entry is not None and not response.from_cache and stored,
         "cache_status_field": output.cache_status(
             response, refresh=refresh, force_refresh=force_refresh
         ),
         "key": key,
         "entry": entry,
         "origin_headers": response.headers,
-        "steps": narrate.steps_from_records(records),
+        "steps": steps,
     }
-
-
-def _just_stored(records: list[Any]) -> bool:
-    return any(step.decision == "Store" for step in narrate.steps_from_records(records))
 
 
 def _look(
@@ -135,8 +134,7 @@ def _look(
 ) -> dict[str, Any]:
     import requests
 
-    from httpcache import Headers, Request, RequestOptions
-    from httpcache.policy import controller
+    from httpcache import RequestOptions, _glue
     from httpcache.policy.expiration import UNSET
 
     prepared = session.prepare_request(
@@ -144,38 +142,28 @@ def _look(
             request.method, request.url, headers=request.headers, params=request.params
         )
     )
-    adapter = session.get_adapter(prepared.url)
-    body = prepared.body.encode() if isinstance(prepared.body, str) else prepared.body
-    model = Request(
-        (prepared.method or "GET").upper(),
-        prepared.url or "",
-        Headers(prepared.headers.items()),
-        body if isinstance(body, bytes) else None,
-    )
-    key = adapter.cache_key(prepared)
     wanted = RequestOptions(
         expire_after=UNSET if expire_after is None else expire_after,
         refresh=refresh,
         force_refresh=force_refresh,
     )
-    settings = adapter.config.settings_for(model, wanted)
-    now = time.time()
-    action = controller.decide(model, session.cache.find(key), now, settings)
-    entry = getattr(action, "entry", None) or getattr(action, "stale", None)
+    tls = _glue.tls_of(session.verify, session.cert)
+    plan = _glue.plan_for(session.engine, prepared, tls, wanted)
+    entry = plan.entry
     return {
-        "method": model.method,
-        "url": model.url,
+        "method": plan.request.method,
+        "url": plan.request.url,
         "offline": True,
         "status": None,
         "reason": "",
-        "cache_status": str(getattr(action, "status", "")),
-        "from_cache": type(action).__name__ == "UseStored",
+        "cache_status": str(getattr(plan.action, "status", "")),
+        "from_cache": session.engine.served_alone(plan) is not None,
         "stored": False,
         "cache_status_field": None,
-        "key": entry.key if entry is not None else key,
+        "key": entry.key if entry is not None else plan.key,
         "entry": entry,
         "origin_headers": None,
-        "steps": [narrate.step_from_action(action)],
+        "steps": narrate.steps_from_trace(plan.trace),
     }
 
 

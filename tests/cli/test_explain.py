@@ -159,15 +159,15 @@ def test_reasons_keep_their_own_sections() -> None:
     assert worded.rfc[0] == "RFC 9111 §5.2.2.5"
 
 
-def test_unknown_records_are_kept_as_they_read() -> None:
-    import logging
+def test_notes_of_the_trace_are_kept_as_they_read() -> None:
+    from httpcache.trace import Trace
 
-    record = logging.LogRecord(
-        "httpcache", logging.DEBUG, __file__, 1, "something new %s", ("x",), None
-    )
-    (step,) = narrate.steps_from_records([record])
-    assert step.decision == "Log"
-    assert step.reason == "something new x"
+    trace = Trace("GET", "http://h/")
+    trace.add("lookup", "Forward", "no stored response", status="miss")
+    trace.add("note", "Note", "something new x")
+    lookup, note = narrate.steps_from_trace(trace)
+    assert (lookup.decision, lookup.rfc) == ("Forward", ["RFC 9111 §4"])
+    assert (note.decision, note.reason) == ("Log", "something new x")
 
 
 def test_on_a_terminal(hc: Invoke, origin: Origin, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -19,8 +19,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from httpcache.adapter import CacheControlAdapter
-from httpcache.config import current_request_options
+from httpcache import _glue
 from httpcache_cli import fast, fetching, hit, output
 from httpcache_cli.config import CacheOptions
 from httpcache_cli.errors import CliError
@@ -43,23 +42,15 @@ def full_path(
 ) -> tuple[int, dict[str, Any]]:
     """Run the full path; return its status and what its adapter saw of the request."""
     seen: dict[str, Any] = {}
-    original = CacheControlAdapter.stored_answer
+    original = _glue.stored_answer
 
-    def spy(self: CacheControlAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
+    def spy(engine: Any, request: Any, plan: Any, **kwargs: Any) -> Any:
         if not seen:
-            from httpcache import _convert
-
-            model = _convert.request_from_prepared(request)
-            seen.update(
-                prepared=request,
-                model=model,
-                key=self.cache_key(request),
-                settings=self.config.settings_for(model, current_request_options()),
-            )
-        return original(self, request, *args, **kwargs)
+            seen.update(prepared=request, model=plan.request, key=plan.key, settings=plan.settings)
+        return original(engine, request, plan, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(CacheControlAdapter, "stored_answer", spy)
+        patch.setattr(_glue, "stored_answer", spy)
         try:
             status = int(fetching.run(options, fetch))
         except CliError as exc:  # --offline and not stored yet

@@ -212,7 +212,7 @@ def test_ten_thousand_keys_each_with_its_own_body(origin: Origin, store: Store) 
     url = origin.route("/k", lambda seen: Reply(200, {"Cache-Control": FRESH}, seen.query.encode()))
     many = MANY.get(store.name, FEWER)
     session = store.session()
-    config = session.get_adapter(url).config
+    config = session.engine.config
     keys: dict[str, int] = {}
     template = None
     for n in range(THROUGH_HTTP):

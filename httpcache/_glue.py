@@ -1,0 +1,352 @@
+"""requests glue around the engine: a prepared request in, a ``requests.Response`` out.
+
+``CachedSession.send`` and ``CacheControlAdapter.send`` both call ``cached_send``
+with a ``network`` callable that sends one request (no redirects, body not read):
+the session's is the rest of ``Session.send`` (the user's mounted adapter, mocks,
+other mixins), the adapter's is ``HTTPAdapter.send``. Everything decided here is
+decided by the engine; this module converts at the edge, tees bodies into storage
+and annotates responses.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from logging import WARNING
+from typing import Any, assert_never
+
+import requests
+
+from . import _convert
+from ._tee import TeeRaw
+from .config import RequestOptions
+from .engine import CacheEngine, Plan
+from .keys import tls_fingerprint
+from .models import Entry
+from .policy.actions import (
+    CacheStatus,
+    DoNotStore,
+    Forward,
+    Freshen,
+    GatewayTimeout,
+    Revalidate,
+    Store,
+    UseStored,
+)
+
+#: Sends one request to the origin and returns its response with the body unread.
+Network = Callable[[requests.PreparedRequest], requests.Response]
+NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+def tls_of(verify: object, cert: object) -> str:
+    """The key's TLS part (``keys.tls_fingerprint``) for what requests will use.
+
+    What the caller chose partitions the cache: ``verify=False``, a CA bundle of its
+    own, a client certificate. The machine's CA bundle named by the environment
+    (``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, which requests puts in place of
+    ``verify=True``) is the default trust, as ``True`` is: caches stay shared between
+    shells that set it and those that do not.
+    """
+    if isinstance(verify, str) and verify in _environment_bundles():
+        verify = True
+    return tls_fingerprint(verify, cert)
+
+
+def _environment_bundles() -> tuple[str, ...]:
+    return tuple(
+        path
+        for path in (os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("CURL_CA_BUNDLE"))
+        if path
+    )
+
+
+def plan_for(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    tls: str,
+    options: RequestOptions | None,
+) -> Plan:
+    """The engine's plan for a prepared request."""
+    model = _convert.request_from_prepared(prepared)
+    key = engine.key_for(model, tls, prepared)
+    return engine.lookup(model, key, options, body_is_stream=_convert.body_is_stream(prepared))
+
+
+def stored_answer(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    *,
+    stream: bool,
+    connection: Any,
+) -> requests.Response | None:
+    """The response if the plan is a fresh hit that needs nothing of ``send``: no
+    background refresh (it needs the network) and no redirect (``send`` follows it)."""
+    action = engine.served_alone(plan)
+    if action is None:
+        return None
+    return _serve(engine, prepared, plan, action, stream, None, connection)
+
+
+def cached_send(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    *,
+    stream: bool,
+    network: Network,
+    connection: Any,
+) -> requests.Response:
+    """Perform the plan: serve, revalidate, forward or answer 504; store what may be."""
+    with engine.coalesce(plan) as plan:
+        return _perform(engine, prepared, plan, stream, network, connection)
+
+
+def _perform(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    stream: bool,
+    network: Network,
+    connection: Any,
+) -> requests.Response:
+    action = plan.action
+    match action:
+        case UseStored():
+            served = _serve(engine, prepared, plan, action, stream, network, connection)
+            if served is not None:
+                return served
+            forward = Forward("stored body unavailable", CacheStatus.MISS)
+            plan = engine.replan(plan, forward)
+            return _forward(engine, prepared, plan, forward, stream, network, connection)
+        case GatewayTimeout():
+            response = _convert.gateway_timeout(prepared, connection)
+            return _annotate(engine, response, plan, CacheStatus.OFFLINE_MISS, None, False)
+        case Revalidate():
+            return _revalidate(engine, prepared, plan, action, stream, network, connection)
+        case Forward():
+            return _forward(engine, prepared, plan, action, stream, network, connection)
+        case _:
+            assert_never(action)
+
+
+def _serve(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    action: UseStored,
+    stream: bool,
+    network: Network | None,
+    connection: Any,
+) -> requests.Response | None:
+    pair = engine.open_stored(plan, action.entry, preload=not stream)
+    if pair is None:
+        return None
+    entry, body = pair
+    response = _convert.build_response(
+        prepared, entry.response, body, connection, action.hide_fields
+    )
+    if action.revalidate_in_background and network is not None:
+        copy = prepared.copy()
+        engine.revalidate_in_background(
+            plan,
+            entry,
+            lambda background: _perform(engine, copy, background, False, network, connection),
+        )
+    return _annotate(engine, response, plan, action.status, entry, True)
+
+
+def _forward(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    action: Forward,
+    stream: bool,
+    network: Network,
+    connection: Any,
+) -> requests.Response:
+    if action.status is not CacheStatus.BYPASS:
+        engine.count_miss()
+    request_time = engine.clock()
+    try:
+        response = network(prepared)
+    except NETWORK_ERRORS as exc:
+        if action.stale is not None and engine.stale_instead(plan, action.stale, exc):
+            stale = _stale(engine, prepared, plan, action.stale, connection)
+            if stale is not None:
+                return stale
+        raise
+    return _handle_response(
+        engine,
+        prepared,
+        plan,
+        response,
+        request_time,
+        stream=stream,
+        status=action.status,
+        may_store=action.may_store,
+        stale=action.stale,
+        connection=connection,
+    )
+
+
+def _revalidate(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    action: Revalidate,
+    stream: bool,
+    network: Network,
+    connection: Any,
+) -> requests.Response:
+    conditional = _convert.with_request_headers(prepared, action.conditional_headers)
+    request_time = engine.clock()
+    try:
+        response = network(conditional)
+    except NETWORK_ERRORS as exc:
+        if engine.stale_instead(plan, action.entry, exc):
+            stale = _stale(engine, prepared, plan, action.entry, connection)
+            if stale is not None:
+                return stale
+        raise
+    if response.status_code != 304:
+        return _handle_response(
+            engine,
+            prepared,
+            plan,
+            response,
+            request_time,
+            stream=stream,
+            status=CacheStatus.EXPIRED,
+            stale=action.entry,
+            may_store=action.may_store,
+            connection=connection,
+        )
+    head = _convert.response_from_urllib3(response.raw, response.url or plan.request.url)
+    outcome = engine.respond(plan, head, request_time, revalidated=action.entry)
+    response.content  # noqa: B018 - a 304 has no body; reading it frees the connection
+    response.close()  # for the next request, instead of closing it
+    match outcome:
+        case Freshen(entry=entry):
+            engine.freshen(plan, entry)
+        case Store() | DoNotStore():  # the 304 does not match what is stored
+            engine.refetch(plan, outcome.reason)
+            forward = Forward(outcome.reason, CacheStatus.EXPIRED, may_store=action.may_store)
+            return _forward(engine, prepared, plan, forward, stream, network, connection)
+        case _:
+            assert_never(outcome)
+    pair = engine.open_stored(plan, entry, preload=False)
+    if pair is None:
+        forward = Forward("stored body unavailable after 304", CacheStatus.MISS)
+        plan = engine.replan(plan, forward)
+        return _forward(engine, prepared, plan, forward, stream, network, connection)
+    stored, body = pair  # normally the head just written; a newer pair if rewritten since
+    served = _convert.build_response(prepared, stored.response, body, connection)
+    return _annotate(engine, served, plan, CacheStatus.REVALIDATED, stored, True, revalidated=True)
+
+
+def _handle_response(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    response: requests.Response,
+    request_time: float,
+    *,
+    stream: bool,
+    status: CacheStatus,
+    may_store: bool,
+    stale: Entry | None,
+    connection: Any,
+) -> requests.Response:
+    """Decide on a full response from the origin; store it as its body is read."""
+    if stale is not None and engine.stale_instead(plan, stale, status=response.status_code):
+        served = _stale(engine, prepared, plan, stale, connection)
+        if served is not None:
+            response.close()
+            return served
+    head = _convert.response_from_urllib3(response.raw, response.url or plan.request.url)
+    outcome = engine.respond(plan, head, request_time, may_store=may_store)
+    match outcome:
+        case Store(entry=entry):
+            pass
+        case DoNotStore() | Freshen():
+            return _annotate(engine, response, plan, status, None, False)
+        case _:
+            assert_never(outcome)
+    filter_fn = engine.config.filter_fn
+    # requests reads a redirect's body itself (to free the connection): store it whole.
+    if stream and not response._content_consumed:
+        if filter_fn is not None and not filter_fn(response):
+            engine.not_stored(plan, "filter_fn said no")
+            return _annotate(engine, response, plan, status, None, False)
+        writer = engine.open_writer(plan, entry)
+        if writer is not None:
+            response.raw = TeeRaw(
+                response.raw, writer, engine.guard, lambda stored: engine.body_done(plan, stored)
+            )
+        return _annotate(engine, response, plan, status, entry, False)
+    body = response.content  # raises, as plain requests would, on a truncated body
+    if not _convert.decoded_completely(response.raw):
+        engine.not_stored(plan, "not stored: its content coding was cut short", level=WARNING)
+    elif filter_fn is not None and not filter_fn(response):
+        engine.not_stored(plan, "filter_fn said no")
+    else:
+        saved = engine.save(plan, entry, body)
+        if saved is not None:
+            entry = saved
+    return _annotate(engine, response, plan, status, entry, False)
+
+
+def _stale(
+    engine: CacheEngine,
+    prepared: requests.PreparedRequest,
+    plan: Plan,
+    entry: Entry,
+    connection: Any,
+) -> requests.Response | None:
+    """The stale entry served in place of a failure (stale-if-error, RFC 5861 §4)."""
+    pair = engine.open_stored(plan, entry, preload=True)
+    if pair is None:
+        return None
+    stored, body = pair
+    response = _convert.build_response(prepared, stored.response, body, connection)
+    return _annotate(engine, response, plan, CacheStatus.STALE, stored, True)
+
+
+def _annotate(
+    engine: CacheEngine,
+    response: requests.Response,
+    plan: Plan,
+    status: CacheStatus,
+    entry: Entry | None,
+    from_cache: bool,
+    *,
+    revalidated: bool = False,
+) -> requests.Response:
+    _convert.annotate(
+        response,
+        status=status,
+        key=entry.key if entry is not None else plan.key,
+        entry=entry,
+        from_cache=from_cache,
+        revalidated=revalidated,
+        now=engine.clock(),
+    )
+    response.cache_trace = plan.trace  # type: ignore[attr-defined]
+    return response
+
+
+def bypassed(response: requests.Response) -> requests.Response:
+    """Mark a response the cache never saw (the user's own ``send`` answered it)."""
+    if not hasattr(response, "from_cache"):
+        _convert.annotate(
+            response,
+            status=CacheStatus.BYPASS,
+            key=None,
+            entry=None,
+            from_cache=False,
+            now=0.0,
+        )
+        response.cache_trace = None  # type: ignore[attr-defined]
+    return response

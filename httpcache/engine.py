@@ -1,0 +1,437 @@
+"""The one driver of the cache: storage, the pure policy, coalescing and the trace.
+
+``CacheEngine`` works on ``models`` only and imports nothing from requests or
+urllib3: the requests glue (``_glue.py``, used by ``CachedSession.send`` and by
+``CacheControlAdapter``), ``hc``'s fast hit and ``hc explain`` all drive it::
+
+    plan = engine.lookup(request, key, options)      # storage -> policy.decide -> a Plan
+    with engine.coalesce(plan) as plan: ...          # lead, or wait for the leader
+    pair = engine.open_stored(plan, entry)           # (entry, body) with the hit counted
+    outcome = engine.respond(plan, head, t_request)  # Store | Freshen | DoNotStore
+    engine.save(plan, entry, body) / engine.freshen(plan, entry)
+    plan.trace                                       # every step: what, why, RFC, figures
+
+Storage failures never reach the caller: the ``StorageGuard`` logs them and the
+request goes to the network.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, BinaryIO
+
+from ._coalesce import Flights
+from ._guard import StorageGuard
+from .caches.base import BaseCache, BodyWriter
+from .config import CacheConfig, RequestOptions
+from .keys import create_key, normalize_url, redact_request
+from .models import Entry, Request, Response
+from .policy import controller
+from .policy.actions import (
+    CacheStatus,
+    DoNotStore,
+    Forward,
+    Freshen,
+    GatewayTimeout,
+    RequestAction,
+    ResponseOutcome,
+    Revalidate,
+    Store,
+    UseStored,
+)
+from .policy.controller import Exchange, Settings
+from .trace import Trace
+
+logger = logging.getLogger("httpcache")
+
+#: One registry per process: concurrent identical misses coalesce across sessions
+#: (and engines) that share a cache object.
+FLIGHTS = Flights()
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(slots=True)
+class Plan:
+    """What the engine decided for one request, and everything it needs to carry on."""
+
+    request: Request
+    key: str
+    settings: Settings
+    action: RequestAction
+    trace: Trace
+    #: ``FLIGHTS.landed`` before the lookup: a fetch that landed since may have stored.
+    landed: int
+
+    @property
+    def entry(self) -> Entry | None:
+        """The stored entry the action rests on (served, revalidated, or kept in reserve)."""
+        return _entry_of(self.action)
+
+
+class CacheEngine:
+    """Drives one cache with one configuration; safe to share between threads."""
+
+    def __init__(
+        self, cache: BaseCache, config: CacheConfig, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.cache = cache
+        self.clock = clock
+        self.guard = StorageGuard(type(cache).__name__)
+        self._background: set[threading.Thread] = set()
+        self.config = config
+        self.configure(config)
+
+    def configure(self, config: CacheConfig) -> None:
+        """Use ``config`` from now on (``session.settings.x = ...``)."""
+        self.config = config
+        params = config.ignored_params
+        self.cache.url_normalizer = lambda url: normalize_url(url, params, redact=True)
+
+    # ---- lookup -------------------------------------------------------------------
+
+    def key_for(self, request: Request, tls: str = "", original: object = None) -> str:
+        """The primary key of ``request``; ``original`` is what a custom ``key_fn`` gets
+        (requests-cache passes it the prepared request)."""
+        config = self.config
+        if config.key_fn is not None:
+            return config.key_fn(
+                request if original is None else original,
+                ignored_parameters=config.ignored,
+                match_headers=config.match_headers,
+            )
+        return create_key(
+            request,
+            ignored_parameters=config.ignored,
+            match_headers=config.match_headers,
+            tls=tls,
+        )
+
+    def lookup(
+        self,
+        request: Request,
+        key: str,
+        options: RequestOptions | None,
+        *,
+        body_is_stream: bool = False,
+    ) -> Plan:
+        """Look in storage and decide. A body that can be read only once (a file, a
+        generator) cannot be keyed: such a request bypasses the cache."""
+        settings = self.config.settings_for(request, options)
+        trace = Trace(request.method, self.loggable(request.url))
+        landed = FLIGHTS.landed
+        action: RequestAction
+        if body_is_stream:
+            bypass = Forward(
+                "the body is a stream that cannot be keyed", CacheStatus.BYPASS, may_store=False
+            )
+            trace.add("lookup", "Forward", bypass.reason, status=str(bypass.status))
+            action = bypass
+        else:
+            action = self._decide(request, key, settings, trace)
+        return Plan(request, key, settings, action, trace, landed)
+
+    def _decide(
+        self, request: Request, key: str, settings: Settings, trace: Trace
+    ) -> RequestAction:
+        if settings.expiration is not None and settings.expiration.do_not_cache:
+            entries: list[Entry] = []
+        elif request.method not in settings.cacheable_methods:
+            entries = []
+        else:
+            entries = self.guard.call("look up", lambda: self.cache.find(key), [])
+        now = self.clock()
+        action = controller.decide(request, entries, now, settings)
+        entry = _entry_of(action)
+        figures = None if entry is None else _freshness_figures(entry, now, settings)
+        trace.add(
+            "lookup",
+            type(action).__name__,
+            action.reason,
+            status=str(_status_of(action)),
+            figures=figures,
+        )
+        return action
+
+    def served_alone(self, plan: Plan) -> UseStored | None:
+        """The plan's stored answer if it needs nothing but storage: not a background
+        refresh (that needs the network), not a redirect (the client follows it)."""
+        action = plan.action
+        if (
+            isinstance(action, UseStored)
+            and not action.revalidate_in_background
+            and action.entry.response.status not in REDIRECT_STATUSES
+        ):
+            return action
+        return None
+
+    def replan(self, plan: Plan, action: RequestAction) -> Plan:
+        """The plan with another action (the stored body vanished, ...), traced."""
+        plan.trace.add(
+            "lookup",
+            type(action).__name__,
+            action.reason,
+            status=str(_status_of(action)),
+        )
+        return replace(plan, action=action)
+
+    # ---- coalescing -----------------------------------------------------------------
+
+    @contextmanager
+    def coalesce(self, plan: Plan) -> Iterator[Plan]:
+        """Concurrent identical misses: one leader fetches, the others wait for it.
+
+        The block yields the plan to perform: for a waiter, decided again once the
+        leader landed (it is usually a hit then). The leader's flight lands when the
+        block exits, whatever the exit: a streamed response handed to its caller no
+        longer holds it (a caller that abandons a stream blocks nobody).
+        """
+        if not _coalescible(plan.action):
+            yield plan
+            return
+        flight, leader = FLIGHTS.join_or_lead((id(self.cache), plan.key))
+        if not leader:
+            flight.wait(self.config.coalesce_timeout)
+        if not leader or FLIGHTS.landed != plan.landed:
+            # Look again: the leader waited for, or a fetch that landed meanwhile, may
+            # have stored what the first lookup missed.
+            plan = replace(
+                plan, action=self._decide(plan.request, plan.key, plan.settings, plan.trace)
+            )
+        if not leader:
+            yield plan
+            return
+        try:
+            yield plan
+        finally:
+            flight.land()
+
+    # ---- serving from storage ---------------------------------------------------------
+
+    def open_stored(
+        self, plan: Plan, entry: Entry, *, preload: bool, count: bool = True
+    ) -> tuple[Entry, BinaryIO | bytes] | None:
+        """The stored head and body as one pair (a rewrite since the lookup gives the
+        newer pair whole), and (with ``count``) the hit counted; None if it vanished.
+        ``preload`` reads the body into memory now."""
+        pair = self.guard.call("read an entry", lambda: self.cache.open_entry(entry.key), None)
+        if pair is None:
+            plan.trace.add("note", "Note", "the stored response vanished since the lookup")
+            return None
+        stored, stream = pair
+        body: BinaryIO | bytes = stream
+        if preload:
+            read = self.guard.call("read a body", lambda: _read_all(stream), None)
+            if read is None:
+                return None
+            body = read
+        if count:
+            self.count_hit()
+        return stored, body
+
+    def count_hit(self) -> None:
+        self.guard.call("count a hit", lambda: self.cache.record_lookup(hit=True), None, minor=True)
+
+    def count_miss(self) -> None:
+        self.guard.call(
+            "count a miss", lambda: self.cache.record_lookup(hit=False), None, minor=True
+        )
+
+    # ---- the origin's response ----------------------------------------------------------
+
+    def respond(
+        self,
+        plan: Plan,
+        head: Response,
+        request_time: float,
+        *,
+        revalidated: Entry | None = None,
+        may_store: bool = True,
+    ) -> ResponseOutcome:
+        """Decide on the origin's response head; perform an invalidation it calls for
+        (RFC 9111 §4.4) at once, and return what to do with the body."""
+        exchange = Exchange(
+            request=plan.request,
+            response=head,
+            request_time=request_time,
+            response_time=self.clock(),
+        )
+        decision = controller.on_response(
+            exchange,
+            primary_key=plan.key,
+            stored_request=redact_request(plan.request, self.config.ignored),
+            settings=plan.settings,
+            may_store=may_store,
+            revalidated=revalidated,
+        )
+        invalidate = decision.invalidate
+        if invalidate is not None:
+            count = self.guard.call(
+                "invalidate", lambda: self.cache.delete(urls=invalidate.urls), 0
+            )
+            plan.trace.add(
+                "response",
+                "Invalidate",
+                f"{invalidate.reason}; {count} removed",
+                figures={"removed": float(count)},
+            )
+        outcome = decision.outcome
+        match outcome:
+            case Store(entry=entry):
+                figures = {"lifetime": _lifetime(entry)}
+                plan.trace.add("response", "Store", outcome.reason, figures=figures)
+            case Freshen(entry=entry):
+                plan.trace.add(
+                    "response", "Freshen", outcome.reason, figures={"lifetime": _lifetime(entry)}
+                )
+            case DoNotStore():
+                plan.trace.add("response", "DoNotStore", outcome.reason)
+        return outcome
+
+    def not_stored(self, plan: Plan, reason: str, *, level: int = logging.DEBUG) -> None:
+        """A storable response was not kept after all (filter_fn, a cut-short body...)."""
+        plan.trace.add("response", "DoNotStore", reason, level=level)
+
+    def refetch(self, plan: Plan, reason: str) -> None:
+        """A 304 could not be used: the response is fetched in full."""
+        plan.trace.add("response", "Refetch", reason)
+
+    def save(self, plan: Plan, entry: Entry, body: bytes) -> Entry | None:
+        """Store a whole body; the stored entry (size set), or None if storage failed."""
+        saved = self.guard.call("store", lambda: self.cache.save(entry, body), None)
+        if saved is None:
+            plan.trace.add("note", "Warning", "storage failed; the response was not stored")
+        return saved
+
+    def open_writer(self, plan: Plan, entry: Entry) -> BodyWriter | None:
+        """A writer for a body stored as the caller reads it, or None if storage fails."""
+        return self.guard.call("start a write", lambda: self.cache.open_writer(entry), None)
+
+    def body_done(self, plan: Plan, stored: bool) -> None:
+        """A streamed body ended: stored whole, or abandoned / cut short (not stored)."""
+        if not stored:
+            plan.trace.add("note", "Note", "the body was not read to its end: not stored")
+
+    def freshen(self, plan: Plan, entry: Entry) -> None:
+        """Write the head a 304 freshened (RFC 9111 §4.3.4)."""
+        self.guard.call("update a head", lambda: self.cache.update_head(entry), None)
+
+    def stale_instead(
+        self, plan: Plan, entry: Entry, failure: object = None, *, status: int | None = None
+    ) -> str | None:
+        """Whether a stale entry may stand in for a failure: a network error, or an
+        error ``status`` from the origin (stale-if-error, RFC 5861 §4). Traced."""
+        if status is not None:
+            if status not in controller.ERROR_STATUSES:
+                return None
+            failure = f"status {status}"
+        reason = controller.stale_if_error_allows(entry, plan.request, self.clock(), plan.settings)
+        if reason is not None:
+            plan.trace.add("response", "ServeStale", f"{reason}; {failure}", status="stale")
+        return reason
+
+    # ---- stale-while-revalidate ----------------------------------------------------------
+
+    def revalidate_in_background(
+        self, plan: Plan, entry: Entry, perform: Callable[[Plan], object]
+    ) -> None:
+        """Refresh ``entry`` in a thread (RFC 5861 §3); one refresh per entry at a time.
+        ``perform`` sends the request the plan describes, as the caller's driver does."""
+        flight, leader = FLIGHTS.join_or_lead(("revalidate", id(self.cache), entry.key))
+        if not leader:
+            return
+        conditional = controller.conditional_headers(entry, plan.settings)
+        action: RequestAction = (
+            Revalidate(entry, conditional, "stale-while-revalidate")
+            if conditional
+            else Forward("stale-while-revalidate", CacheStatus.EXPIRED)
+        )
+        background = replace(plan, action=action, trace=Trace(plan.request.method, plan.trace.url))
+
+        def run() -> None:
+            try:
+                perform(background)
+            except Exception as exc:  # a background refresh has no caller to tell
+                logger.warning("background revalidation of %s failed: %s", plan.trace.url, exc)
+            finally:
+                flight.land()
+                self._background.discard(threading.current_thread())
+
+        thread = threading.Thread(target=run, name="httpcache-revalidate", daemon=True)
+        self._background.add(thread)
+        thread.start()
+
+    def wait_for_background(self, timeout: float | None = None) -> None:
+        """Wait for stale-while-revalidate refreshes in progress (useful in tests)."""
+        for thread in list(self._background):
+            thread.join(timeout)
+
+    def loggable(self, url: str) -> RedactedURL:
+        """The URL as logs show it: ignored parameters and user info redacted, as stored."""
+        return RedactedURL(url, self.config.ignored)
+
+
+class RedactedURL:
+    """Formats a URL with its secrets redacted, only when a log line is really written."""
+
+    __slots__ = ("ignored", "url")
+
+    def __init__(self, url: str, ignored: tuple[str, ...]) -> None:
+        self.url, self.ignored = url, ignored
+
+    def __str__(self) -> str:
+        return normalize_url(self.url, self.ignored, redact=True)
+
+
+def _entry_of(action: RequestAction) -> Entry | None:
+    match action:
+        case UseStored(entry=entry) | Revalidate(entry=entry):
+            return entry
+        case Forward(stale=stale):
+            return stale
+        case GatewayTimeout():
+            return None
+
+
+def _status_of(action: RequestAction) -> CacheStatus:
+    if isinstance(action, GatewayTimeout):
+        return CacheStatus.OFFLINE_MISS
+    return action.status
+
+
+def _freshness_figures(
+    entry: Entry, now: float, settings: Settings
+) -> Callable[[], dict[str, float]]:
+    def figures() -> dict[str, float]:
+        freshness = controller.freshness_of(entry, now, settings)
+        return {
+            "age": freshness.age,
+            "lifetime": freshness.lifetime,
+            "staleness": freshness.staleness,
+        }
+
+    return figures
+
+
+def _lifetime(entry: Entry) -> float:
+    return controller.stored_lifetime(entry)
+
+
+def _read_all(body: Any) -> bytes:
+    """A stored body read whole (the stream closed), for a response that is not streamed."""
+    if isinstance(body, bytes):
+        return body
+    try:
+        data: bytes = body.read()
+        return data
+    finally:
+        body.close()
+
+
+def _coalescible(action: RequestAction) -> bool:
+    """A plain miss that may be stored: worth making concurrent callers wait for."""
+    return isinstance(action, Forward) and action.status is CacheStatus.MISS and action.may_store
