@@ -21,13 +21,16 @@ class Headers(Mapping[str, str]):
 
     __slots__ = ("_fields", "_index")
 
+    _fields: tuple[tuple[str, str], ...]
+    _index: dict[str, list[str]]
+
     def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
         if isinstance(fields, Headers):  # immutable: share, and keep repeated fields apart
             self._fields = fields._fields
             self._index = fields._index
             return
         pairs = fields.items() if isinstance(fields, Mapping) else fields
-        self._fields: tuple[tuple[str, str], ...] = tuple((str(k), str(v)) for k, v in pairs)
+        self._fields = tuple((str(k), str(v)) for k, v in pairs)
         index: dict[str, list[str]] = {}
         for name, value in self._fields:
             index.setdefault(name.lower(), []).append(value)

@@ -8,7 +8,7 @@ Loading never runs code: msgpack only builds lists, maps, strings and numbers.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import msgpack
 
@@ -42,7 +42,7 @@ def dumps_entry(entry: Entry) -> bytes:
         [[name, value] for name, value in entry.vary],
         entry.expiry_from_caller,
     ]
-    return msgpack.packb([MAGIC, FORMAT_VERSION, fields], use_bin_type=True)
+    return cast(bytes, msgpack.packb([MAGIC, FORMAT_VERSION, fields], use_bin_type=True))
 
 
 def loads_entry(data: bytes) -> Entry:

@@ -7,7 +7,8 @@ light and works without optional dependencies such as ``redis``.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import BackendNotAvailableError
 from .base import BaseCache, BodyWriter, CacheStats
@@ -56,7 +57,7 @@ def backend_class(name: str) -> type[BaseCache]:
     except ImportError as exc:
         hint = " (pip install 'httpcache[redis]')" if name == "redis" else ""
         raise BackendNotAvailableError(f"backend {name!r} is not available{hint}: {exc}") from exc
-    return getattr(module, class_name)
+    return cast(type[BaseCache], getattr(module, class_name))  # a class named in BACKENDS
 
 
 def make_backend(backend: str | BaseCache, cache_name: str, **options: Any) -> BaseCache:
@@ -65,7 +66,8 @@ def make_backend(backend: str | BaseCache, cache_name: str, **options: Any) -> B
         return backend
     if not isinstance(backend, str):
         raise BackendNotAvailableError(f"backend must be a name or a cache, not {backend!r}")
-    cls = backend_class(backend)
+    # The backends' constructors differ (a path, a namespace, only max_size): see below.
+    cls: Callable[..., BaseCache] = backend_class(backend)
     options = {k: v for k, v in options.items() if v is not None}
     if backend == "memory":
         return cls(**{k: v for k, v in options.items() if k == "max_size"})

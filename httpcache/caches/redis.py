@@ -242,6 +242,12 @@ def _text(value: bytes | str) -> str:
     return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
 
 
+# redis-py types replies for any client: values as ``bytes | str``, ranges as members
+# or (member, score) pairs. RedisCache's client has decode_responses=False (checked in
+# __init__) and reads ranges without scores, so the casts of replies below only narrow
+# those declared types to what the client returns.
+
+
 def _wrong_type(exc: BaseException) -> bool:
     return isinstance(exc, redis.ResponseError) and str(exc).startswith("WRONGTYPE")
 
@@ -472,7 +478,7 @@ class RedisCache(BaseCache):
         memo = self._memo()
         with self._errors("delete"):
             for batch in _batches(unique):
-                raws = self.client.hmget(self._meta_key, batch)
+                raws = cast("list[bytes | None]", self.client.hmget(self._meta_key, batch))
                 calls = Batch(self.client)
                 many = []
                 for key, raw in zip(batch, raws, strict=True):
@@ -693,11 +699,12 @@ class RedisCache(BaseCache):
     def _eval(self, name: str, keys: list[str], args: list[Any]) -> Any:
         """One script call, by digest; loaded first if the server lacks it."""
         command = ("EVALSHA", DIGESTS[name], len(keys), *keys, *args)
+        # redis-py leaves execute_command unannotated
         try:
-            return self.client.execute_command(*command)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
         except redis.exceptions.NoScriptError:
             self.client.script_load(SCRIPTS[name])
-            return self.client.execute_command(*command)
+            return self.client.execute_command(*command)  # type: ignore[no-untyped-call]
 
     def _queue_delete(self, batch: Batch, primary_key: str, key: str) -> None:
         head_key, variants, body_prefix = self._keys(primary_key, key)
@@ -788,7 +795,7 @@ class RedisCache(BaseCache):
         if head.chunks == 0:
             if head.body is None:  # not read with the head: read it, if still that one
                 head_key = self._keys(head.primary_key, head.entry.key)[0]
-                gen, inline = self.client.hmget(head_key, ["g", "b"])
+                gen, inline = cast("list[bytes | None]", self.client.hmget(head_key, ["g", "b"]))
                 if gen is None or _text(gen) != head.gen or inline is None:
                     return None
                 if len(inline) != head.size:
@@ -798,7 +805,7 @@ class RedisCache(BaseCache):
             return cast(BinaryIO, io.BytesIO(head.body))
         body_key = self._body_key(head)
         try:
-            first = self.client.lindex(body_key, 0)
+            first = cast("bytes | None", self.client.lindex(body_key, 0))
         except redis.ResponseError as exc:
             if not _wrong_type(exc):
                 raise
@@ -928,7 +935,8 @@ class RedisCache(BaseCache):
         seen: set[str] = set()
         while True:
             with self._errors("list"):
-                cursor, items = self.client.hscan(self._meta_key, cursor, count=2 * PAGE)
+                reply = self.client.hscan(self._meta_key, cursor, count=2 * PAGE)
+                cursor, items = cast("tuple[int, dict[bytes, bytes]]", reply)
             page = []
             unreadable = []
             for name, raw in items.items():
@@ -957,17 +965,20 @@ class RedisCache(BaseCache):
     def _rows_of(self, keys: list[str]) -> list[_Row]:
         """The readable index rows of these keys."""
         with self._errors("list"):
-            raws = self.client.hmget(self._meta_key, keys)
+            raws = cast("list[bytes | None]", self.client.hmget(self._meta_key, keys))
         rows = [self._row(key, raw) for key, raw in zip(keys, raws, strict=True) if raw]
         return [row for row in rows if row is not None]
 
     def _expired_keys(self, now: float) -> list[str]:
         with self._errors("list"):
-            return [_text(k) for k in self.client.zrangebyscore(self._expires_key, "-inf", now)]
+            found = cast("list[bytes]", self.client.zrangebyscore(self._expires_key, "-inf", now))
+            return [_text(k) for k in found]
 
     def _fresh_keys(self, now: float) -> list[str]:
         with self._errors("list"):
-            found = self.client.zrangebyscore(self._expires_key, f"({now!r}", "+inf")
+            found = cast(
+                "list[bytes]", self.client.zrangebyscore(self._expires_key, f"({now!r}", "+inf")
+            )
         return [_text(k) for k in found]
 
     def _live_rows(self, expired: bool | None, now: float, wanted: Any) -> Iterator[_Row]:
@@ -1025,13 +1036,19 @@ class RedisCache(BaseCache):
         them), and check that a few long expired entries still exist."""
         cutoff = time.time() - PRUNE_GRACE
         self._eval("index_prune", self._index_keys, [repr(cutoff), PAGE])
-        sample = self.client.zrangebyscore(
-            self._expires_key, "-inf", cutoff, start=self._sample_offset, num=PRUNE_SAMPLE
+        sample = cast(
+            "list[bytes]",
+            self.client.zrangebyscore(
+                self._expires_key, "-inf", cutoff, start=self._sample_offset, num=PRUNE_SAMPLE
+            ),
         )
         if not sample and self._sample_offset:  # past the end: from the start again
             self._sample_offset = 0
-            sample = self.client.zrangebyscore(
-                self._expires_key, "-inf", cutoff, start=0, num=PRUNE_SAMPLE
+            sample = cast(
+                "list[bytes]",
+                self.client.zrangebyscore(
+                    self._expires_key, "-inf", cutoff, start=0, num=PRUNE_SAMPLE
+                ),
             )
         self._sample_offset = self._sample_offset + len(sample)
         if sample:
@@ -1042,7 +1059,8 @@ class RedisCache(BaseCache):
         """Delete least recently used entries until the total fits ``max_size``."""
         assert self.max_size is not None
         while total > self.max_size:
-            oldest = [_text(k) for k in self.client.zrange(self._lru_key, 0, 31)]
+            lru = cast("list[bytes]", self.client.zrange(self._lru_key, 0, 31))
+            oldest = [_text(k) for k in lru]
             if not oldest:
                 return
             costs = self.client.hmget(self._sizes_key, oldest)
@@ -1109,7 +1127,7 @@ class _BodyStream(io.RawIOBase):
             return False
         self._index += 1
         try:
-            data = self._cache.client.lindex(self._body_key, self._index)
+            data = cast("bytes | None", self._cache.client.lindex(self._body_key, self._index))
         except _REDIS_ERRORS as exc:
             raise BodyReadError(f"{self._body_key}: could not read: {exc}") from exc
         if data is None:

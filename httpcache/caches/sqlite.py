@@ -1027,7 +1027,7 @@ def _evict(conn: sqlite3.Connection, max_size: int | None) -> None:
     logger.debug("SQLite cache: evicted %d least recently used entries", len(doomed))
 
 
-def _delete_where(conn: sqlite3.Connection, where: str, params: list[Sequence[Any]]) -> int:
+def _delete_where(conn: sqlite3.Connection, where: str, params: Iterable[Sequence[Any]]) -> int:
     """Delete the entries matching ``where`` (once per parameter set) with their
     heads and bodies, keep the counters right, and return how many entries went."""
     removed = 0
