@@ -158,6 +158,14 @@ class BaseCache(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections or handles."""
 
+    def compact(self) -> int:
+        """Give storage space back that entries no longer use; return how many bytes.
+
+        ``hc cache compact`` calls it. A backend whose space shrinks by itself (memory,
+        files, Redis) has nothing to do and returns 0.
+        """
+        return 0
+
     # ---- hit and miss counters (persistent backends override) -----------------
 
     def record_lookup(self, hit: bool) -> None:
