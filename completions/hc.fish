@@ -11,9 +11,9 @@ function __hc_path
             continue
         end
         switch "$path $w"
-            case 'hc --backend' 'hc --cache-name' 'hc --cache-dir' 'hc --redis-url' 'hc --heuristic' 'hc --expire-after' 'hc get -H' 'hc get --header' 'hc get -p' 'hc get --param' 'hc get -d' 'hc get --data' 'hc get --json' 'hc get -o' 'hc get --output' 'hc get --expire-after' 'hc get --timeout' 'hc get --max-redirects' 'hc fetch -H' 'hc fetch --header' 'hc fetch -p' 'hc fetch --param' 'hc fetch -d' 'hc fetch --data' 'hc fetch --json' 'hc fetch -o' 'hc fetch --output' 'hc fetch --expire-after' 'hc fetch --timeout' 'hc fetch --max-redirects' 'hc head -H' 'hc head --header' 'hc head -p' 'hc head --param' 'hc head --expire-after' 'hc head --timeout' 'hc head --max-redirects' 'hc request -H' 'hc request --header' 'hc request -p' 'hc request --param' 'hc request -d' 'hc request --data' 'hc request --json' 'hc request -o' 'hc request --output' 'hc request --expire-after' 'hc request --timeout' 'hc request --max-redirects' 'hc explain -X' 'hc explain --method' 'hc explain -H' 'hc explain --header' 'hc explain -p' 'hc explain --param' 'hc explain --expire-after' 'hc explain --timeout' 'hc cache ls --host' 'hc cache ls --url' 'hc cache ls --sort' 'hc cache ls --limit' 'hc cache rm --url'
+            case 'hc --backend' 'hc --cache-name' 'hc --cache-dir' 'hc --redis-url' 'hc --heuristic' 'hc --expire-after' 'hc get -H' 'hc get --header' 'hc get --param' 'hc get --raw' 'hc get --data' 'hc get -a' 'hc get --auth' 'hc get -A' 'hc get --auth-type' 'hc get --verify' 'hc get --cert' 'hc get --cert-key' 'hc get -p' 'hc get --print' 'hc get --pretty' 'hc get -s' 'hc get --style' 'hc get -o' 'hc get --output' 'hc get --expire-after' 'hc get --timeout' 'hc get --max-redirects' 'hc fetch -H' 'hc fetch --header' 'hc fetch --param' 'hc fetch --raw' 'hc fetch --data' 'hc fetch -a' 'hc fetch --auth' 'hc fetch -A' 'hc fetch --auth-type' 'hc fetch --verify' 'hc fetch --cert' 'hc fetch --cert-key' 'hc fetch -p' 'hc fetch --print' 'hc fetch --pretty' 'hc fetch -s' 'hc fetch --style' 'hc fetch -o' 'hc fetch --output' 'hc fetch --expire-after' 'hc fetch --timeout' 'hc fetch --max-redirects' 'hc head -H' 'hc head --header' 'hc head --param' 'hc head -a' 'hc head --auth' 'hc head -A' 'hc head --auth-type' 'hc head --verify' 'hc head --cert' 'hc head --cert-key' 'hc head -p' 'hc head --print' 'hc head --pretty' 'hc head -s' 'hc head --style' 'hc head --expire-after' 'hc head --timeout' 'hc head --max-redirects' 'hc post -H' 'hc post --header' 'hc post --param' 'hc post --raw' 'hc post --data' 'hc post -a' 'hc post --auth' 'hc post -A' 'hc post --auth-type' 'hc post --verify' 'hc post --cert' 'hc post --cert-key' 'hc post -p' 'hc post --print' 'hc post --pretty' 'hc post -s' 'hc post --style' 'hc post -o' 'hc post --output' 'hc post --expire-after' 'hc post --timeout' 'hc post --max-redirects' 'hc put -H' 'hc put --header' 'hc put --param' 'hc put --raw' 'hc put --data' 'hc put -a' 'hc put --auth' 'hc put -A' 'hc put --auth-type' 'hc put --verify' 'hc put --cert' 'hc put --cert-key' 'hc put -p' 'hc put --print' 'hc put --pretty' 'hc put -s' 'hc put --style' 'hc put -o' 'hc put --output' 'hc put --expire-after' 'hc put --timeout' 'hc put --max-redirects' 'hc patch -H' 'hc patch --header' 'hc patch --param' 'hc patch --raw' 'hc patch --data' 'hc patch -a' 'hc patch --auth' 'hc patch -A' 'hc patch --auth-type' 'hc patch --verify' 'hc patch --cert' 'hc patch --cert-key' 'hc patch -p' 'hc patch --print' 'hc patch --pretty' 'hc patch -s' 'hc patch --style' 'hc patch -o' 'hc patch --output' 'hc patch --expire-after' 'hc patch --timeout' 'hc patch --max-redirects' 'hc delete -H' 'hc delete --header' 'hc delete --param' 'hc delete --raw' 'hc delete --data' 'hc delete -a' 'hc delete --auth' 'hc delete -A' 'hc delete --auth-type' 'hc delete --verify' 'hc delete --cert' 'hc delete --cert-key' 'hc delete -p' 'hc delete --print' 'hc delete --pretty' 'hc delete -s' 'hc delete --style' 'hc delete -o' 'hc delete --output' 'hc delete --expire-after' 'hc delete --timeout' 'hc delete --max-redirects' 'hc request -H' 'hc request --header' 'hc request --param' 'hc request --raw' 'hc request --data' 'hc request -a' 'hc request --auth' 'hc request -A' 'hc request --auth-type' 'hc request --verify' 'hc request --cert' 'hc request --cert-key' 'hc request -p' 'hc request --print' 'hc request --pretty' 'hc request -s' 'hc request --style' 'hc request -o' 'hc request --output' 'hc request --expire-after' 'hc request --timeout' 'hc request --max-redirects' 'hc explain -X' 'hc explain --method' 'hc explain -H' 'hc explain --header' 'hc explain --param' 'hc explain --expire-after' 'hc explain --timeout' 'hc cache ls --host' 'hc cache ls --url' 'hc cache ls --sort' 'hc cache ls --limit' 'hc cache rm --url'
                 set skip 1
-            case 'hc get' 'hc fetch' 'hc head' 'hc request' 'hc explain' 'hc inspect' 'hc clear' 'hc stats' 'hc remove-expired' 'hc purge-expired' 'hc cache' 'hc cache ls' 'hc cache inspect' 'hc cache rm' 'hc cache clear' 'hc cache stats' 'hc cache remove-expired'
+            case 'hc get' 'hc fetch' 'hc head' 'hc post' 'hc put' 'hc patch' 'hc delete' 'hc request' 'hc explain' 'hc inspect' 'hc clear' 'hc stats' 'hc remove-expired' 'hc purge-expired' 'hc cache' 'hc cache ls' 'hc cache inspect' 'hc cache rm' 'hc cache clear' 'hc cache stats' 'hc cache remove-expired'
                 set path "$path $w"
         end
     end
@@ -27,7 +27,11 @@ end
 complete -c hc -f
 complete -c hc -n '__hc_at hc' -a get -d 'GET a URL through the cache; the body goes to stdout (or -o FILE)'
 complete -c hc -n '__hc_at hc' -a fetch -d 'Same as get'
-complete -c hc -n '__hc_at hc' -a head -d 'HEAD a URL through the cache; the status line and headers go to stdout'
+complete -c hc -n '__hc_at hc' -a head -d 'HEAD a URL through the cache; the status line and headers print'
+complete -c hc -n '__hc_at hc' -a post -d 'POST to a URL: data items as JSON (or --form), or a raw body'
+complete -c hc -n '__hc_at hc' -a put -d 'PUT to a URL: data items as JSON (or --form), or a raw body'
+complete -c hc -n '__hc_at hc' -a patch -d 'PATCH a URL: data items as JSON (or --form), or a raw body'
+complete -c hc -n '__hc_at hc' -a delete -d 'DELETE a URL (stored responses for it are invalidated)'
 complete -c hc -n '__hc_at hc' -a request -d 'Send any METHOD through the cache (GET and HEAD are cached; unsafe methods invalidate)'
 complete -c hc -n '__hc_at hc' -a explain -d 'Fetch URL (or, with --offline, only look) and say why the cache did what it did'
 complete -c hc -n '__hc_at hc' -a inspect -d 'Same as cache inspect'
@@ -44,13 +48,30 @@ complete -c hc -n '__hc_at hc' -l heuristic -d 'Freshness for responses that giv
 complete -c hc -n '__hc_at hc' -l expire-after -d 'Keep every response fresh for DURATION (90s, 15m, 2h30m, 1d, never), overriding its headers' -x
 complete -c hc -n '__hc_at hc' -l version -d 'Show the version and exit'
 complete -c hc -n '__hc_at hc' -s h -l help -d 'Show the help and exit'
-complete -c hc -n '__hc_at hc get' -s H -l header -d 'A request header (repeatable); \'Name:\' removes a default one' -x
-complete -c hc -n '__hc_at hc get' -s p -l param -d 'A query parameter (repeatable)' -x
-complete -c hc -n '__hc_at hc get' -s d -l data -d 'Request body: text, @FILE, or @- for stdin (form content type unless -H sets one)' -x
-complete -c hc -n '__hc_at hc get' -l json -d 'A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept' -x
-complete -c hc -n '__hc_at hc get' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal)' -r -F
-complete -c hc -n '__hc_at hc get' -s i -l include -d 'Print the status line and response headers first'
+complete -c hc -n '__hc_at hc get' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc get' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc get' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc get' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc get' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc get' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc get' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc get' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc get' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc get' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc get' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc get' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc get' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc get' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc get' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc get' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc get' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc get' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc get' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc get' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc get' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc get' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc get' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc get' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
 complete -c hc -n '__hc_at hc get' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
 complete -c hc -n '__hc_at hc get' -l refresh -d 'Revalidate a stored response with the server before use'
 complete -c hc -n '__hc_at hc get' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
@@ -61,13 +82,30 @@ complete -c hc -n '__hc_at hc get' -s F -l follow -d 'Follow redirects'
 complete -c hc -n '__hc_at hc get' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
 complete -c hc -n '__hc_at hc get' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
 complete -c hc -n '__hc_at hc get' -s h -l help -d 'Show the help and exit'
-complete -c hc -n '__hc_at hc fetch' -s H -l header -d 'A request header (repeatable); \'Name:\' removes a default one' -x
-complete -c hc -n '__hc_at hc fetch' -s p -l param -d 'A query parameter (repeatable)' -x
-complete -c hc -n '__hc_at hc fetch' -s d -l data -d 'Request body: text, @FILE, or @- for stdin (form content type unless -H sets one)' -x
-complete -c hc -n '__hc_at hc fetch' -l json -d 'A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept' -x
-complete -c hc -n '__hc_at hc fetch' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal)' -r -F
-complete -c hc -n '__hc_at hc fetch' -s i -l include -d 'Print the status line and response headers first'
+complete -c hc -n '__hc_at hc fetch' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc fetch' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc fetch' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc fetch' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc fetch' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc fetch' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc fetch' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc fetch' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc fetch' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc fetch' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc fetch' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc fetch' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc fetch' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc fetch' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc fetch' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc fetch' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc fetch' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc fetch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc fetch' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc fetch' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc fetch' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc fetch' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc fetch' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc fetch' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
 complete -c hc -n '__hc_at hc fetch' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
 complete -c hc -n '__hc_at hc fetch' -l refresh -d 'Revalidate a stored response with the server before use'
 complete -c hc -n '__hc_at hc fetch' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
@@ -78,9 +116,23 @@ complete -c hc -n '__hc_at hc fetch' -s F -l follow -d 'Follow redirects'
 complete -c hc -n '__hc_at hc fetch' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
 complete -c hc -n '__hc_at hc fetch' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
 complete -c hc -n '__hc_at hc fetch' -s h -l help -d 'Show the help and exit'
-complete -c hc -n '__hc_at hc head' -s H -l header -d 'A request header (repeatable); \'Name:\' removes a default one' -x
-complete -c hc -n '__hc_at hc head' -s p -l param -d 'A query parameter (repeatable)' -x
+complete -c hc -n '__hc_at hc head' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc head' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc head' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc head' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc head' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc head' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc head' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc head' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc head' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc head' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc head' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc head' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc head' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc head' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc head' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc head' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc head' -l sorted -d 'Sort JSON keys when formatting (the default)'
 complete -c hc -n '__hc_at hc head' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
 complete -c hc -n '__hc_at hc head' -l refresh -d 'Revalidate a stored response with the server before use'
 complete -c hc -n '__hc_at hc head' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
@@ -91,13 +143,166 @@ complete -c hc -n '__hc_at hc head' -s F -l follow -d 'Follow redirects'
 complete -c hc -n '__hc_at hc head' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
 complete -c hc -n '__hc_at hc head' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
 complete -c hc -n '__hc_at hc head' -s h -l help -d 'Show the help and exit'
-complete -c hc -n '__hc_at hc request' -s H -l header -d 'A request header (repeatable); \'Name:\' removes a default one' -x
-complete -c hc -n '__hc_at hc request' -s p -l param -d 'A query parameter (repeatable)' -x
-complete -c hc -n '__hc_at hc request' -s d -l data -d 'Request body: text, @FILE, or @- for stdin (form content type unless -H sets one)' -x
-complete -c hc -n '__hc_at hc request' -l json -d 'A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept' -x
-complete -c hc -n '__hc_at hc request' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal)' -r -F
-complete -c hc -n '__hc_at hc request' -s i -l include -d 'Print the status line and response headers first'
+complete -c hc -n '__hc_at hc post' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc post' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc post' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc post' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc post' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc post' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc post' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc post' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc post' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc post' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc post' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc post' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc post' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc post' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc post' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc post' -s i -l include -d 'Print the status line and response headers first (-p hb)'
+complete -c hc -n '__hc_at hc post' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc post' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc post' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc post' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc post' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc post' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc post' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc post' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
+complete -c hc -n '__hc_at hc post' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
+complete -c hc -n '__hc_at hc post' -l refresh -d 'Revalidate a stored response with the server before use'
+complete -c hc -n '__hc_at hc post' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
+complete -c hc -n '__hc_at hc post' -l offline -d 'Only the cache (only-if-cached): never contact the server; a miss is an error (exit 7)'
+complete -c hc -n '__hc_at hc post' -l no-cache -d 'Neither read nor write the cache'
+complete -c hc -n '__hc_at hc post' -l timeout -d 'Give up on a server silent for this long (exit 2)' -x
+complete -c hc -n '__hc_at hc post' -s F -l follow -d 'Follow redirects'
+complete -c hc -n '__hc_at hc post' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
+complete -c hc -n '__hc_at hc post' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
+complete -c hc -n '__hc_at hc post' -s h -l help -d 'Show the help and exit'
+complete -c hc -n '__hc_at hc put' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc put' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc put' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc put' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc put' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc put' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc put' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc put' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc put' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc put' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc put' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc put' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc put' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc put' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc put' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc put' -s i -l include -d 'Print the status line and response headers first (-p hb)'
+complete -c hc -n '__hc_at hc put' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc put' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc put' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc put' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc put' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc put' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc put' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc put' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
+complete -c hc -n '__hc_at hc put' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
+complete -c hc -n '__hc_at hc put' -l refresh -d 'Revalidate a stored response with the server before use'
+complete -c hc -n '__hc_at hc put' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
+complete -c hc -n '__hc_at hc put' -l offline -d 'Only the cache (only-if-cached): never contact the server; a miss is an error (exit 7)'
+complete -c hc -n '__hc_at hc put' -l no-cache -d 'Neither read nor write the cache'
+complete -c hc -n '__hc_at hc put' -l timeout -d 'Give up on a server silent for this long (exit 2)' -x
+complete -c hc -n '__hc_at hc put' -s F -l follow -d 'Follow redirects'
+complete -c hc -n '__hc_at hc put' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
+complete -c hc -n '__hc_at hc put' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
+complete -c hc -n '__hc_at hc put' -s h -l help -d 'Show the help and exit'
+complete -c hc -n '__hc_at hc patch' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc patch' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc patch' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc patch' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc patch' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc patch' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc patch' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc patch' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc patch' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc patch' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc patch' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc patch' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc patch' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc patch' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc patch' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc patch' -s i -l include -d 'Print the status line and response headers first (-p hb)'
+complete -c hc -n '__hc_at hc patch' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc patch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc patch' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc patch' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc patch' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc patch' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc patch' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc patch' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
+complete -c hc -n '__hc_at hc patch' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
+complete -c hc -n '__hc_at hc patch' -l refresh -d 'Revalidate a stored response with the server before use'
+complete -c hc -n '__hc_at hc patch' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
+complete -c hc -n '__hc_at hc patch' -l offline -d 'Only the cache (only-if-cached): never contact the server; a miss is an error (exit 7)'
+complete -c hc -n '__hc_at hc patch' -l no-cache -d 'Neither read nor write the cache'
+complete -c hc -n '__hc_at hc patch' -l timeout -d 'Give up on a server silent for this long (exit 2)' -x
+complete -c hc -n '__hc_at hc patch' -s F -l follow -d 'Follow redirects'
+complete -c hc -n '__hc_at hc patch' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
+complete -c hc -n '__hc_at hc patch' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
+complete -c hc -n '__hc_at hc patch' -s h -l help -d 'Show the help and exit'
+complete -c hc -n '__hc_at hc delete' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc delete' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc delete' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc delete' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc delete' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc delete' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc delete' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc delete' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc delete' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc delete' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc delete' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc delete' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc delete' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc delete' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc delete' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc delete' -s i -l include -d 'Print the status line and response headers first (-p hb)'
+complete -c hc -n '__hc_at hc delete' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc delete' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc delete' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc delete' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc delete' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc delete' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc delete' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc delete' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
+complete -c hc -n '__hc_at hc delete' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
+complete -c hc -n '__hc_at hc delete' -l refresh -d 'Revalidate a stored response with the server before use'
+complete -c hc -n '__hc_at hc delete' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
+complete -c hc -n '__hc_at hc delete' -l offline -d 'Only the cache (only-if-cached): never contact the server; a miss is an error (exit 7)'
+complete -c hc -n '__hc_at hc delete' -l no-cache -d 'Neither read nor write the cache'
+complete -c hc -n '__hc_at hc delete' -l timeout -d 'Give up on a server silent for this long (exit 2)' -x
+complete -c hc -n '__hc_at hc delete' -s F -l follow -d 'Follow redirects'
+complete -c hc -n '__hc_at hc delete' -l max-redirects -d 'With --follow: at most N redirects (exit 6 beyond)' -x
+complete -c hc -n '__hc_at hc delete' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
+complete -c hc -n '__hc_at hc delete' -s h -l help -d 'Show the help and exit'
+complete -c hc -n '__hc_at hc request' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc request' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
+complete -c hc -n '__hc_at hc request' -l raw -l data -d 'The request body as it is: text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)' -x
+complete -c hc -n '__hc_at hc request' -s j -l json -d 'Send data items as a JSON object (the default), with JSON Content-Type and Accept'
+complete -c hc -n '__hc_at hc request' -s f -l form -d 'Send data items as a form (multipart with file items)'
+complete -c hc -n '__hc_at hc request' -l multipart -d 'Send data items as multipart/form-data'
+complete -c hc -n '__hc_at hc request' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
+complete -c hc -n '__hc_at hc request' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc request' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
+complete -c hc -n '__hc_at hc request' -s k -l insecure -d 'Same as --verify no'
+complete -c hc -n '__hc_at hc request' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
+complete -c hc -n '__hc_at hc request' -l cert-key -d 'The private key of --cert, if not in its file' -r -F
+complete -c hc -n '__hc_at hc request' -s p -l print -d 'What to print on stdout: H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)' -x
+complete -c hc -n '__hc_at hc request' -s h -l headers -d 'Print only the response headers (-p h)'
+complete -c hc -n '__hc_at hc request' -s b -l body -d 'Print only the response body (-p b)'
+complete -c hc -n '__hc_at hc request' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc request' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
+complete -c hc -n '__hc_at hc request' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc request' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
+complete -c hc -n '__hc_at hc request' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
+complete -c hc -n '__hc_at hc request' -l sorted -d 'Sort JSON keys when formatting (the default)'
+complete -c hc -n '__hc_at hc request' -s o -l output -d 'Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status' -r -F
+complete -c hc -n '__hc_at hc request' -s d -l download -d 'Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status'
+complete -c hc -n '__hc_at hc request' -s c -l continue -d 'With -o FILE: resume a partial download with a Range request'
 complete -c hc -n '__hc_at hc request' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
 complete -c hc -n '__hc_at hc request' -l refresh -d 'Revalidate a stored response with the server before use'
 complete -c hc -n '__hc_at hc request' -l force-refresh -d 'Ignore what is stored; fetch again (and store the answer)'
@@ -109,8 +314,8 @@ complete -c hc -n '__hc_at hc request' -l max-redirects -d 'With --follow: at mo
 complete -c hc -n '__hc_at hc request' -l check-status -d 'Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx'
 complete -c hc -n '__hc_at hc request' -s h -l help -d 'Show the help and exit'
 complete -c hc -n '__hc_at hc explain' -s X -l method -d 'The request method' -x
-complete -c hc -n '__hc_at hc explain' -s H -l header -d 'A request header (repeatable); \'Name:\' removes a default one' -x
-complete -c hc -n '__hc_at hc explain' -s p -l param -d 'A query parameter (repeatable)' -x
+complete -c hc -n '__hc_at hc explain' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
+complete -c hc -n '__hc_at hc explain' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
 complete -c hc -n '__hc_at hc explain' -l offline -d 'Contact nobody: say what hc get would do with what is stored now'
 complete -c hc -n '__hc_at hc explain' -l expire-after -d 'Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say' -x
 complete -c hc -n '__hc_at hc explain' -l refresh -d 'Revalidate a stored response with the server before use'

@@ -104,8 +104,8 @@ _hc_inspect() {
 _hc_explain() {
     _arguments -s \
         '(-X --method)'{-X,--method}'[The request method]:METHOD: ' \
-        ''*{-H,--header}'[A request header (repeatable); Name - removes a default one]:NAME_-_VALUE: ' \
-        ''*{-p,--param}'[A query parameter (repeatable)]:NAME=VALUE: ' \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
         '(--offline)--offline[Contact nobody - say what hc get would do with what is stored now]' \
         '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
         '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
@@ -119,13 +119,30 @@ _hc_explain() {
 
 _hc_request() {
     _arguments -s \
-        ''*{-H,--header}'[A request header (repeatable); Name - removes a default one]:NAME_-_VALUE: ' \
-        ''*{-p,--param}'[A query parameter (repeatable)]:NAME=VALUE: ' \
-        '(-d --data)'{-d,--data}'[Request body - text, @FILE, or @- for stdin (form content type unless -H sets one)]:DATA: ' \
-        '(--json)--json[A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept]:JSON: ' \
-        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal)]:FILE:_files' \
-        '(-i --include)'{-i,--include}'[Print the status line and response headers first]' \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
         '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
         '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
         '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
@@ -137,14 +154,189 @@ _hc_request() {
         '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
         '(-h --help)'{-h,--help}'[Show the help and exit]' \
         '1:METHOD: ' \
-        '2:URL:_urls'
+        '2:URL:_urls' \
+        '*:REQUEST_ITEM: '
+}
+
+_hc_delete() {
+    _arguments -s \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
+        '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
+        '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
+        '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
+        '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
+        '(--offline)--offline[Only the cache (only-if-cached) - never contact the server; a miss is an error (exit 7)]' \
+        '(--no-cache)--no-cache[Neither read nor write the cache]' \
+        '(--timeout)--timeout[Give up on a server silent for this long (exit 2)]:SECONDS: ' \
+        '(-F --follow)'{-F,--follow}'[Follow redirects]' \
+        '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
+        '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
+        '(-h --help)'{-h,--help}'[Show the help and exit]' \
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
+}
+
+_hc_patch() {
+    _arguments -s \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
+        '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
+        '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
+        '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
+        '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
+        '(--offline)--offline[Only the cache (only-if-cached) - never contact the server; a miss is an error (exit 7)]' \
+        '(--no-cache)--no-cache[Neither read nor write the cache]' \
+        '(--timeout)--timeout[Give up on a server silent for this long (exit 2)]:SECONDS: ' \
+        '(-F --follow)'{-F,--follow}'[Follow redirects]' \
+        '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
+        '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
+        '(-h --help)'{-h,--help}'[Show the help and exit]' \
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
+}
+
+_hc_put() {
+    _arguments -s \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
+        '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
+        '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
+        '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
+        '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
+        '(--offline)--offline[Only the cache (only-if-cached) - never contact the server; a miss is an error (exit 7)]' \
+        '(--no-cache)--no-cache[Neither read nor write the cache]' \
+        '(--timeout)--timeout[Give up on a server silent for this long (exit 2)]:SECONDS: ' \
+        '(-F --follow)'{-F,--follow}'[Follow redirects]' \
+        '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
+        '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
+        '(-h --help)'{-h,--help}'[Show the help and exit]' \
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
+}
+
+_hc_post() {
+    _arguments -s \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
+        '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
+        '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
+        '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
+        '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
+        '(--offline)--offline[Only the cache (only-if-cached) - never contact the server; a miss is an error (exit 7)]' \
+        '(--no-cache)--no-cache[Neither read nor write the cache]' \
+        '(--timeout)--timeout[Give up on a server silent for this long (exit 2)]:SECONDS: ' \
+        '(-F --follow)'{-F,--follow}'[Follow redirects]' \
+        '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
+        '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
+        '(-h --help)'{-h,--help}'[Show the help and exit]' \
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
 }
 
 _hc_head() {
     _arguments -s \
-        ''*{-H,--header}'[A request header (repeatable); Name - removes a default one]:NAME_-_VALUE: ' \
-        ''*{-p,--param}'[A query parameter (repeatable)]:NAME=VALUE: ' \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
         '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
         '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
         '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
@@ -155,18 +347,36 @@ _hc_head() {
         '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
         '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
         '(-h --help)'{-h,--help}'[Show the help and exit]' \
-        '1:URL:_urls'
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
 }
 
 _hc_fetch() {
     _arguments -s \
-        ''*{-H,--header}'[A request header (repeatable); Name - removes a default one]:NAME_-_VALUE: ' \
-        ''*{-p,--param}'[A query parameter (repeatable)]:NAME=VALUE: ' \
-        '(-d --data)'{-d,--data}'[Request body - text, @FILE, or @- for stdin (form content type unless -H sets one)]:DATA: ' \
-        '(--json)--json[A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept]:JSON: ' \
-        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal)]:FILE:_files' \
-        '(-i --include)'{-i,--include}'[Print the status line and response headers first]' \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
         '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
         '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
         '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
@@ -177,18 +387,36 @@ _hc_fetch() {
         '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
         '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
         '(-h --help)'{-h,--help}'[Show the help and exit]' \
-        '1:URL:_urls'
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
 }
 
 _hc_get() {
     _arguments -s \
-        ''*{-H,--header}'[A request header (repeatable); Name - removes a default one]:NAME_-_VALUE: ' \
-        ''*{-p,--param}'[A query parameter (repeatable)]:NAME=VALUE: ' \
-        '(-d --data)'{-d,--data}'[Request body - text, @FILE, or @- for stdin (form content type unless -H sets one)]:DATA: ' \
-        '(--json)--json[A JSON request body (text, @FILE or @-), with JSON Content-Type and Accept]:JSON: ' \
-        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal)]:FILE:_files' \
-        '(-i --include)'{-i,--include}'[Print the status line and response headers first]' \
+        ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
+        '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
+        '(--raw --data)'{--raw,--data}'[The request body as it is - text, @FILE, or @- for stdin (form content type unless --json or -H says otherwise)]:DATA: ' \
+        '(-j --json)'{-j,--json}'[Send data items as a JSON object (the default), with JSON Content-Type and Accept]' \
+        '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
+        '(--multipart)--multipart[Send data items as multipart/form-data]' \
+        '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
+        '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
+        '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
+        '(--cert-key)--cert-key[The private key of --cert, if not in its file]:FILE:_files' \
+        '(-p --print)'{-p,--print}'[What to print on stdout - H request headers, B request body, h response headers, b response body, m Cache-Status and time (default b)]:WHAT: ' \
+        '(-h --headers)'{-h,--headers}'[Print only the response headers (-p h)]' \
+        '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
+        '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
+        '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
+        '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
+        '(-o --output)'{-o,--output}'[Save the body to FILE (streamed; a progress bar on a terminal); implies --check-status]:FILE:_files' \
+        '(-d --download)'{-d,--download}'[Save the body to a file named by Content-Disposition or the URL (or -o FILE); implies --check-status]' \
+        '(-c --continue)'{-c,--continue}'[With -o FILE - resume a partial download with a Range request]' \
         '(--expire-after)--expire-after[Keep this response fresh for DURATION (90s, 15m, 1d, never), whatever its headers say]:DURATION: ' \
         '(--refresh)--refresh[Revalidate a stored response with the server before use]' \
         '(--force-refresh)--force-refresh[Ignore what is stored; fetch again (and store the answer)]' \
@@ -199,7 +427,8 @@ _hc_get() {
         '(--max-redirects)--max-redirects[With --follow - at most N redirects (exit 6 beyond)]:N: ' \
         '(--check-status)--check-status[Exit 3, 4 or 5 when the status is 3xx, 4xx or 5xx]' \
         '(-h --help)'{-h,--help}'[Show the help and exit]' \
-        '1:URL:_urls'
+        '1:URL:_urls' \
+        '*:REQUEST_ITEM: '
 }
 
 _hc() {
@@ -217,13 +446,17 @@ _hc() {
         '*:: :->argument'
     case $state in
         command)
-            local -a commands=('get:GET a URL through the cache; the body goes to stdout (or -o FILE)' 'fetch:Same as get' 'head:HEAD a URL through the cache; the status line and headers go to stdout' 'request:Send any METHOD through the cache (GET and HEAD are cached; unsafe methods invalidate)' 'explain:Fetch URL (or, with --offline, only look) and say why the cache did what it did' 'inspect:Same as cache inspect' 'clear:Same as cache clear' 'stats:Same as cache stats' 'remove-expired:Same as cache remove-expired' 'purge-expired:Same as cache remove-expired' 'cache:Look inside the cache - ls, inspect, rm, clear, stats, remove-expired')
+            local -a commands=('get:GET a URL through the cache; the body goes to stdout (or -o FILE)' 'fetch:Same as get' 'head:HEAD a URL through the cache; the status line and headers print' 'post:POST to a URL - data items as JSON (or --form), or a raw body' 'put:PUT to a URL - data items as JSON (or --form), or a raw body' 'patch:PATCH a URL - data items as JSON (or --form), or a raw body' 'delete:DELETE a URL (stored responses for it are invalidated)' 'request:Send any METHOD through the cache (GET and HEAD are cached; unsafe methods invalidate)' 'explain:Fetch URL (or, with --offline, only look) and say why the cache did what it did' 'inspect:Same as cache inspect' 'clear:Same as cache clear' 'stats:Same as cache stats' 'remove-expired:Same as cache remove-expired' 'purge-expired:Same as cache remove-expired' 'cache:Look inside the cache - ls, inspect, rm, clear, stats, remove-expired')
             _describe -t commands 'hc command' commands ;;
         argument)
             case $words[1] in
                 get) _hc_get ;;
                 fetch) _hc_fetch ;;
                 head) _hc_head ;;
+                post) _hc_post ;;
+                put) _hc_put ;;
+                patch) _hc_patch ;;
+                delete) _hc_delete ;;
                 request) _hc_request ;;
                 explain) _hc_explain ;;
                 inspect) _hc_inspect ;;

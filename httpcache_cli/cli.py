@@ -36,6 +36,33 @@ HELP = (
 )
 
 
+def _plain_help_labels() -> None:
+    """Help shows METAVARs, not Python types (``<bool>``, ``<list[str]>``), and the
+    usage line ``URL``, not ``{URL}``: hc's help is for people, not for typer."""
+    from typer import core
+
+    def option_label(self: Any, ctx: Any) -> str | None:
+        if self.is_flag or self.count:
+            return None
+        described = getattr(self, "type_descriptor", None)
+        if self.metavar is None and described is not None and described.is_choice:
+            return "|".join(str(getattr(c, "value", c)) for c in described.choices or ())
+        return str(self.metavar or self.name.upper())
+
+    def usage_name(self: Any) -> str:
+        name = str(self.display_name_raw)
+        if not self.required and not name.startswith("["):
+            name = f"[{name}]"
+        return name + ("..." if self.nargs != 1 and not name.endswith("...") else "")
+
+    core.TyperOption.display_type_rich = option_label  # type: ignore[method-assign]
+    core.TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+    core.TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_plain_help_labels()
+
+
 class HcGroup(TyperGroup):
     """The root command: runs typer without its own error handling, then does ours."""
 
@@ -47,10 +74,14 @@ class HcGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        from .argv import hoist
+
+        argv = hoist(list(sys.argv[1:] if args is None else args))
+
         def call() -> Any:
             return _click_errors(
                 lambda: super(HcGroup, self).main(
-                    args=args,
+                    args=argv,
                     prog_name=prog_name or "hc",
                     complete_var=complete_var,
                     standalone_mode=False,
@@ -145,10 +176,13 @@ def main_options(
 
 # ---- commands -------------------------------------------------------------------------
 
-app.command("get")(fetch.get)
-app.command("fetch", help="Same as get.")(fetch.get)
-app.command("head")(fetch.head)
-app.command("request")(fetch.request)
+FETCH_CONTEXT = fetch.CONTEXT
+app.command("get", context_settings=FETCH_CONTEXT)(fetch.get)
+app.command("fetch", help="Same as get.", context_settings=FETCH_CONTEXT)(fetch.get)
+app.command("head", context_settings=FETCH_CONTEXT)(fetch.head)
+for _name in ("post", "put", "patch", "delete"):
+    app.command(_name, context_settings=FETCH_CONTEXT)(getattr(fetch, _name))
+app.command("request", context_settings=FETCH_CONTEXT)(fetch.request)
 app.command("explain")(explain.explain)
 
 cache_app = typer.Typer(

@@ -25,6 +25,8 @@ DEFAULT_BACKEND = "sqlite"
 DEFAULT_CACHE_NAME = "http_cache"
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 HEURISTICS = ("last-modified", "one-day", "expires-after=DURATION")
+#: A longer duration is surely a typo (and past the calendar's end): say "never".
+MAX_DURATION = 100 * 365.25 * 86400
 
 #: Environment variables, by the global option they stand for.
 ENV = {
@@ -148,9 +150,19 @@ def parse_duration(text: str, option: str) -> float:
     from httpcache.policy.expiration import parse_duration as library_parse
 
     try:
-        return library_parse(text)
+        seconds = library_parse(text)
     except ConfigurationError as exc:
         raise usage(f"{option}: {exc}", "durations look like 90s, 15m, 2h30m, 1d, 1w") from exc
+    _within_reason(seconds, text, option)
+    return seconds
+
+
+def _within_reason(seconds: float, text: str, option: str) -> None:
+    if seconds > MAX_DURATION:
+        raise usage(
+            f"{option}: {text} is longer than 100 years",
+            "use a shorter duration, or never for no expiry",
+        )
 
 
 def check_duration(text: str | None, option: str) -> None:
@@ -166,6 +178,13 @@ def check_duration(text: str | None, option: str) -> None:
         raise usage(
             f"{option}: {exc}", "durations look like 90s, 15m, 2h30m, 1d, 1w, or never"
         ) from exc
+    from httpcache.policy.expiration import parse_duration as library_parse
+
+    try:
+        seconds = library_parse(text)
+    except ConfigurationError:
+        return  # never, -1 ...: no length to check
+    _within_reason(seconds, text, option)
 
 
 def make_private_dir(folder: Path) -> None:

@@ -22,8 +22,11 @@ class CliError(Exception):
         self.status = status
 
     def line(self) -> str:
+        """The one line; control characters escaped (a message may quote a server)."""
+        from .output import safe
+
         hint = f" (hint: {self.hint})" if self.hint else ""
-        return f"hc: error: {self.message}{hint}"
+        return safe(f"hc: error: {self.message}{hint}")
 
 
 def usage(message: str, hint: str = "") -> CliError:

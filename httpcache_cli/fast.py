@@ -21,6 +21,9 @@ from .spec import COMMAND_OPTIONS, FAST_COMMANDS, FETCH, GLOBAL, Spec
 
 def parse(argv: list[str]) -> tuple[dict[str, Any], str, dict[str, Any]] | None:
     """(global values, method, fetch values), or None to leave it to typer."""
+    from .argv import hoist
+
+    argv = hoist(argv)
     global_values: dict[str, Any] = {}
     rest = _options(argv, GLOBAL, global_values, stop_at_word=True)
     if rest is None or not rest or rest[0] not in FAST_COMMANDS:
@@ -29,9 +32,11 @@ def parse(argv: list[str]) -> tuple[dict[str, Any], str, dict[str, Any]] | None:
     allowed = COMMAND_OPTIONS["head" if command == "head" else "get"]
     values: dict[str, Any] = {}
     positional = _options(rest[1:], {k: FETCH[k] for k in allowed}, values, stop_at_word=False)
-    if positional is None or len(positional) != 1:
+    if not positional:
         return None
     values["url"] = positional[0]
+    if len(positional) > 1:
+        values["items"] = positional[1:]
     if not _convert(values):
         return None
     return global_values, FAST_COMMANDS[command], values
@@ -83,18 +88,16 @@ def _convert(values: dict[str, Any]) -> bool:
     try:
         if "timeout" in values:
             values["timeout"] = float(values["timeout"])
-            if not values["timeout"] >= 0.001:
-                return False
         if "max_redirects" in values:
             values["max_redirects"] = int(values["max_redirects"])
-            if values["max_redirects"] < 0:
-                return False
     except ValueError:
         return False
-    if "output" in values:
+    paths = [name for name in ("output", "cert", "cert_key") if name in values]
+    if paths:
         from pathlib import Path
 
-        values["output"] = Path(values["output"])
+        for name in paths:
+            values[name] = Path(values[name])
     return True
 
 
@@ -122,6 +125,7 @@ def run(argv: list[str]) -> int | None:
     def call() -> int:
         options.check()
         fetch = make_fetch(method, values)
+        fetch.check(options)
         served = hit.serve(options, fetch)  # a fresh hit, without requests
         return run_fetch(options, fetch) if served is None else served
 

@@ -1,27 +1,33 @@
-"""Fetching through the cache: one ``Fetch`` in, the body out, an exit status back.
+"""Fetching through the cache: one ``Fetch`` in, the response out, an exit status back.
 
 The body goes to stdout as bytes, exactly as the session returns it (no charset
 decoding; a Content-Encoding such as gzip removed, as browsers and httpie do), or
-to a file with ``-o`` (streamed, written whole or not at all). Heads and the cache
-status go to stderr with ``-v``, so stdout stays the body.
+formatted when --pretty says so (JSON on a terminal), or to a file with ``-o`` /
+``-d`` (``downloads``). What else is printed (``--print``) is ``printing``'s job;
+``-v`` puts heads and the cache status on stderr, so stdout stays the body.
 
 No typer here: ``fast.py`` runs this for ``hc get URL`` without loading typer.
 """
 
 from __future__ import annotations
 
-import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import inputs, output
+from . import downloads, inputs, output, printing
 from .config import CacheOptions, check_duration
 from .errors import CliError, usage
 from .exit_codes import ExitStatus, for_http_status
+from .spec import PRETTY
 
 CHUNK = 64 * 1024
+AUTH_TYPES = ("basic", "digest", "bearer")
+#: Longer than this, a timeout is surely a typo (and sockets refuse some larger ones).
+MAX_TIMEOUT = 365 * 86400.0
+YES = ("yes", "true", "y", "1", "on")
+NO = ("no", "false", "n", "0", "off")
 
 
 @dataclass
@@ -30,8 +36,14 @@ class Fetch:
 
     request: inputs.RequestInput
     output: Path | None = None
-    include: bool = False
+    download: bool = False
+    resume: bool = False
+    #: What to print on stdout (letters of H, B, h, b, m); "" for the default.
+    print_: str = ""
     verbose: bool = False
+    pretty: str | None = None
+    style: str | None = None
+    sort_keys: bool = True
     expire_after: str | None = None
     refresh: bool = False
     force_refresh: bool = False
@@ -41,8 +53,30 @@ class Fetch:
     follow: bool = False
     max_redirects: int = 30
     check_status: bool = False
+    auth: str | None = None
+    auth_type: str | None = None
+    verify: str | None = None
+    insecure: bool = False
+    cert: Path | None = None
+    cert_key: Path | None = None
+    #: The password typed at the prompt (``--auth USER`` alone), not compared.
+    password: str | None = field(default=None, compare=False, repr=False)
 
-    def check(self) -> None:
+    @property
+    def saves_to_file(self) -> bool:
+        return self.download or (self.output is not None and str(self.output) != "-")
+
+    @property
+    def tls_is_default(self) -> bool:
+        return self.verify_value() is True and self.cert is None
+
+    def what(self) -> str:
+        """The letters of --print in effect (HEAD prints its head by default)."""
+        if self.print_:
+            return self.print_
+        return "h" if self.request.method == "HEAD" else "b"
+
+    def check(self, options: CacheOptions | None = None) -> None:
         check_duration(self.expire_after, "--expire-after")
         chosen = [
             name
@@ -56,6 +90,64 @@ class Fetch:
         ]
         if len(chosen) > 1:
             raise usage(f"{chosen[0]} and {chosen[1]} contradict each other", "choose one")
+        unknown = set(self.print_) - set("HBhbm")
+        if unknown:
+            raise usage(
+                f"--print {self.print_!r}: unknown {''.join(sorted(unknown))!r}",
+                "use the letters H, B, h, b and m (such as -p Hh)",
+            )
+        if self.pretty is not None and self.pretty not in PRETTY:
+            raise usage(f"--pretty {self.pretty!r}", "use all, colors, format or none")
+        if self.timeout is not None and not (0.001 <= self.timeout <= MAX_TIMEOUT):
+            raise usage(
+                f"--timeout {self.timeout:g} is out of range",
+                "give seconds between 0.001 and a year, such as --timeout 30",
+            )
+        if self.max_redirects < 0:
+            raise usage(f"--max-redirects {self.max_redirects}", "give 0 or more")
+        if self.style is not None:
+            _check_style(self.style)
+        if self.auth_type is not None and self.auth_type.lower() not in AUTH_TYPES:
+            raise usage(f"--auth-type {self.auth_type!r}", "use basic, digest or bearer")
+        if self.auth_type is not None and self.auth is None:
+            raise usage("--auth-type without --auth", "give the credentials with -a USER[:PASS]")
+        self.verify_value()
+        for option, path in (("--cert", self.cert), ("--cert-key", self.cert_key)):
+            if path is not None and not path.expanduser().is_file():
+                raise usage(f"{option} {path}: no such file", "give the path of a PEM file")
+        if self.cert_key is not None and self.cert is None:
+            raise usage("--cert-key without --cert", "give the certificate with --cert FILE")
+        if self.resume and self.output is None:
+            raise usage("--continue needs -o FILE", "name the partial file: -c -o FILE")
+        if options is not None and self.output is not None and str(self.output) != "-":
+            downloads.refuse_cache_files(self.output, options)
+
+    def verify_value(self) -> bool | str:
+        """--verify and -k as requests takes ``verify``: True, False or a CA path."""
+        if self.insecure:
+            if self.verify is not None and self.verify.lower() not in NO:
+                raise usage(f"-k and --verify {self.verify} contradict each other", "choose one")
+            return False
+        if self.verify is None or self.verify.lower() in YES:
+            return True
+        if self.verify.lower() in NO:
+            return False
+        path = Path(self.verify).expanduser()
+        if not path.exists():
+            raise usage(
+                f"--verify {self.verify}: no such CA bundle",
+                "use yes, no, or the path of a CA bundle (PEM)",
+            )
+        return str(path)
+
+
+def _check_style(style: str) -> None:
+    from pygments.styles import get_all_styles
+
+    names = sorted(get_all_styles())
+    if style not in names:
+        shown = ", ".join(n for n in names if n in ("monokai", "default", "friendly", "native"))
+        raise usage(f"--style {style!r}: no such style", f"such as {shown}")
 
 
 def make_fetch(method: str, values: dict[str, Any]) -> Fetch:
@@ -66,12 +158,20 @@ def make_fetch(method: str, values: dict[str, Any]) -> Fetch:
             values["url"],
             headers=values.get("header"),
             params=values.get("param"),
-            data=values.get("data"),
-            json_text=values.get("json"),
+            raw=values.get("raw"),
+            items=values.get("items"),
+            mode=inputs.body_mode(
+                bool(values.get("json")), bool(values.get("form")), bool(values.get("multipart"))
+            ),
         ),
         output=values.get("output"),
-        include=bool(values.get("include")),
+        download=bool(values.get("download")),
+        resume=bool(values.get("resume")),
+        print_=_print_letters(values),
         verbose=bool(values.get("verbose")),
+        pretty=values.get("pretty"),
+        style=values.get("style"),
+        sort_keys=not values.get("unsorted") or bool(values.get("sorted_")),
         expire_after=values.get("expire_after"),
         refresh=bool(values.get("refresh")),
         force_refresh=bool(values.get("force_refresh")),
@@ -81,31 +181,81 @@ def make_fetch(method: str, values: dict[str, Any]) -> Fetch:
         follow=bool(values.get("follow")),
         max_redirects=values.get("max_redirects", 30),
         check_status=bool(values.get("check_status")),
+        auth=values.get("auth"),
+        auth_type=values.get("auth_type"),
+        verify=values.get("verify"),
+        insecure=bool(values.get("insecure")),
+        cert=values.get("cert"),
+        cert_key=values.get("cert_key"),
     )
+
+
+def _print_letters(values: dict[str, Any]) -> str:
+    if values.get("print_"):
+        return str(values["print_"])
+    if values.get("headers_only"):
+        return "h"
+    if values.get("body_only"):
+        return "b"
+    if values.get("include"):
+        return "hb"
+    return ""
 
 
 def run(options: CacheOptions, fetch: Fetch) -> ExitStatus:
     """Perform ``fetch``; return the exit status (errors raise ``CliError``)."""
-    fetch.check()
+    fetch.check(options)
+    auth = _auth(fetch)
+    if options.backend == "memory" and fetch.request.method in ("GET", "HEAD"):
+        output.err("hc: warning: --backend memory keeps nothing once hc exits")
     session = options.open_session()
     try:
-        response = _send(session, fetch)
+        response = _send(session, fetch, auth)
         try:
             return _deliver(response, fetch)
         finally:
             response.close()
+            # stale-while-revalidate: the refresh started in the background finishes
+            # before hc exits, so the next run finds it (RFC 5861 §3).
+            session.wait_for_background()
     finally:
         session.close()
         session.cache.close()
 
 
-def _send(session: Any, fetch: Fetch) -> Any:
+def _auth(fetch: Fetch) -> Any:
+    """What requests takes as ``auth`` (a bearer token is a header instead)."""
+    if fetch.auth is None:
+        return None
+    kind = (fetch.auth_type or "basic").lower()
+    if kind == "bearer":
+        fetch.request.headers["Authorization"] = f"Bearer {fetch.auth}"
+        return None
+    user, sep, password = fetch.auth.partition(":")
+    if not sep:
+        password = fetch.password if fetch.password is not None else _ask_password(user)
+    if kind == "digest":
+        from requests.auth import HTTPDigestAuth
+
+        return HTTPDigestAuth(user, password)
+    return (user, password)
+
+
+def _ask_password(user: str) -> str:
+    if not output.is_terminal(sys.stdin):
+        raise usage(f"--auth {user}: no password", "give it as USER:PASSWORD, or run on a terminal")
+    import getpass
+
+    return getpass.getpass(f"hc: password for {user}: ")
+
+
+def _send(session: Any, fetch: Fetch, auth: Any = None) -> Any:
     request = fetch.request
     session.max_redirects = fetch.max_redirects
     kwargs: dict[str, Any] = {
         "headers": request.headers,
         "params": request.params,
-        "data": request.body,
+        "data": request.form_fields if request.files else request.body,
         "timeout": fetch.timeout,
         "allow_redirects": fetch.follow,
         "stream": True,
@@ -113,8 +263,20 @@ def _send(session: Any, fetch: Fetch) -> Any:
         "refresh": fetch.refresh,
         "force_refresh": fetch.force_refresh,
     }
+    if request.files:
+        kwargs["files"] = request.files
+    if auth is not None:
+        kwargs["auth"] = auth
+    if not fetch.tls_is_default:
+        kwargs["verify"] = fetch.verify_value()
+        if fetch.cert is not None:
+            cert = str(fetch.cert.expanduser())
+            kwargs["cert"] = (cert, str(fetch.cert_key.expanduser())) if fetch.cert_key else cert
     if fetch.expire_after is not None:
         kwargs["expire_after"] = fetch.expire_after
+    if fetch.resume:
+        assert fetch.output is not None
+        kwargs["headers"] = downloads.resume_headers(fetch.output, request.headers)
     if fetch.no_cache:
         with session.cache_disabled():
             return session.request(request.method, request.url, **kwargs)
@@ -122,118 +284,37 @@ def _send(session: Any, fetch: Fetch) -> Any:
 
 
 def _deliver(response: Any, fetch: Fetch) -> ExitStatus:
-    if str(getattr(response, "cache_status", "")) == "only-if-cached":
+    status_name = str(getattr(response, "cache_status", ""))
+    if status_name == "only-if-cached":
         raise CliError(
-            f"not in the cache: {fetch.request.method} {response.url}",
+            f"not in the cache: {fetch.request.method} {output.safe(response.url)}",
             "drop --offline to fetch it; 'hc explain --offline URL' says why",
             ExitStatus.ERROR_NOT_CACHED,
         )
+    if fetch.offline and (status_name == "stale" or getattr(response, "is_expired", False)):
+        output.err("hc: warning: --offline: the stored response is stale, served as it is")
     if fetch.verbose:
-        _print_verbose(response, fetch)
-    is_head = fetch.request.method == "HEAD"
-    if fetch.include or is_head:
-        output.write_stdout(("\n".join(output.response_head(response)) + "\n\n").encode())
-    if is_head:
-        for _ in response.iter_content(CHUNK):  # nothing, but the end lets it be stored
-            pass
-    else:
-        if fetch.output is not None and str(fetch.output) != "-":
-            download(response, fetch.output)
-        else:
-            _to_stdout(response)
-    status = ExitStatus.SUCCESS
-    if fetch.check_status:
-        status = for_http_status(response.status_code, fetch.follow)
+        printing.verbose(response, fetch)
+    if fetch.resume and downloads.already_complete(response, fetch):
+        printing.drain(response)
+        output.err(f"hc: {output.safe(str(fetch.output))} is already complete")
+        return ExitStatus.SUCCESS
+    check = fetch.check_status or fetch.saves_to_file
+    status = for_http_status(response.status_code, fetch.follow) if check else ExitStatus.SUCCESS
+    printing.status_lines(response, fetch, warned=bool(status))
+    if fetch.saves_to_file:
         if status:
-            output.err(f"hc: warning: HTTP {response.status_code} {response.reason or ''}".rstrip())
+            printing.drain(response)
+            raise CliError(
+                f"HTTP {response.status_code} {output.safe(response.reason or '')}".rstrip()
+                + ": nothing saved",
+                "the server answered with an error; -v shows its headers",
+                status,
+            )
+        printing.to_stdout(response, fetch.what().replace("b", ""), fetch, read_body=False)
+        downloads.save(response, fetch)
+        return status
+    printing.to_stdout(response, fetch.what(), fetch)
+    if status:
+        output.err(f"hc: warning: {printing.status_text(response)}")
     return status
-
-
-def _print_verbose(response: Any, fetch: Fetch) -> None:
-    request_lines = output.request_head(response.request)
-    response_lines = output.response_head(response)
-    response_lines.append(
-        "Cache-Status: "
-        + output.cache_status(response, refresh=fetch.refresh, force_refresh=fetch.force_refresh)
-    )
-    if output.wants_color(sys.stderr):
-        from . import render
-
-        render.print_head(request_lines, sys.stderr, response=False)
-        sys.stderr.write("\n")
-        render.print_head(response_lines, sys.stderr)
-        sys.stderr.write("\n")
-    else:
-        sys.stderr.write("\n".join(request_lines) + "\n\n" + "\n".join(response_lines) + "\n\n")
-    sys.stderr.flush()
-
-
-def _to_stdout(response: Any) -> None:
-    chunks = response.iter_content(CHUNK)
-    first = next(chunks, b"")
-    if first and b"\0" in first[:1024] and output.is_terminal(sys.stdout):
-        size = len(first) + sum(len(chunk) for chunk in chunks)  # read on, so it is stored
-        output.err(
-            f"hc: binary body ({output.human_size(size)}) not shown on a terminal; "
-            "use -o FILE or redirect stdout"
-        )
-        return
-    output.write_stdout(first)
-    for chunk in chunks:
-        output.write_stdout(chunk)
-    output.flush_stdout()
-
-
-def download(response: Any, target: Path) -> None:
-    """Stream the body to ``target``: a temporary file beside it, renamed when complete."""
-    import tempfile  # only downloads need it (with shutil): not on a hit to stdout
-
-    target = target.expanduser()
-    hint = "choose another path with -o"
-    if target.is_dir():
-        raise CliError(f"{target} is a folder", hint, ExitStatus.ERROR_CANNOT_WRITE)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    except OSError as exc:
-        raise CliError(
-            f"cannot write {target}: {exc.strerror}", hint, ExitStatus.ERROR_CANNOT_WRITE
-        ) from exc
-    try:
-        with os.fdopen(fd, "wb") as sink:
-            if output.is_terminal(sys.stderr):
-                from . import render
-
-                with render.progress(_expected_size(response), target.name) as advance:
-                    for chunk in response.iter_content(CHUNK):
-                        _write_file(sink, chunk, target)
-                        advance(len(chunk))
-            else:
-                for chunk in response.iter_content(CHUNK):
-                    _write_file(sink, chunk, target)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_file(sink: Any, chunk: bytes, target: Path) -> None:
-    try:
-        sink.write(chunk)
-    except OSError as exc:
-        raise CliError(
-            f"cannot write {target}: {exc.strerror}",
-            "free some space or choose another path with -o",
-            ExitStatus.ERROR_CANNOT_WRITE,
-        ) from exc
-
-
-def _expected_size(response: Any) -> int | None:
-    if "content-encoding" in response.headers:
-        return None  # the length on the wire, not of the decoded body
-    try:
-        return int(response.headers.get("content-length", ""))
-    except ValueError:
-        return None

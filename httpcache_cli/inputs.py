@@ -11,7 +11,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from .errors import usage
 
@@ -29,6 +29,13 @@ class RequestInput:
     headers: dict[str, str | None] = field(default_factory=dict)
     params: list[tuple[str, str]] = field(default_factory=list)
     body: bytes | None = None
+    #: multipart/form-data: the text fields and the files (name, (filename, bytes, type)).
+    form_fields: list[tuple[str, str]] = field(default_factory=list)
+    files: list[tuple[str, tuple[str, bytes, str | None]]] = field(default_factory=list)
+
+    @property
+    def has_body(self) -> bool:
+        return self.body is not None or bool(self.files) or bool(self.form_fields)
 
 
 def build(
@@ -36,32 +43,111 @@ def build(
     url: str,
     headers: list[str] | None = None,
     params: list[str] | None = None,
-    data: str | None = None,
-    json_text: str | None = None,
+    raw: str | None = None,
+    items: list[str] | None = None,
+    mode: str = "",
 ) -> RequestInput:
-    if data is not None and json_text is not None:
-        raise usage("-d/--data and --json both give a body", "use one of them")
+    """The request from the options and the request items (``items.parse_items``).
+
+    ``mode`` says how data items are sent: ``""`` or ``json`` (a JSON object, the
+    default; ``json`` also when there is none, and a raw body is then JSON),
+    ``form`` (urlencoded; multipart when a file is uploaded) or ``multipart``.
+    """
+    from .items import parse_items
+
+    parsed = parse_items(items or [])
     request = RequestInput(
         method=parse_method(method),
         url=parse_url(url),
-        headers=parse_headers(headers or []),
-        params=parse_params(params or []),
+        headers=parse_headers([*(headers or []), *parsed.header_lines]),
+        params=[*parse_params(params or []), *parsed.params],
     )
-    if data is not None:
-        request.body = read_value(data, "-d/--data")
-        _default_header(request.headers, "Content-Type", FORM)
-    elif json_text is not None:
-        body = read_value(json_text, "--json")
-        try:
-            json.loads(body)
-        except ValueError as exc:
+    for name, value in parsed.empty_headers:
+        _set_header(request.headers, name, value)
+    body = None if raw is None else read_value(raw, "--raw")
+    if parsed.body_file is not None:
+        if body is not None:
+            raise usage("--raw and an @FILE item both give the body", "use one of them")
+        body = parsed.body_file
+    if body is not None:
+        if parsed.fields or parsed.files:
             raise usage(
-                f"--json is not valid JSON: {exc}", "quote it: --json '{\"a\": 1}'"
-            ) from exc
+                "a raw body (--raw or @FILE) and data items both give the body",
+                "send either data items (name=value) or the raw body",
+            )
         request.body = body
-        _default_header(request.headers, "Content-Type", JSON)
+        if mode == "json":
+            _check_json(body)
+            _json_headers(request.headers)
+        else:
+            _default_header(request.headers, "Content-Type", FORM)
+        return request
+    if parsed.files or mode == "multipart":
+        if not (parsed.fields or parsed.files):
+            raise usage("--multipart and no data items", "add items such as name=value or f@FILE")
+        request.form_fields = [(n, _form_text(v, n)) for n, v in parsed.fields]
+        request.files = parsed.files
+    elif mode == "form":
+        if parsed.fields:
+            pairs = [(n, _form_text(v, n)) for n, v in parsed.fields]
+            request.body = urlencode(pairs).encode("utf-8")
+            _default_header(request.headers, "Content-Type", f"{FORM}; charset=utf-8")
+    elif parsed.fields:
+        request.body = json.dumps(_json_object(parsed.fields), ensure_ascii=False).encode("utf-8")
+        _json_headers(request.headers)
+    elif mode == "json":
         _default_header(request.headers, "Accept", f"{JSON}, */*;q=0.5")
     return request
+
+
+def body_mode(json_flag: bool, form: bool, multipart: bool) -> str:
+    """The ``mode`` of ``build`` from --json, --form and --multipart."""
+    if json_flag and (form or multipart):
+        other = "--form" if form else "--multipart"
+        raise usage(f"--json and {other} contradict each other", "choose one")
+    if multipart:
+        return "multipart"
+    return "form" if form else "json" if json_flag else ""
+
+
+def _check_json(body: bytes) -> None:
+    try:
+        json.loads(body)
+    except ValueError as exc:
+        raise usage(
+            f"the body is not valid JSON: {exc}", "drop --json, or send JSON such as '{\"a\": 1}'"
+        ) from exc
+
+
+def _json_headers(headers: dict[str, str | None]) -> None:
+    _default_header(headers, "Content-Type", JSON)
+    _default_header(headers, "Accept", f"{JSON}, */*;q=0.5")
+
+
+def _json_object(fields: list[tuple[str, object]]) -> dict[str, object]:
+    """Fields in order; a name given more than once has the list of its values."""
+    data: dict[str, object] = {}
+    repeated: dict[str, list[object]] = {}
+    for name, value in fields:
+        if name in repeated:
+            repeated[name].append(value)
+        elif name in data:
+            repeated[name] = [data[name], value]
+            data[name] = repeated[name]
+        else:
+            data[name] = value
+    return data
+
+
+def _form_text(value: object, name: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise usage(f"{name}:= gives JSON, which a form cannot carry", f"send {name}=VALUE")
+
+
+def _set_header(headers: dict[str, str | None], name: str, value: str) -> None:
+    existing = next((k for k in headers if k.lower() == name.lower()), name)
+    headers[existing] = value
 
 
 def parse_method(method: str) -> str:

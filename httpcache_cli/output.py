@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -19,6 +20,21 @@ CACHE_NAME = "httpcache"
 
 
 # ---- terminals -----------------------------------------------------------------------
+
+#: C0 and C1 controls but tab, DEL, and the bidirectional overrides that reorder text.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe(text: str) -> str:
+    """``text`` with control characters escaped (``\\x1b``), for a terminal: what a
+    server sends (headers, URLs, reasons) can then neither move the cursor, nor
+    retitle the window, nor hide text."""
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def is_terminal(stream: IO[Any]) -> bool:

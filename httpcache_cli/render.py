@@ -21,8 +21,14 @@ ROW_STYLES = {"fresh": "green", "expired": "yellow", "stale": "yellow", "error":
 SECTION_STYLES = {"good": "bold green", "bad": "bold red", "warn": "bold yellow", "": "bold"}
 
 
-def console(stream: IO[str] | None = None) -> Console:
-    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+def console(stream: IO[str] | None = None, force: bool = False) -> Console:
+    """A console on ``stream``; ``force`` draws colours even in a pipe (--pretty)."""
+    return Console(
+        file=stream or sys.stdout,
+        highlight=False,
+        soft_wrap=force,
+        force_terminal=True if force else None,
+    )
 
 
 def show(view: Table | list[Section], stream: IO[str] | None = None) -> None:
@@ -61,9 +67,11 @@ def _section(out: Console, section: Section) -> None:
         out.print(line)
 
 
-def print_head(lines: list[str], stream: IO[str], response: bool = True) -> None:
+def print_head(
+    lines: list[str], stream: IO[str], response: bool = True, force: bool = False
+) -> None:
     """A message head, coloured as httpie does: status by class, names in cyan."""
-    out = console(stream)
+    out = console(stream, force)
     for index, line in enumerate(lines):
         if index == 0:
             out.print(Text(line, style=_first_line_style(line, response)))
@@ -74,6 +82,25 @@ def print_head(lines: list[str], stream: IO[str], response: bool = True) -> None
         if name.lower() == "cache-status":
             text.stylize("bold magenta", 0, len(name))
         out.print(text)
+
+
+def print_status_lines(lines: list[str], stream: IO[str]) -> None:
+    """Status lines (redirects followed, an error status), coloured by class."""
+    out = console(stream)
+    for line in lines:
+        out.print(Text(line, style=_first_line_style(line, True)))
+
+
+def print_json(text: str, stream: IO[str], style: str) -> None:
+    """Formatted JSON, coloured with a Pygments style (an unknown one: the default)."""
+    from pygments.util import ClassNotFound
+    from rich.syntax import Syntax
+
+    try:
+        syntax = Syntax(text.rstrip("\n"), "json", theme=style, background_color="default")
+    except ClassNotFound:
+        syntax = Syntax(text.rstrip("\n"), "json", background_color="default")
+    console(stream, force=True).print(syntax)
 
 
 def _first_line_style(line: str, response: bool) -> str:
@@ -87,7 +114,7 @@ def _first_line_style(line: str, response: bool) -> str:
 
 
 @contextmanager
-def progress(total: int | None, label: str) -> Iterator[Any]:
+def progress(total: int | None, label: str, start: int = 0) -> Iterator[Any]:
     """A download bar on stderr; yields ``advance(nbytes)``."""
     from rich.progress import (
         BarColumn,
@@ -108,7 +135,7 @@ def progress(total: int | None, label: str) -> Iterator[Any]:
         transient=False,
     )
     with bar:
-        task = bar.add_task(label, total=total)
+        task = bar.add_task(label, total=total, completed=start)
 
         def advance(size: int) -> None:
             bar.update(task, advance=size)

@@ -1,11 +1,14 @@
-"""``hc get`` (``fetch``), ``hc head``, ``hc request``: an HTTP client on the cache.
+"""``hc get`` (``fetch``), ``head``, ``post``, ``put``, ``patch``, ``delete``, ``request``.
 
-The options come from ``spec.FETCH`` (which the fast path parses too); the work is
-``fetching.run``.
+Every one takes ``URL [REQUEST_ITEM]...`` and the options of ``spec.FETCH`` (which
+the fast path parses too); their signatures are built from that table, so the
+commands cannot drift apart. The work is ``fetching.run``.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,110 +16,117 @@ import typer
 
 from ..config import options_of
 from ..fetching import make_fetch, run
-from ..spec import FETCH
+from ..spec import COMMAND_OPTIONS, FETCH
+
+#: Option types other than a flag (bool) or text (str | None), and their defaults.
+_TYPES: dict[str, tuple[Any, Any]] = {
+    "header": (list[str] | None, None),
+    "param": (list[str] | None, None),
+    "output": (Path | None, None),
+    "cert": (Path | None, None),
+    "cert_key": (Path | None, None),
+    "timeout": (float | None, None),
+    "max_redirects": (int, 30),
+}
+#: Only ``--help`` asks for help here: ``-h`` prints the response headers (as in httpie).
+CONTEXT = {"help_option_names": ["--help"]}
+
+ITEMS_HELP = (
+    "Request items, as httpie takes them: Header:value, param==value, field=value "
+    "(JSON unless --form), field:=json, field=@file, field@file (upload), @file (the body)."
+)
 
 
-def _option(name: str, **extra: Any) -> Any:
+def _option(name: str) -> Any:
     spec = FETCH[name]
+    extra: dict[str, Any] = {}
     if spec.metavar is not None:
         extra["metavar"] = spec.metavar
+    if name in ("output", "cert", "cert_key"):
+        extra["dir_okay"] = False
     return typer.Option(*spec.names, help=spec.help, **extra)
 
 
-Url = Annotated[
-    str,
-    typer.Argument(help="The URL; http:// is assumed when it has no scheme.", show_default=False),
-]
+def _parameter(name: str) -> inspect.Parameter:
+    spec = FETCH[name]
+    kind, default = (bool, False) if spec.flag else _TYPES.get(name, (str | None, None))
+    return inspect.Parameter(
+        name,
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[kind, _option(name)],
+        default=default,
+    )
+
+
+URL = inspect.Parameter(
+    "url",
+    inspect.Parameter.KEYWORD_ONLY,
+    annotation=Annotated[
+        str,
+        typer.Argument(
+            metavar="URL",
+            help="The URL; http:// is assumed when it has no scheme.",
+            show_default=False,
+        ),
+    ],
+)
+ITEMS = inspect.Parameter(
+    "items",
+    inspect.Parameter.KEYWORD_ONLY,
+    annotation=Annotated[
+        list[str] | None,
+        typer.Argument(metavar="REQUEST_ITEM", help=ITEMS_HELP, show_default=False),
+    ],
+    default=None,
+)
+METHOD = inspect.Parameter(
+    "method",
+    inspect.Parameter.KEYWORD_ONLY,
+    annotation=Annotated[
+        str,
+        typer.Argument(
+            metavar="METHOD", help="The method: GET, POST, PUT, DELETE ...", show_default=False
+        ),
+    ],
+)
+CTX = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+
+
+def command(method: str | None, options: str, doc: str) -> Callable[..., None]:
+    """A command sending ``method`` (None: the METHOD argument), with the options of
+    ``COMMAND_OPTIONS[options]``."""
+
+    def run_command(ctx: typer.Context, **values: Any) -> None:
+        chosen = values.pop("method") if method is None else method
+        status = run(options_of(ctx), make_fetch(chosen, values))
+        if status:
+            raise typer.Exit(int(status))
+
+    head = [CTX, *([METHOD] if method is None else []), URL, ITEMS]
+    params = head + [_parameter(name) for name in COMMAND_OPTIONS[options]]
+    run_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    run_command.__doc__ = doc
+    run_command.__name__ = (method or "request").lower()
+    return run_command
+
+
+get = command("GET", "get", "GET a URL through the cache; the body goes to stdout (or -o FILE).")
+head = command("HEAD", "head", "HEAD a URL through the cache; the status line and headers print.")
+post = command("POST", "get", "POST to a URL: data items as JSON (or --form), or a raw body.")
+put = command("PUT", "get", "PUT to a URL: data items as JSON (or --form), or a raw body.")
+patch = command("PATCH", "get", "PATCH a URL: data items as JSON (or --form), or a raw body.")
+delete = command("DELETE", "get", "DELETE a URL (stored responses for it are invalidated).")
+request = command(
+    None,
+    "request",
+    "Send any METHOD through the cache (GET and HEAD are cached; unsafe methods invalidate).",
+)
+
+# Shared with hc explain, which takes some of the same options.
+Url = URL.annotation
 Header = Annotated[list[str] | None, _option("header")]
 Param = Annotated[list[str] | None, _option("param")]
-Data = Annotated[str | None, _option("data")]
-Json = Annotated[str | None, _option("json")]
-Output = Annotated[Path | None, _option("output", dir_okay=False)]
-Include = Annotated[bool, _option("include")]
-Verbose = Annotated[bool, _option("verbose")]
 ExpireAfter = Annotated[str | None, _option("expire_after")]
 Refresh = Annotated[bool, _option("refresh")]
 ForceRefresh = Annotated[bool, _option("force_refresh")]
-Offline = Annotated[bool, _option("offline")]
-NoCache = Annotated[bool, _option("no_cache")]
-Timeout = Annotated[float | None, _option("timeout", min=0.001)]
-Follow = Annotated[bool, _option("follow")]
-MaxRedirects = Annotated[int, _option("max_redirects", min=0)]
-CheckStatus = Annotated[bool, _option("check_status")]
-
-
-def get(
-    ctx: typer.Context,
-    url: Url,
-    header: Header = None,
-    param: Param = None,
-    data: Data = None,
-    json: Json = None,
-    output: Output = None,
-    include: Include = False,
-    verbose: Verbose = False,
-    expire_after: ExpireAfter = None,
-    refresh: Refresh = False,
-    force_refresh: ForceRefresh = False,
-    offline: Offline = False,
-    no_cache: NoCache = False,
-    timeout: Timeout = None,
-    follow: Follow = False,
-    max_redirects: MaxRedirects = 30,
-    check_status: CheckStatus = False,
-) -> None:
-    """GET a URL through the cache; the body goes to stdout (or -o FILE)."""
-    _run(ctx, "GET", locals())
-
-
-def head(
-    ctx: typer.Context,
-    url: Url,
-    header: Header = None,
-    param: Param = None,
-    verbose: Verbose = False,
-    expire_after: ExpireAfter = None,
-    refresh: Refresh = False,
-    force_refresh: ForceRefresh = False,
-    offline: Offline = False,
-    no_cache: NoCache = False,
-    timeout: Timeout = None,
-    follow: Follow = False,
-    max_redirects: MaxRedirects = 30,
-    check_status: CheckStatus = False,
-) -> None:
-    """HEAD a URL through the cache; the status line and headers go to stdout."""
-    _run(ctx, "HEAD", locals())
-
-
-def request(
-    ctx: typer.Context,
-    method: Annotated[
-        str, typer.Argument(help="The method: GET, POST, PUT, DELETE ...", show_default=False)
-    ],
-    url: Url,
-    header: Header = None,
-    param: Param = None,
-    data: Data = None,
-    json: Json = None,
-    output: Output = None,
-    include: Include = False,
-    verbose: Verbose = False,
-    expire_after: ExpireAfter = None,
-    refresh: Refresh = False,
-    force_refresh: ForceRefresh = False,
-    offline: Offline = False,
-    no_cache: NoCache = False,
-    timeout: Timeout = None,
-    follow: Follow = False,
-    max_redirects: MaxRedirects = 30,
-    check_status: CheckStatus = False,
-) -> None:
-    """Send any METHOD through the cache (GET and HEAD are cached; unsafe methods invalidate)."""
-    _run(ctx, method, locals())
-
-
-def _run(ctx: typer.Context, method: str, values: dict[str, Any]) -> None:
-    status = run(options_of(ctx), make_fetch(method, values))
-    if status:
-        raise typer.Exit(int(status))
+Timeout = Annotated[float | None, _option("timeout")]

@@ -69,7 +69,7 @@ def test_head_prints_status_line_and_headers(hc: Invoke, origin: Origin) -> None
 
 def test_request_sends_method_and_data(hc: Invoke, origin: Origin) -> None:
     url = origin.route("/post", Reply(201, {}, b"created"))
-    result = hc("request", "post", url, "-d", "a=1&b=2")
+    result = hc("request", "post", url, "--raw", "a=1&b=2")
     assert result.exit_code == 0
     assert result.stdout_bytes == b"created"
     seen = origin.requests_to("/post")[0]
@@ -82,15 +82,15 @@ def test_data_from_file_and_stdin(hc: Invoke, origin: Origin, tmp_path: Path) ->
     url = origin.route("/put", Reply(200, {}, b""))
     payload = tmp_path / "payload.bin"
     payload.write_bytes(b"\x00\x01file")
-    assert hc("request", "PUT", url, "-d", f"@{payload}").exit_code == 0
-    assert hc("request", "PUT", url, "-d", "@-", input=b"from stdin").exit_code == 0
+    assert hc("request", "PUT", url, "--data", f"@{payload}").exit_code == 0
+    assert hc("request", "PUT", url, "--raw", "@-", input=b"from stdin").exit_code == 0
     bodies = [s.body for s in origin.requests_to("/put")]
     assert bodies == [b"\x00\x01file", b"from stdin"]
 
 
 def test_json_body_sets_content_type_and_accept(hc: Invoke, origin: Origin) -> None:
     url = origin.route("/json", Reply(200, {}, b"{}"))
-    assert hc("request", "POST", url, "--json", '{"a": [1, 2]}').exit_code == 0
+    assert hc("request", "POST", url, "--json", "--raw", '{"a": [1, 2]}').exit_code == 0
     seen = origin.requests_to("/json")[0]
     assert json.loads(seen.body) == {"a": [1, 2]}
     assert seen.headers["content-type"] == "application/json"
@@ -99,7 +99,7 @@ def test_json_body_sets_content_type_and_accept(hc: Invoke, origin: Origin) -> N
 
 def test_headers_and_params_reach_the_server(hc: Invoke, origin: Origin) -> None:
     url = origin.route("/q", Reply(200, {}, b""))
-    result = hc("get", url, "-H", "X-One: 1", "-H", "Accept: text/csv", "-p", "b=2", "-p", "a=1")
+    result = hc("get", url, "-H", "X-One: 1", "-H", "Accept: text/csv", "--param", "b=2", "a==1")
     assert result.exit_code == 0
     seen = origin.requests_to("/q")[0]
     assert seen.headers["x-one"] == "1"

@@ -296,8 +296,11 @@ def leaves_it(
         ["get", "{base}/redirect"],
         ["get", "{base}/big"],  # a body of several chunks
         ["get", "{base}/private?x=%41"],  # requests rewrites %41
-        ["get", "-p", "a=1", "{base}/plain"],
-        ["get", "-d", "a=1", "{base}/plain"],
+        ["get", "{base}/plain", "a==1"],
+        ["get", "--raw", "a=1", "{base}/plain"],
+        ["get", "{base}/plain", "a=1"],
+        ["get", "-a", "user:pw", "{base}/plain"],
+        ["get", "-k", "{base}/plain"],
         ["get", "--refresh", "{base}/plain"],
         ["get", "--force-refresh", "{base}/plain"],
         ["get", "--no-cache", "{base}/plain"],

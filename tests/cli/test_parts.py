@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import UTC, datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from httpcache.caches import DictCache, FileCache, SeparateBodyFileCache, SQLiteCache
 from httpcache.heuristics import ExpiresAfter, LastModified, OneDayCache
-from httpcache_cli import config, inputs, output
+from httpcache_cli import config, inputs, items, output
 from httpcache_cli.errors import CliError
 
 # ---- inputs ------------------------------------------------------------------------------
@@ -53,11 +54,60 @@ def test_parse_params_keeps_order_and_repeats() -> None:
 
 
 def test_build_defaults_content_type_unless_given() -> None:
-    form = inputs.build("post", "x.test", data="a=1")
+    form = inputs.build("post", "x.test", raw="a=1")
     assert form.method == "POST"
     assert form.headers["Content-Type"] == inputs.FORM
-    own = inputs.build("POST", "x.test", headers=["content-type: text/csv"], data="a,b")
+    own = inputs.build("POST", "x.test", headers=["content-type: text/csv"], raw="a,b")
     assert own.headers == {"content-type": "text/csv"}
+
+
+@pytest.mark.parametrize(
+    ("item", "split"),
+    [
+        ("Accept:text/html", ("Accept", ":", "text/html")),
+        ("X-Time:12:30", ("X-Time", ":", "12:30")),
+        ("q==a=b", ("q", "==", "a=b")),
+        ("name=a:b@c", ("name", "=", "a:b@c")),
+        ("n:=[1, 2]", ("n", ":=", "[1, 2]")),
+        ("f@/tmp/x", ("f", "@", "/tmp/x")),
+        ("@/tmp/x", ("", "@", "/tmp/x")),
+        ("t=@/tmp/x", ("t", "=@", "/tmp/x")),
+        ("j:=@/tmp/x", ("j", ":=@", "/tmp/x")),
+        ("a\\=b=c", ("a=b", "=", "c")),
+        ("a\\:b:c", ("a:b", ":", "c")),
+        ("X-Empty;", ("X-Empty", ";", "")),
+        ("plain", None),
+    ],
+)
+def test_request_items_split_at_their_first_separator(
+    item: str, split: tuple[str, str, str] | None
+) -> None:
+    assert items.split_item(item) == split
+
+
+def test_data_items_make_a_json_object_or_a_form(tmp_path: Path) -> None:
+    (tmp_path / "t.txt").write_text("from file")
+    (tmp_path / "j.json").write_text('{"k": [1]}')
+    fields = ["a=1", "n:=2", "a=3", f"t=@{tmp_path / 't.txt'}", f"j:=@{tmp_path / 'j.json'}"]
+    sent = inputs.build("POST", "x.test", items=fields)
+    assert json.loads(sent.body or b"") == {
+        "a": ["1", "3"], "n": 2, "t": "from file", "j": {"k": [1]},
+    }  # fmt: skip
+    assert sent.headers["Content-Type"] == "application/json"
+    form = inputs.build("POST", "x.test", items=["a=1", "b=x y"], mode="form")
+    assert form.body == b"a=1&b=x+y"
+    assert form.headers["Content-Type"].startswith(inputs.FORM)
+    upload = inputs.build("POST", "x.test", items=["a=1", f"f@{tmp_path / 't.txt'}"])
+    assert upload.body is None
+    assert upload.form_fields == [("a", "1")]
+    assert upload.files == [("f", ("t.txt", b"from file", "text/plain"))]
+
+
+def test_header_items_set_drop_and_empty() -> None:
+    sent = inputs.build("GET", "x.test", items=["X-A:1", "Accept:", "X-Empty;", "q==1"])
+    assert sent.headers == {"X-A": "1", "Accept": None, "X-Empty": ""}
+    assert sent.params == [("q", "1")]
+    assert sent.body is None
 
 
 # ---- config: every flag reaches the library's classes ----------------------------------------
