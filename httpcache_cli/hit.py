@@ -10,7 +10,8 @@ attributes it reads of a ``requests.Response``. Output is produced by the same
 functions as on the full path, so it is the same bytes.
 
 Anything else returns None before any output and the full path runs: another
-backend, a body or ``-p``, ``--refresh``/``--force-refresh``/``--no-cache``, a URL
+backend, a body or query items, ``--auth``, ``--verify``/``-k``/``--cert`` (both
+part of the key), ``--continue``, ``--refresh``/``--force-refresh``/``--no-cache``, a URL
 requests would rewrite, non-printable header values, a netrc file (requests may
 add credentials from it), a compression module that changes requests' default
 Accept-Encoding, a stale entry, a miss, a redirect, a body in several chunks, a
@@ -133,7 +134,7 @@ def prepare(request: RequestInput, user_agent: str) -> Prepared | None:
     caller's name replaces the session's in place (its spelling wins), a new one is
     appended, and a name set to None is removed.
     """
-    if request.body is not None or request.params:
+    if request.has_body or request.params:
         return None
     url = prepared_url(request.url)
     if url is None or netrc_present():
@@ -223,8 +224,10 @@ def lookup_for(options: CacheOptions, fetch: Fetch) -> Lookup | None:
 
     from .config import make_heuristic
 
-    if fetch.refresh or fetch.force_refresh or fetch.no_cache:
+    if fetch.refresh or fetch.force_refresh or fetch.no_cache or fetch.resume:
         return None
+    if fetch.auth is not None or not fetch.tls_is_default:
+        return None  # credentials and TLS settings are part of the key: the full path's
     prepared = prepare(fetch.request, f"hc/{__version__}")
     if prepared is None:
         return None
@@ -248,7 +251,7 @@ def serve(options: CacheOptions, fetch: Fetch) -> int | None:
     if options.backend != "sqlite":
         return None
     try:
-        fetch.check()
+        fetch.check(options)
         options.check()
         found = lookup_for(options, fetch)
         if found is None:
