@@ -18,6 +18,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:  # what type checkers and IDEs see: the names, as eager imports
     from . import caches, heuristics
+    from ._views import CachedResponse
     from .adapter import CacheControlAdapter
     from .caches import BaseCache, DictCache
     from .config import CacheConfig, RequestOptions
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see: the names, as eager import
 _LAZY: dict[str, str | None] = {
     "caches": None,
     "heuristics": None,
+    "CachedResponse": "._views",
     "CacheControlAdapter": ".adapter",
     "BaseCache": ".caches",
     "DictCache": ".caches",
@@ -99,6 +101,7 @@ __all__ = [
     "CacheControlAdapter",
     "CacheMixin",
     "CacheStatus",
+    "CachedResponse",
     "CachedSession",
     "ConfigurationError",
     "DeserializationError",

@@ -16,6 +16,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import _convert, _glue
+from ._views import EngineRequestKeys
 from .caches.base import BaseCache
 from .caches.memory import DictCache
 from .config import CacheConfig, current_request_options
@@ -53,6 +54,7 @@ class CacheControlAdapter(HTTPAdapter):
                 allowable_methods=tuple(cacheable_methods or ("GET",)),
             )
         self.engine = CacheEngine(self.cache, config, clock)
+        self.cache.request_keys = EngineRequestKeys(self.engine)
 
     @property  # type: ignore[override]  # HTTPAdapter's own ``config`` is an unused dict
     def config(self) -> CacheConfig:
@@ -85,6 +87,11 @@ class CacheControlAdapter(HTTPAdapter):
         return _glue.cached_send(
             self.engine, request, plan, stream=stream, network=network, connection=self
         )
+
+    def close(self) -> None:
+        """Close the connection pools, and the cache (``session.close()`` calls this)."""
+        super().close()
+        self.cache.close()
 
     def wait_for_background(self, timeout: float | None = None) -> None:
         """Wait for stale-while-revalidate refreshes in progress (useful in tests)."""

@@ -34,6 +34,12 @@ class RequestOptions:
     refresh: bool = False
     force_refresh: bool = False
 
+    def __post_init__(self) -> None:
+        expire_after = self.expire_after
+        if type(expire_after) is str and expire_after.strip().lower() == "default":
+            # requests-cache's word for "not set here": the session's own settings apply.
+            object.__setattr__(self, "expire_after", UNSET)
+
 
 _request_options: contextvars.ContextVar[RequestOptions | None] = contextvars.ContextVar(
     "httpcache_request_options", default=None
@@ -85,6 +91,12 @@ class CacheConfig:
     filter_fn: Callable[[Any], bool] | None = None
     key_fn: Callable[..., str] | None = None
     shared: bool = False
+    #: Revalidate every stored response before using it, fresh or not.
+    always_revalidate: bool = False
+    #: Serve what is stored, but write nothing: no new entry, no freshening, no removal.
+    read_only: bool = False
+    #: ``session.close()`` closes the cache too.
+    autoclose: bool = True
     #: How long a concurrent identical request waits for the one already in flight.
     coalesce_timeout: float = 30.0
     _resolved: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
@@ -92,6 +104,11 @@ class CacheConfig:
     def __post_init__(self) -> None:
         if self.heuristic is not None and not isinstance(self.heuristic, BaseHeuristic):
             raise ConfigurationError("heuristic must be an httpcache.heuristics.BaseHeuristic")
+        for name in _FLAGS:
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigurationError(
+                    f"{name} must be True or False, not {getattr(self, name)!r}"
+                )
         ignored = tuple(self.ignored_parameters or ())
         headers, params = split_ignored(ignored)
         resolved = self._resolved
@@ -133,6 +150,12 @@ class CacheConfig:
     def settings_for(self, request: Request, options: RequestOptions | None) -> Settings:
         """Settings for one request: the caller's expiration by precedence, and flags."""
         base: Settings = self._resolved["base_settings"]
+        if self.always_revalidate:
+            base = replace(base, refresh=True)
+        if request.method not in base.cacheable_methods and _overridden_to(request, base):
+            # A method override naming a cached method (``X-HTTP-Method-Override: GET``
+            # on a POST): cached as that method is, keyed by the request as sent.
+            base = replace(base, cacheable_methods=base.cacheable_methods | {request.method})
         expiration = None
         if options is not None and options.expire_after is not UNSET:
             expiration = resolve(options.expire_after)
@@ -146,6 +169,23 @@ class CacheConfig:
             base,
             expiration=expiration,
             only_if_cached=options.only_if_cached,
-            refresh=options.refresh,
+            refresh=options.refresh or base.refresh,
             force_refresh=options.force_refresh,
         )
+
+
+#: The on/off options added for requests-cache's users, checked to be booleans.
+_FLAGS = ("always_revalidate", "read_only", "autoclose")
+#: Request header fields that name the method a request stands for (a POST that is
+#: really a GET, for servers or proxies that limit methods).
+METHOD_OVERRIDE_HEADERS = ("X-HTTP-Method-Override", "X-HTTP-Method", "X-Method-Override")
+
+
+def _overridden_to(request: Request, settings: Settings) -> bool:
+    """Whether a method override field names a method the cache keeps."""
+    headers = request.headers
+    return any(
+        headers.get(name, "").strip().upper() in settings.cacheable_methods
+        for name in METHOD_OVERRIDE_HEADERS
+        if name in headers
+    )

@@ -327,10 +327,26 @@ def split_ignored(ignored: Iterable[str]) -> tuple[frozenset[str], frozenset[str
     return frozenset(n.lower() for n in names), frozenset(names)
 
 
-def credential_fingerprint(headers: Headers) -> str:
-    """A one-way digest of the credential fields, ``""`` when there are none."""
-    present = [[name, headers[name]] for name in CREDENTIAL_HEADERS if name in headers]
+def credential_fingerprint(headers: Headers, shared: Collection[str] = ()) -> str:
+    """A one-way digest of the credential fields, ``""`` when there are none.
+
+    ``shared`` (lower-case names) are left out: the caller named them in its own
+    ``ignored_parameters``, saying they do not change the response.
+    """
+    present = [
+        [name, headers[name]]
+        for name in CREDENTIAL_HEADERS
+        if name in headers and name not in shared
+    ]
     return digest(["credentials", present]) if present else ""
+
+
+def shared_credentials(ignored_parameters: Sequence[str]) -> frozenset[str]:
+    """The credential headers a caller's own ``ignored_parameters`` names (the
+    default list names some, but only to redact them: they still partition)."""
+    if tuple(ignored_parameters) == DEFAULT_IGNORED_PARAMETERS:
+        return frozenset()
+    return frozenset(n.lower() for n in ignored_parameters) & frozenset(CREDENTIAL_HEADERS)
 
 
 def matched_header_values(
@@ -428,14 +444,15 @@ def create_key(
         from ._convert import request_from_prepared
 
         request = request_from_prepared(request)
-    ignored_headers, ignored_params = split_ignored(ignored_parameters)
+    ignored = tuple(ignored_parameters)
+    ignored_headers, ignored_params = split_ignored(ignored)
     body, content_type = _key_body(request, ignored_params)
     parts: list[object] = [
         request.method.upper(),
         normalize_url(request.url, ignored_params),
         body,
         matched_header_values(request.headers, match_headers, ignored_headers, content_type),
-        credential_fingerprint(request.headers),
+        credential_fingerprint(request.headers, shared_credentials(ignored)),
     ]
     if tls:
         parts.append(tls)

@@ -13,27 +13,37 @@ from typing import Any
 import requests
 import requests.sessions
 
+from ._options import split_session_options
 from .caches import BaseCache, make_backend
-from .session import BACKEND_OPTIONS, CachedSession
+from .config import CacheConfig
+from .policy.expiration import UNSET, ExpirationTime
+from .session import CachedSession
 
 _ORIGINAL_SESSION = requests.sessions.Session
 
 
 def install_cache(
     cache_name: str = "http_cache",
-    backend: str | BaseCache = "sqlite",
+    backend: str | BaseCache | type[BaseCache] | None = "sqlite",
     session_factory: type[CachedSession] = CachedSession,
     **options: Any,
 ) -> None:
-    """Make every new ``requests`` session cache, with these ``CachedSession`` options."""
-    backend_options = {k: options.pop(k) for k in list(options) if k in BACKEND_OPTIONS}
-    cache = make_backend(backend, cache_name, **backend_options)
+    """Make every new ``requests`` session cache, with these ``CachedSession`` options.
+
+    The sessions share one cache, which closing one of them leaves open
+    (``autoclose=False`` unless given).
+    """
+    options.setdefault("autoclose", False)
+    split = split_session_options(cache_name, backend, options)
+    cache = make_backend(backend, split.cache_name, **split.backend)
+    session_options = {**split.config, **split.rest}
+    CacheConfig(**split.config)  # bad values fail here, not at the first request
 
     class _InstalledSession(session_factory):  # type: ignore[valid-type, misc]
         installed_cache = cache
 
         def __init__(self) -> None:
-            super().__init__(cache_name, backend=cache, **options)
+            super().__init__(split.cache_name, backend=cache, **session_options)
 
     _patch(_InstalledSession)
 
@@ -58,9 +68,11 @@ def clear() -> None:
         cache.clear()
 
 
-def remove_expired_responses() -> int:
+def remove_expired_responses(expire_after: ExpirationTime = UNSET) -> int:
+    """Remove the installed cache's expired responses (see ``remove_expired_responses``
+    of the cache); 0 when none is installed."""
     cache = get_cache()
-    return cache.remove_expired() if cache is not None else 0
+    return cache.remove_expired_responses(expire_after) if cache is not None else 0
 
 
 @contextmanager

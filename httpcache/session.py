@@ -18,8 +18,10 @@ from typing import Any
 import requests
 from requests.hooks import default_hooks, dispatch_hook
 
-from . import _glue
+from . import _glue, _redirects
+from ._options import ALIASES, BACKEND_OPTIONS, CONFIG_OPTIONS, split_session_options
 from ._prepared import PreparedMemo
+from ._views import EngineRequestKeys
 from .adapter import CacheControlAdapter
 from .caches import BaseCache, make_backend
 from .config import CacheConfig, RequestOptions, current_request_options, request_options
@@ -27,10 +29,7 @@ from .engine import CacheEngine, Plan
 from .heuristics import BaseHeuristic
 from .policy.expiration import DO_NOT_CACHE, UNSET, ExpirationTime
 
-#: Options of ``CacheConfig`` a session accepts as keywords (the contract's list).
-CONFIG_OPTIONS = frozenset(CacheConfig.__dataclass_fields__) - {"_resolved"}
-#: Keywords passed on to the backend.
-BACKEND_OPTIONS = frozenset({"max_size", "use_cache_dir", "connection", "url", "namespace"})
+__all__ = ["BACKEND_OPTIONS", "CONFIG_OPTIONS", "CacheControl", "CacheMixin", "CachedSession"]
 
 _disabled: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "httpcache_disabled", default=False
@@ -54,15 +53,37 @@ class CacheMixin:
     def __init__(
         self,
         cache_name: str = "http_cache",
-        backend: str | BaseCache = "sqlite",
+        backend: str | BaseCache | type[BaseCache] | None = "sqlite",
         **kwargs: Any,
     ) -> None:
-        config_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in CONFIG_OPTIONS}
-        backend_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in BACKEND_OPTIONS}
-        self.cache: BaseCache = make_backend(backend, cache_name, **backend_kwargs)
-        self.engine = CacheEngine(self.cache, CacheConfig(**config_kwargs))
+        options = split_session_options(cache_name, backend, kwargs)
+        self.cache: BaseCache = make_backend(backend, options.cache_name, **options.backend)
+        self.engine = CacheEngine(self.cache, CacheConfig(**options.config))
+        self.cache.request_keys = EngineRequestKeys(self.engine)
         self._memo = PreparedMemo()
-        super().__init__(**kwargs)
+        super().__init__(**options.rest)
+
+    @classmethod
+    def wrap(cls, original_session: requests.Session, **kwargs: Any) -> Any:
+        """A cached session that carries on ``original_session``'s settings (headers,
+        auth, cookies, adapters, hooks, ...); ``kwargs`` are this class's options."""
+        session: Any = cls(**kwargs)
+        for name in (
+            "adapters",
+            "auth",
+            "cert",
+            "cookies",
+            "headers",
+            "hooks",
+            "max_redirects",
+            "params",
+            "proxies",
+            "stream",
+            "trust_env",
+            "verify",
+        ):
+            setattr(session, name, getattr(original_session, name))
+        return session
 
     # ---- options -------------------------------------------------------------------
 
@@ -275,6 +296,7 @@ class CacheMixin:
                     history.insert(0, response)
                     response = history.pop()
                     response.history = history
+                    _redirects.remember(self.engine, history, response)
             else:
                 response._next = next(
                     session.resolve_redirects(response, request, yield_requests=True, **kwargs),
@@ -295,9 +317,16 @@ class CacheMixin:
 
     # ---- the cache -------------------------------------------------------------------
 
-    def remove_expired_responses(self) -> int:
-        """requests-cache's name for ``session.cache.remove_expired()``."""
-        return self.cache.remove_expired()
+    def remove_expired_responses(self, expire_after: ExpirationTime = UNSET) -> int:
+        """requests-cache's name for ``session.cache.remove_expired()``; with
+        ``expire_after``, what is left is then given that lifetime from now."""
+        return self.cache.remove_expired_responses(expire_after)
+
+    def close(self) -> None:
+        """Close the transport adapters, and the cache unless ``autoclose=False``."""
+        super().close()  # type: ignore[misc]
+        if self.engine.config.autoclose:
+            self.cache.close()
 
     def wait_for_background(self, timeout: float | None = None) -> None:
         """Wait for stale-while-revalidate refreshes started by this session."""
@@ -349,9 +378,10 @@ class _LiveSettings:
         object.__setattr__(self, "_engine", engine)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine.config, name)
+        return getattr(self._engine.config, ALIASES.get(name, name))
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = ALIASES.get(name, name)
         if name not in CONFIG_OPTIONS:
             raise AttributeError(f"unknown cache option {name!r}")
         engine = self._engine

@@ -26,6 +26,7 @@ from typing import BinaryIO
 from urllib.parse import urlsplit
 
 from ..models import Entry
+from ._inspection import RequestsCacheNames
 
 
 class BodyWriter(ABC):
@@ -87,7 +88,7 @@ def url_matches(url: str, pattern: str) -> bool:
     return fnmatch.fnmatchcase(url.split("://", 1)[-1], pattern.split("://", 1)[-1])
 
 
-class BaseCache(ABC):
+class BaseCache(RequestsCacheNames, ABC):
     """A response store. Subclasses implement the protocol methods marked abstract."""
 
     #: Bytes the store may hold (bodies plus heads, approximately); ``None``: no limit.
@@ -155,7 +156,7 @@ class BaseCache(ABC):
     def clear(self) -> None:
         """Remove everything this cache stored (and nothing else)."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
+    def close(self) -> None:
         """Release connections or handles."""
 
     def compact(self) -> int:

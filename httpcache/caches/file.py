@@ -12,10 +12,7 @@ A new entry without ``Vary`` (none stored under its key) is put in place with
 Replacing takes the entry's lock, as ``update_head`` does for its check-then-replace:
 a file it checked stays there until it is done, so such a link cannot slip in between.
 
-``FileCache(directory, forever=False, filemode=0o600, dirmode=0o700)`` is
-CacheControl's signature. ``forever=True`` keeps entries until the user removes them:
-the driver's deletions (``delete_keys``) do nothing and there is no size limit, while
-``delete()``, ``remove_expired()`` and ``clear()`` still work.
+CacheControl's options (``forever``, ``lock_class``) are in ``_file_options``.
 """
 
 from __future__ import annotations
@@ -27,9 +24,9 @@ from typing import BinaryIO
 
 from ..models import Entry
 from ..serialize import loads_entry
+from ._file_options import FileCacheOptions
 from ._files import (
     FRAME,
-    FileCacheBase,
     Frame,
     StagedWriter,
     TempFile,
@@ -45,7 +42,7 @@ _LENGTH_AT = FRAME.size - 8  # offset of the payload length in the frame prefix
 _COPY_CHUNK = 1 << 20
 
 
-class FileCache(FileCacheBase):
+class FileCache(FileCacheOptions):
     """Entries as single files under ``directory``, safe to share between processes."""
 
     MAGIC = b"HCF\x01"

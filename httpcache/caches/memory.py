@@ -3,6 +3,10 @@
 Entries are frozen objects, so they are kept as they are (no serialization) and
 handed out without copying. An ``OrderedDict`` keeps least-recently-used order for
 ``max_size``.
+
+``DictCache(init_dict)`` is CacheControl's signature: the cache starts with the
+entries of ``init_dict``, a mapping of key -> ``(Entry, body bytes)`` as this class
+holds them (another ``DictCache``'s ``items()``, say); an empty one starts empty.
 """
 
 from __future__ import annotations
@@ -10,10 +14,11 @@ from __future__ import annotations
 import io
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import BinaryIO
 
+from ..errors import ConfigurationError
 from ..models import Entry
 from .base import BaseCache, BodyWriter, freshens
 
@@ -24,12 +29,42 @@ HEAD_OVERHEAD = 512
 class DictCache(BaseCache):
     """An in-memory cache, safe to share between threads of one process."""
 
-    def __init__(self, max_size: int | None = None) -> None:
+    def __init__(
+        self,
+        init_dict: Mapping[str, tuple[Entry, bytes]] | None = None,
+        max_size: int | None = None,
+    ) -> None:
         super().__init__(max_size)
         self._lock = threading.RLock()
         self._items: OrderedDict[str, tuple[Entry, bytes]] = OrderedDict()
         self._by_primary: dict[str, set[str]] = {}
         self._bytes = 0
+        if init_dict is not None:
+            self._load(init_dict)
+
+    def _load(self, init_dict: Mapping[str, tuple[Entry, bytes]]) -> None:
+        if not isinstance(init_dict, Mapping):
+            raise ConfigurationError(f"init_dict must be a mapping, not {init_dict!r}")
+        for key, item in init_dict.items():
+            if not (
+                isinstance(item, tuple)
+                and len(item) == 2
+                and isinstance(item[0], Entry)
+                and isinstance(item[1], bytes)
+                and item[0].key == key
+            ):
+                raise ConfigurationError(
+                    f"init_dict[{key!r}] must be an (Entry, bytes) pair stored under its key"
+                )
+            self._store(item[0], item[1])
+
+    def items(self) -> list[tuple[str, tuple[Entry, bytes]]]:
+        """Every key with its ``(Entry, body)``, least recently used first."""
+        with self._lock:
+            return list(self._items.items())
+
+    def __repr__(self) -> str:
+        return f"DictCache(<{len(self._items)} entries>)"
 
     # ---- protocol ----------------------------------------------------------------
 

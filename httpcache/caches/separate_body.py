@@ -26,9 +26,9 @@ from typing import BinaryIO
 from ..errors import DeserializationError
 from ..models import Entry
 from ..serialize import loads_entry
+from ._file_options import FileCacheOptions
 from ._files import (
     FRAME,
-    FileCacheBase,
     Frame,
     StagedWriter,
     TempFile,
@@ -49,7 +49,7 @@ _TOKEN_LENGTH = 16
 _ATTEMPTS = 3
 
 
-class SeparateBodyFileCache(FileCacheBase):
+class SeparateBodyFileCache(FileCacheOptions):
     """Heads and bodies as separate files under ``directory``; bodies never in memory."""
 
     MAGIC = b"HCS\x01"

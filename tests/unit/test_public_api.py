@@ -23,6 +23,7 @@ PUBLIC = {
     "CacheControlAdapter": "httpcache.adapter",
     "CacheMixin": "httpcache.session",
     "CacheStatus": "httpcache.policy.actions",
+    "CachedResponse": "httpcache._views",
     "CachedSession": "httpcache.session",
     "ConfigurationError": "httpcache.errors",
     "DeserializationError": "httpcache.errors",
