@@ -136,7 +136,7 @@ _hc() {
             "hc explain --param") ((i++)) ;;
             "hc explain --expire-after") ((i++)) ;;
             "hc explain --timeout") ((i++)) ;;
-            "hc cache ls"|"hc cache inspect"|"hc cache rm"|"hc cache clear"|"hc cache stats"|"hc cache remove-expired") cmd="$cmd $w" ;;
+            "hc cache ls"|"hc cache inspect"|"hc cache rm"|"hc cache clear"|"hc cache stats"|"hc cache remove-expired"|"hc cache compact") cmd="$cmd $w" ;;
             "hc cache ls --host") ((i++)) ;;
             "hc cache ls --url") ((i++)) ;;
             "hc cache ls --sort") ((i++)) ;;
@@ -298,13 +298,14 @@ _hc() {
         "hc stats") opts="--json -h --help"; words="" ;;
         "hc remove-expired") opts="--dry-run -n -h --help"; words="" ;;
         "hc purge-expired") opts="--dry-run -n -h --help"; words="" ;;
-        "hc cache") opts="-h --help"; words="ls inspect rm clear stats remove-expired" ;;
-        "hc cache ls") opts="--expired --fresh --host --url --sort --reverse -r --limit --json -h --help"; words="" ;;
+        "hc cache") opts="-h --help"; words="ls inspect rm clear stats remove-expired compact" ;;
+        "hc cache ls") opts="--expired --fresh --host --url --sort --reverse -r --limit --wide -w --json -h --help"; words="" ;;
         "hc cache inspect") opts="--body --json -h --help"; words="" ;;
         "hc cache rm") opts="--url -h --help"; words="" ;;
         "hc cache clear") opts="--yes -y -h --help"; words="" ;;
         "hc cache stats") opts="--json -h --help"; words="" ;;
         "hc cache remove-expired") opts="--dry-run -n -h --help"; words="" ;;
+        "hc cache compact") opts="-h --help"; words="" ;;
     esac
     if [[ "$cur" == -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -13,7 +13,7 @@ function __hc_path
         switch "$path $w"
             case 'hc --backend' 'hc --cache-name' 'hc --cache-dir' 'hc --redis-url' 'hc --heuristic' 'hc --expire-after' 'hc get -H' 'hc get --header' 'hc get --param' 'hc get --raw' 'hc get --data' 'hc get -a' 'hc get --auth' 'hc get -A' 'hc get --auth-type' 'hc get --verify' 'hc get --cert' 'hc get --cert-key' 'hc get -p' 'hc get --print' 'hc get --pretty' 'hc get -s' 'hc get --style' 'hc get -o' 'hc get --output' 'hc get --expire-after' 'hc get --timeout' 'hc get --max-redirects' 'hc fetch -H' 'hc fetch --header' 'hc fetch --param' 'hc fetch --raw' 'hc fetch --data' 'hc fetch -a' 'hc fetch --auth' 'hc fetch -A' 'hc fetch --auth-type' 'hc fetch --verify' 'hc fetch --cert' 'hc fetch --cert-key' 'hc fetch -p' 'hc fetch --print' 'hc fetch --pretty' 'hc fetch -s' 'hc fetch --style' 'hc fetch -o' 'hc fetch --output' 'hc fetch --expire-after' 'hc fetch --timeout' 'hc fetch --max-redirects' 'hc head -H' 'hc head --header' 'hc head --param' 'hc head -a' 'hc head --auth' 'hc head -A' 'hc head --auth-type' 'hc head --verify' 'hc head --cert' 'hc head --cert-key' 'hc head -p' 'hc head --print' 'hc head --pretty' 'hc head -s' 'hc head --style' 'hc head --expire-after' 'hc head --timeout' 'hc head --max-redirects' 'hc post -H' 'hc post --header' 'hc post --param' 'hc post --raw' 'hc post --data' 'hc post -a' 'hc post --auth' 'hc post -A' 'hc post --auth-type' 'hc post --verify' 'hc post --cert' 'hc post --cert-key' 'hc post -p' 'hc post --print' 'hc post --pretty' 'hc post -s' 'hc post --style' 'hc post -o' 'hc post --output' 'hc post --expire-after' 'hc post --timeout' 'hc post --max-redirects' 'hc put -H' 'hc put --header' 'hc put --param' 'hc put --raw' 'hc put --data' 'hc put -a' 'hc put --auth' 'hc put -A' 'hc put --auth-type' 'hc put --verify' 'hc put --cert' 'hc put --cert-key' 'hc put -p' 'hc put --print' 'hc put --pretty' 'hc put -s' 'hc put --style' 'hc put -o' 'hc put --output' 'hc put --expire-after' 'hc put --timeout' 'hc put --max-redirects' 'hc patch -H' 'hc patch --header' 'hc patch --param' 'hc patch --raw' 'hc patch --data' 'hc patch -a' 'hc patch --auth' 'hc patch -A' 'hc patch --auth-type' 'hc patch --verify' 'hc patch --cert' 'hc patch --cert-key' 'hc patch -p' 'hc patch --print' 'hc patch --pretty' 'hc patch -s' 'hc patch --style' 'hc patch -o' 'hc patch --output' 'hc patch --expire-after' 'hc patch --timeout' 'hc patch --max-redirects' 'hc delete -H' 'hc delete --header' 'hc delete --param' 'hc delete --raw' 'hc delete --data' 'hc delete -a' 'hc delete --auth' 'hc delete -A' 'hc delete --auth-type' 'hc delete --verify' 'hc delete --cert' 'hc delete --cert-key' 'hc delete -p' 'hc delete --print' 'hc delete --pretty' 'hc delete -s' 'hc delete --style' 'hc delete -o' 'hc delete --output' 'hc delete --expire-after' 'hc delete --timeout' 'hc delete --max-redirects' 'hc request -H' 'hc request --header' 'hc request --param' 'hc request --raw' 'hc request --data' 'hc request -a' 'hc request --auth' 'hc request -A' 'hc request --auth-type' 'hc request --verify' 'hc request --cert' 'hc request --cert-key' 'hc request -p' 'hc request --print' 'hc request --pretty' 'hc request -s' 'hc request --style' 'hc request -o' 'hc request --output' 'hc request --expire-after' 'hc request --timeout' 'hc request --max-redirects' 'hc explain -X' 'hc explain --method' 'hc explain -H' 'hc explain --header' 'hc explain --param' 'hc explain --expire-after' 'hc explain --timeout' 'hc cache ls --host' 'hc cache ls --url' 'hc cache ls --sort' 'hc cache ls --limit' 'hc cache rm --url'
                 set skip 1
-            case 'hc get' 'hc fetch' 'hc head' 'hc post' 'hc put' 'hc patch' 'hc delete' 'hc request' 'hc explain' 'hc inspect' 'hc clear' 'hc stats' 'hc remove-expired' 'hc purge-expired' 'hc cache' 'hc cache ls' 'hc cache inspect' 'hc cache rm' 'hc cache clear' 'hc cache stats' 'hc cache remove-expired'
+            case 'hc get' 'hc fetch' 'hc head' 'hc post' 'hc put' 'hc patch' 'hc delete' 'hc request' 'hc explain' 'hc inspect' 'hc clear' 'hc stats' 'hc remove-expired' 'hc purge-expired' 'hc cache' 'hc cache ls' 'hc cache inspect' 'hc cache rm' 'hc cache clear' 'hc cache stats' 'hc cache remove-expired' 'hc cache compact'
                 set path "$path $w"
         end
     end
@@ -39,7 +39,7 @@ complete -c hc -n '__hc_at hc' -a clear -d 'Same as cache clear'
 complete -c hc -n '__hc_at hc' -a stats -d 'Same as cache stats'
 complete -c hc -n '__hc_at hc' -a remove-expired -d 'Same as cache remove-expired'
 complete -c hc -n '__hc_at hc' -a purge-expired -d 'Same as cache remove-expired'
-complete -c hc -n '__hc_at hc' -a cache -d 'Look inside the cache: ls, inspect, rm, clear, stats, remove-expired'
+complete -c hc -n '__hc_at hc' -a cache -d 'Look inside the cache: ls, inspect, rm, clear, stats, remove-expired, compact'
 complete -c hc -n '__hc_at hc' -l backend -d 'Where the cache lives' -x -a 'memory sqlite filesystem separate-body redis'
 complete -c hc -n '__hc_at hc' -l cache-name -d 'The cache\'s name: NAME.sqlite, folder NAME.filesystem or NAME.separate-body, or Redis namespace NAME' -x
 complete -c hc -n '__hc_at hc' -l cache-dir -d 'The folder of file caches, created 0700 (default: the user cache folder, such as ~/.cache/httpcache)' -x -a '(__fish_complete_directories)'
@@ -338,9 +338,10 @@ complete -c hc -n '__hc_at hc purge-expired' -s h -l help -d 'Show the help and 
 complete -c hc -n '__hc_at hc cache' -a ls -d 'List entries: key, method, URL, status, size, age, expires, state'
 complete -c hc -n '__hc_at hc cache' -a inspect -d 'Everything stored about one entry: request, response headers, validators, freshness'
 complete -c hc -n '__hc_at hc cache' -a rm -d 'Remove entries by key, URL, or URL glob'
-complete -c hc -n '__hc_at hc cache' -a clear -d 'Remove every entry of the cache'
+complete -c hc -n '__hc_at hc cache' -a clear -d 'Remove every entry of the cache (a damaged SQLite or file cache: its files)'
 complete -c hc -n '__hc_at hc cache' -a stats -d 'Entries, bytes, expired, per host, hits and misses'
 complete -c hc -n '__hc_at hc cache' -a remove-expired -d 'Remove expired entries'
+complete -c hc -n '__hc_at hc cache' -a compact -d 'Give back the disk space that removed entries leave (SQLite\'s VACUUM)'
 complete -c hc -n '__hc_at hc cache' -s h -l help -d 'Show the help and exit'
 complete -c hc -n '__hc_at hc cache ls' -l expired -d 'Only expired entries'
 complete -c hc -n '__hc_at hc cache ls' -l fresh -d 'Only fresh entries'
@@ -349,6 +350,7 @@ complete -c hc -n '__hc_at hc cache ls' -l url -d 'Only URLs matching GLOB (* cr
 complete -c hc -n '__hc_at hc cache ls' -l sort -d 'Order by this column' -x -a 'url key host method status size age expires'
 complete -c hc -n '__hc_at hc cache ls' -l reverse -s r -d 'Reverse the order'
 complete -c hc -n '__hc_at hc cache ls' -l limit -d 'Show at most N entries' -x
+complete -c hc -n '__hc_at hc cache ls' -l wide -s w -d 'On a terminal too, every column and whole URLs (as in a pipe)'
 complete -c hc -n '__hc_at hc cache ls' -l json -d 'Print JSON for scripts'
 complete -c hc -n '__hc_at hc cache ls' -s h -l help -d 'Show the help and exit'
 complete -c hc -n '__hc_at hc cache inspect' -l body -d 'Print the stored body (bytes, to stdout) instead'
@@ -362,3 +364,4 @@ complete -c hc -n '__hc_at hc cache stats' -l json -d 'Print JSON for scripts'
 complete -c hc -n '__hc_at hc cache stats' -s h -l help -d 'Show the help and exit'
 complete -c hc -n '__hc_at hc cache remove-expired' -l dry-run -s n -d 'Only list what would be removed'
 complete -c hc -n '__hc_at hc cache remove-expired' -s h -l help -d 'Show the help and exit'
+complete -c hc -n '__hc_at hc cache compact' -s h -l help -d 'Show the help and exit'

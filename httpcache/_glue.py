@@ -18,9 +18,10 @@ from typing import Any, assert_never
 import requests
 
 from . import _convert
-from ._tee import TeeRaw
+from ._tee import StoredRaw, TeeRaw
 from .config import RequestOptions
 from .engine import CacheEngine, Plan
+from .errors import ChecksumMismatchError, HttpCacheError
 from .keys import tls_fingerprint
 from .models import Entry
 from .policy.actions import (
@@ -37,6 +38,21 @@ from .policy.actions import (
 #: Sends one request to the origin and returns its response with the body unread.
 Network = Callable[[requests.PreparedRequest], requests.Response]
 NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+class DamagedBodyError(requests.exceptions.ChunkedEncodingError, HttpCacheError):
+    """A streamed hit's stored body failed its checksum at its end.
+
+    Raised by ``iter_content``, ``raw.read`` and ``raw.stream`` of a response served
+    from the cache with ``stream=True`` in place of a quiet end with wrong bytes; the
+    entry is removed, so the same request made again goes to the origin. A
+    ``ChunkedEncodingError``, so code that handles a body cut short handles this too.
+    ``httpcache.errors.DamagedBodyError`` is this class.
+    """
+
+
+def _damaged_body(damage: ChecksumMismatchError) -> DamagedBodyError:
+    return DamagedBodyError(str(damage))
 
 
 def tls_of(verify: object, cert: object) -> str:
@@ -147,6 +163,7 @@ def _serve(
     response = _convert.build_response(
         prepared, entry.response, body, connection, action.hide_fields
     )
+    _report_damage(engine, plan, entry, response, body)
     if action.revalidate_in_background and network is not None:
         copy = prepared.copy()
         engine.revalidate_in_background(
@@ -236,13 +253,14 @@ def _revalidate(
             return _forward(engine, prepared, plan, forward, stream, network, connection)
         case _:
             assert_never(outcome)
-    pair = engine.open_stored(plan, entry, preload=False)
+    pair = engine.open_stored(plan, entry, preload=not stream)
     if pair is None:
         forward = Forward("stored body unavailable after 304", CacheStatus.MISS)
         plan = engine.replan(plan, forward)
         return _forward(engine, prepared, plan, forward, stream, network, connection)
     stored, body = pair  # normally the head just written; a newer pair if rewritten since
     served = _convert.build_response(prepared, stored.response, body, connection)
+    _report_damage(engine, plan, stored, served, body)
     return _annotate(engine, served, plan, CacheStatus.REVALIDATED, stored, True, revalidated=True)
 
 
@@ -296,6 +314,23 @@ def _handle_response(
         if saved is not None:
             entry = saved
     return _annotate(engine, response, plan, status, entry, False)
+
+
+def _report_damage(
+    engine: CacheEngine,
+    plan: Plan,
+    entry: Entry,
+    response: requests.Response,
+    body: object,
+) -> None:
+    """A streamed stored body found damaged at its end raises ``DamagedBodyError``
+    to the caller, and the engine removes the entry (one warning)."""
+    if not isinstance(body, bytes):
+        response.raw = StoredRaw(
+            response.raw,
+            lambda damage: engine.discard_damaged(plan, entry, damage),
+            _damaged_body,
+        )
 
 
 def _stale(

@@ -1,4 +1,9 @@
-"""A streamed body goes to storage as the caller reads it (``stream=True``).
+"""Streamed bodies between the caller and storage (``stream=True``).
+
+``StoredRaw`` stands in for urllib3's response over a body read from storage: a
+body found damaged at its end (``ChecksumMismatchError``, which urllib3 reports as a
+broken connection) is reported once to the engine and raised as the error the glue
+gives (``DamagedBodyError``, a ``ChunkedEncodingError``).
 
 ``TeeRaw`` stands in for urllib3's response as ``requests.Response.raw``. Every
 decoded chunk the caller reads is also written to a ``BodyWriter``; the entry is
@@ -15,10 +20,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from urllib3 import HTTPResponse
+from urllib3.exceptions import ProtocolError
 
 from ._convert import decoded_completely
 from ._guard import StorageGuard
 from .caches.base import BodyWriter
+from .errors import ChecksumMismatchError
 
 logger = logging.getLogger("httpcache")
 
@@ -122,3 +129,61 @@ class TeeRaw:
     def close(self) -> None:
         self._sink.finish(False)
         self._raw.close()
+
+
+def _damage_in(exc: BaseException) -> ChecksumMismatchError | None:
+    """The checksum mismatch behind ``exc`` (urllib3 wraps it in ``ProtocolError``)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return None
+        if isinstance(seen, ChecksumMismatchError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+class StoredRaw:
+    """urllib3's response over a stored body, with damage found at its end raised as
+    ``translate(damage)`` (after ``on_damage(damage)``, once)."""
+
+    def __init__(
+        self,
+        raw: HTTPResponse,
+        on_damage: Callable[[ChecksumMismatchError], None],
+        translate: Callable[[ChecksumMismatchError], Exception],
+    ) -> None:
+        self._raw = raw
+        self._on_damage: Callable[[ChecksumMismatchError], None] | None = on_damage
+        self._translate = translate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def stream(
+        self, amt: int | None = 2**16, decode_content: bool | None = None
+    ) -> Iterator[bytes]:
+        try:
+            yield from self._raw.stream(amt, decode_content=decode_content)
+        except (ProtocolError, ChecksumMismatchError) as exc:
+            self._raise_damage(exc)
+            raise
+
+    def read(
+        self, amt: int | None = None, decode_content: bool | None = None, **kwargs: Any
+    ) -> bytes:
+        try:
+            return self._raw.read(amt, decode_content=decode_content, **kwargs)
+        except (ProtocolError, ChecksumMismatchError) as exc:
+            self._raise_damage(exc)
+            raise
+
+    def _raise_damage(self, exc: BaseException) -> None:
+        """Raise the translated error if ``exc`` comes from damage; else return."""
+        damage = _damage_in(exc)
+        if damage is None:
+            return
+        report, self._on_damage = self._on_damage, None
+        if report is not None:
+            report(damage)
+        raise self._translate(damage) from damage

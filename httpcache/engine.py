@@ -12,7 +12,9 @@ urllib3: the requests glue (``_glue.py``, used by ``CachedSession.send`` and by
     plan.trace                                       # every step: what, why, RFC, figures
 
 Storage failures never reach the caller: the ``StorageGuard`` logs them and the
-request goes to the network.
+request goes to the network. A stored body that fails its checksum is a miss with
+one warning, and the entry is removed (``discard_damaged``). ``Set-Cookie`` never
+reaches storage: the heads the engine stores and freshens go without it.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from ._coalesce import Flights
 from ._guard import StorageGuard
 from .caches.base import BaseCache, BodyWriter
 from .config import CacheConfig, RequestOptions
+from .errors import ChecksumMismatchError
 from .keys import create_key, normalize_url, redact_request
 from .models import Entry, Request, Response
 from .policy import controller
@@ -45,9 +48,11 @@ from .policy.actions import (
     UseStored,
 )
 from .policy.controller import Exchange, Settings
+from .serialize import without_cookies
 from .trace import Trace
 
 logger = logging.getLogger("httpcache")
+T = TypeVar("T")
 
 #: One registry per process: concurrent identical misses coalesce across sessions
 #: (and engines) that share a cache object.
@@ -218,20 +223,37 @@ class CacheEngine:
         """The stored head and body as one pair (a rewrite since the lookup gives the
         newer pair whole), and (with ``count``) the hit counted; None if it vanished.
         ``preload`` reads the body into memory now."""
-        pair = self.guard.call("read an entry", lambda: self.cache.open_entry(entry.key), None)
+        pair = self.guard.call(
+            "read an entry", lambda: _damage_returned(self.cache.open_entry, entry.key), None
+        )
+        if isinstance(pair, ChecksumMismatchError):
+            self.discard_damaged(plan, entry, pair)
+            return None
         if pair is None:
             plan.trace.add("note", "Note", "the stored response vanished since the lookup")
             return None
         stored, stream = pair
         body: BinaryIO | bytes = stream
         if preload:
-            read = self.guard.call("read a body", lambda: _read_all(stream), None)
+            read = self.guard.call("read a body", lambda: _damage_returned(_read_all, stream), None)
+            if isinstance(read, ChecksumMismatchError):
+                self.discard_damaged(plan, stored, read)
+                return None
             if read is None:
                 return None
             body = read
         if count:
             self.count_hit()
         return stored, body
+
+    def discard_damaged(self, plan: Plan, entry: Entry, damage: ChecksumMismatchError) -> None:
+        """A stored body failed its checksum: a miss, one warning, and the entry removed
+        (the response fetched instead may take its place)."""
+        logger.warning("%s; a miss, and the entry is removed", damage)
+        plan.trace.add("note", "Note", "the stored body is damaged (checksum): removed")
+        self.guard.call(
+            "remove a damaged entry", lambda: self.cache.delete_keys([entry.key]), 0, minor=True
+        )
 
     def count_hit(self) -> None:
         self.guard.call("count a hit", lambda: self.cache.record_lookup(hit=True), None, minor=True)
@@ -285,7 +307,7 @@ class CacheEngine:
                 f"{invalidate.reason}; {count} removed",
                 figures={"removed": float(count)},
             )
-        outcome = decision.outcome
+        outcome = _cookies_left_out(decision.outcome)
         match outcome:
             case Store(entry=entry):
                 figures = {"lifetime": _lifetime(entry)}
@@ -433,6 +455,27 @@ def _freshness_figures(
 
 def _lifetime(entry: Entry) -> float:
     return controller.stored_lifetime(entry)
+
+
+def _cookies_left_out(outcome: ResponseOutcome) -> ResponseOutcome:
+    """The outcome with a head to store that sets no cookie: ``Set-Cookie`` is meant
+    for the one response that carried it, never stored, never replayed on a hit."""
+    match outcome:
+        case Store(entry=entry) | Freshen(entry=entry):
+            headers = without_cookies(entry.response.headers)
+            if headers is not entry.response.headers:
+                response = replace(entry.response, headers=headers)
+                return replace(outcome, entry=replace(entry, response=response))
+    return outcome
+
+
+def _damage_returned(read: Callable[[Any], T], argument: Any) -> T | ChecksumMismatchError:
+    """``read(argument)``, with a checksum mismatch returned instead of raised (the
+    storage guard would take it for a storage failure)."""
+    try:
+        return read(argument)
+    except ChecksumMismatchError as damage:
+        return damage
 
 
 def _read_all(body: Any) -> bytes:

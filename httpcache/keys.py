@@ -23,6 +23,7 @@ request's values of the header fields the response varies on.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -40,18 +41,32 @@ from .models import Headers, Request
 
 REDACTED = "REDACTED"
 
+#: Query parameters and JSON, form and multipart fields that commonly carry
+#: credentials (OAuth 2.0 tokens, API keys, signatures of signed URLs, passwords).
+CREDENTIAL_PARAMETERS: tuple[str, ...] = (
+    "token",
+    "access_token",
+    "refresh_token",
+    "id_token",
+    "api_key",
+    "apikey",
+    "secret",
+    "client_secret",
+    "password",
+    "signature",
+    "sig",
+    "auth",
+)
+
 #: Names left out of keys and redacted from what is stored unless the caller says
-#: otherwise. Header names are matched case-insensitively, parameters exactly.
+#: otherwise (README, "What is never stored"). Every name is matched
+#: case-insensitively, header fields and parameters alike (``Token``, ``API_KEY``).
 DEFAULT_IGNORED_PARAMETERS: tuple[str, ...] = (
     "Authorization",
     "Proxy-Authorization",
     "Cookie",
     "X-API-Key",
-    "access_token",
-    "api_key",
-    "apikey",
-    "client_secret",
-    "password",
+    *CREDENTIAL_PARAMETERS,
 )
 
 #: Request header fields that carry credentials: whatever ``ignored_parameters``
@@ -92,12 +107,26 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
 
 
+def lowered(names: Collection[str]) -> frozenset[str]:
+    """``names`` lower-cased, for matching case-insensitively (remembered for the few
+    sets a configuration passes on every request)."""
+    if isinstance(names, frozenset | tuple):
+        return _lowered(names)
+    return frozenset(name.lower() for name in names)
+
+
+@functools.lru_cache(maxsize=64)
+def _lowered(names: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
+    return frozenset(name.lower() for name in names)
+
+
 def _normalize_pairs(
     pairs: Iterable[tuple[str, str]], ignored: Collection[str], redact: bool
 ) -> list[tuple[str, str]]:
+    ignored = lowered(ignored) if ignored else ignored
     kept = []
     for name, value in pairs:
-        if name in ignored:
+        if ignored and name.lower() in ignored:
             if redact:
                 kept.append((name, REDACTED))
             continue
@@ -130,7 +159,7 @@ def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             document = json.loads(body)
-            cleaned = _redact_json(document, set(ignored), redact)
+            cleaned = _redact_json(document, lowered(ignored), redact)
             return json.dumps(cleaned, sort_keys=True, separators=(",", ":")).encode()
         except (UnicodeDecodeError, ValueError, RecursionError):  # nested too deep to read
             return body
@@ -202,9 +231,10 @@ class MultipartForm:
     def _kept(self, ignored: Collection[str], redact: bool) -> list[_Part]:
         if not ignored:
             return list(self.parts)
+        ignored = lowered(ignored)
         kept = []
         for part in self.parts:
-            if part.name() in ignored:
+            if (part.name() or "").lower() in ignored:
                 if redact:
                     kept.append(_Part(part.head, part.fields, REDACTED.encode()))
                 continue
@@ -306,11 +336,11 @@ def _parse_part(raw: bytes) -> _Part | None:
     return _Part(head, tuple(fields), content)
 
 
-def _redact_json(value: object, ignored: set[str], redact: bool) -> object:
+def _redact_json(value: object, ignored: frozenset[str], redact: bool) -> object:
     if isinstance(value, dict):
         out: dict[object, object] = {}
         for name, item in value.items():
-            if name in ignored:
+            if isinstance(name, str) and name.lower() in ignored:
                 if redact:
                     out[name] = REDACTED
                 continue
@@ -322,7 +352,8 @@ def _redact_json(value: object, ignored: set[str], redact: bool) -> object:
 
 
 def split_ignored(ignored: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
-    """(header names lower-cased, parameter names as given) from one list of names."""
+    """(header names lower-cased, parameter names as given) from one list of names
+    (parameters are lower-cased where they are compared)."""
     names = tuple(ignored)
     return frozenset(n.lower() for n in names), frozenset(names)
 

@@ -1,13 +1,22 @@
 """Entries to bytes and back: msgpack in a versioned envelope, never pickle.
 
-The envelope is ``[MAGIC, FORMAT_VERSION, fields]``. Loading validates every field's
-type, so bytes that are damaged, foreign (a pickle, JSON, another version) or of the
-wrong shape raise ``DeserializationError``, which every backend treats as a miss.
-Loading never runs code: msgpack only builds lists, maps, strings and numbers.
+The stored head is ``packb([MAGIC, FORMAT_VERSION, fields])`` followed by the CRC-32
+of those bytes (4 bytes, big-endian). Loading checks the CRC first, so a flipped bit
+or bytes replaced by others of the same length are found before anything is decoded,
+then validates every field's type: bytes that are damaged, foreign (a pickle, JSON,
+another version) or of the wrong shape raise ``DeserializationError``, which every
+backend treats as a miss. Loading never runs code: msgpack only builds lists, maps,
+strings and numbers.
+
+``Set-Cookie`` and ``Set-Cookie2`` are never part of a stored head: ``dumps_entry``
+leaves them out and ``loads_entry`` drops them from heads written before that, so a
+hit never sets a cookie again (a cached response is shared; its cookies were for the
+one that fetched it).
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any, cast
 
 import msgpack
@@ -16,7 +25,11 @@ from .errors import DeserializationError
 from .models import Entry, Headers, Request, Response
 
 MAGIC = "httpcache"
-FORMAT_VERSION = 1
+#: 2 added the CRC-32 after the envelope; a head of format 1 is a miss.
+FORMAT_VERSION = 2
+CHECKSUM_BYTES = 4
+#: Response header fields never stored (nor replayed from heads stored before).
+NEVER_STORED = ("set-cookie", "set-cookie2")
 #: Refuse to unpack heads larger than this: a head claiming gigabytes is damage.
 MAX_HEAD_BYTES = 16 * 1024 * 1024
 
@@ -25,14 +38,27 @@ def _headers_out(headers: Headers) -> list[list[str]]:
     return [[name, value] for name, value in headers.fields()]
 
 
+def without_cookies(headers: Headers) -> Headers:
+    """``headers`` without the fields that set cookies (the same object if none)."""
+    if "set-cookie" in headers or "set-cookie2" in headers:
+        return headers.without(*NEVER_STORED)
+    return headers
+
+
 def dumps_entry(entry: Entry) -> bytes:
-    """Serialize an entry's head (not its body)."""
+    """Serialize an entry's head (not its body), its checksum after it."""
     req, resp = entry.request, entry.response
     fields = [
         entry.key,
         entry.primary_key,
         [req.method, req.url, _headers_out(req.headers), req.body],
-        [resp.status, resp.reason, resp.url, resp.version, _headers_out(resp.headers)],
+        [
+            resp.status,
+            resp.reason,
+            resp.url,
+            resp.version,
+            _headers_out(without_cookies(resp.headers)),
+        ],
         entry.request_time,
         entry.response_time,
         entry.created_at,
@@ -42,7 +68,8 @@ def dumps_entry(entry: Entry) -> bytes:
         [[name, value] for name, value in entry.vary],
         entry.expiry_from_caller,
     ]
-    return cast(bytes, msgpack.packb([MAGIC, FORMAT_VERSION, fields], use_bin_type=True))
+    packed = cast(bytes, msgpack.packb([MAGIC, FORMAT_VERSION, fields], use_bin_type=True))
+    return packed + zlib.crc32(packed).to_bytes(CHECKSUM_BYTES, "big")
 
 
 def loads_entry(data: bytes) -> Entry:
@@ -51,8 +78,14 @@ def loads_entry(data: bytes) -> Entry:
         raise DeserializationError(f"expected bytes, got {type(data).__name__}")
     if len(data) > MAX_HEAD_BYTES:
         raise DeserializationError(f"entry head of {len(data)} bytes is larger than allowed")
+    view = memoryview(data)
+    packed = view[:-CHECKSUM_BYTES]
+    if len(view) <= CHECKSUM_BYTES or zlib.crc32(packed) != int.from_bytes(
+        view[-CHECKSUM_BYTES:], "big"
+    ):
+        raise DeserializationError(_why_unverified(data))
     try:
-        envelope = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+        envelope = msgpack.unpackb(packed, raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # damaged input raises several types, RecursionError included
         raise DeserializationError(f"not a msgpack entry: {exc!r}") from None
     try:
@@ -61,6 +94,17 @@ def loads_entry(data: bytes) -> Entry:
         raise
     except (TypeError, ValueError, IndexError) as exc:
         raise DeserializationError(f"entry of the wrong shape: {exc}") from None
+
+
+def _why_unverified(data: bytes | bytearray | memoryview) -> str:
+    """Why a head failed its checksum: an older format (written without one), or damage."""
+    try:
+        envelope = msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True)
+    except Exception:  # not one whole msgpack value: damaged, or not ours at all
+        return "checksum mismatch: the head is damaged"
+    if isinstance(envelope, list) and len(envelope) == 3 and envelope[0] == MAGIC:
+        return f"entry format {envelope[1]!r} (an older httpcache), expected {FORMAT_VERSION}"
+    return "checksum mismatch: not a httpcache head, or a damaged one"
 
 
 def _entry_from_fields(envelope: Any) -> Entry:
@@ -84,7 +128,7 @@ def _entry_from_fields(envelope: Any) -> Entry:
         reason=_str(resp[1]),
         url=_str(resp[2]),
         version=_int(resp[3]),
-        headers=_headers_in(resp[4]),
+        headers=without_cookies(_headers_in(resp[4])),
     )
     vary = tuple(_pair(item) for item in _list(fields[10]))
     return Entry(

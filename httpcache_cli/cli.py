@@ -187,7 +187,7 @@ app.command("explain")(explain.explain)
 
 cache_app = typer.Typer(
     name="cache",
-    help="Look inside the cache: ls, inspect, rm, clear, stats, remove-expired.",
+    help="Look inside the cache: ls, inspect, rm, clear, stats, remove-expired, compact.",
     no_args_is_help=True,
 )
 cache_app.command("ls")(cache.ls)
@@ -196,6 +196,7 @@ cache_app.command("rm")(cache.rm)
 cache_app.command("clear")(cache.clear)
 cache_app.command("stats")(cache.stats)
 cache_app.command("remove-expired")(cache.remove_expired)
+cache_app.command("compact")(cache.compact)
 app.add_typer(cache_app, name="cache")
 
 # The cache commands people reach for most, at the top level too.

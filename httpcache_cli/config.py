@@ -102,7 +102,7 @@ class CacheOptions:
             return _open_redis(self.redis_url, self.cache_name)
         path = self.path
         assert path is not None
-        make_private_dir(self.directory)
+        make_private_dir(self.directory, read_only_ok=path.exists())
         return make_backend(self.backend, str(path))
 
     def open_session(self) -> CachedSession:
@@ -187,8 +187,9 @@ def check_duration(text: str | None, option: str) -> None:
     _within_reason(seconds, text, option)
 
 
-def make_private_dir(folder: Path) -> None:
-    """Create ``folder`` and missing parents 0700; fail with a hint if it is unwritable."""
+def make_private_dir(folder: Path, read_only_ok: bool = False) -> None:
+    """Create ``folder`` and missing parents 0700; fail with a hint if it is unwritable
+    (unless ``read_only_ok``: an existing cache read where it cannot be written)."""
     hint = "choose another folder with --cache-dir or HC_CACHE_DIR"
     missing = []
     probe = folder
@@ -212,7 +213,7 @@ def make_private_dir(folder: Path) -> None:
         raise CliError(
             f"the cache folder {folder} is not a folder", hint, ExitStatus.ERROR_CANNOT_WRITE
         )
-    if not os.access(folder, os.W_OK | os.X_OK):
+    if not os.access(folder, os.W_OK | os.X_OK) and not read_only_ok:
         raise CliError(
             f"the cache folder {folder} is not writable", hint, ExitStatus.ERROR_CANNOT_WRITE
         )

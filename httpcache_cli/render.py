@@ -33,6 +33,9 @@ def console(stream: IO[str] | None = None, force: bool = False) -> Console:
 
 def show(view: Table | list[Section], stream: IO[str] | None = None) -> None:
     out = console(stream)
+    if isinstance(view, Table) and view.plain_lines:
+        _lines(out, view)
+        return
     if isinstance(view, Table):
         out.print(_table(view))
         return
@@ -40,6 +43,17 @@ def show(view: Table | list[Section], stream: IO[str] | None = None) -> None:
         if index:
             out.print()
         _section(out, section)
+
+
+def _lines(out: Console, view: Table) -> None:
+    """The plain table's lines, the header bold and each row in its state's colour."""
+    header, *rows = view.plain().splitlines()
+    out.print(Text(header, style="bold"), overflow="ignore", crop=False)
+    for index, line in enumerate(rows):
+        style = view.row_styles[index] if index < len(view.row_styles) else ""
+        out.print(Text(line, style=ROW_STYLES.get(style, "")), overflow="ignore", crop=False)
+    if view.caption:
+        out.print(Text(view.caption, style="dim"))
 
 
 def _table(view: Table) -> RichTable:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
-from .output import is_terminal
+from .output import is_terminal, safe
 
 
 @dataclass
@@ -23,6 +23,9 @@ class Table:
     #: Per row, a style name for rich ("fresh", "expired", ...); ignored in plain text.
     row_styles: list[str] = field(default_factory=list)
     caption: str = ""
+    #: On a terminal too: aligned lines without a frame (coloured per row), whose
+    #: width the command chose (``hc cache ls`` fitting the terminal).
+    plain_lines: bool = False
 
     def plain(self) -> str:
         cells = [self.columns, *self.rows]
@@ -57,7 +60,9 @@ class Section:
 
 
 def show(view: Table | list[Section]) -> None:
-    """Print a view on stdout: rich on a terminal, plain text otherwise."""
+    """Print a view on stdout: rich on a terminal, plain text otherwise. Every cell is
+    escaped first (``output.safe``): URLs and headers come from servers."""
+    view = _escaped(view)
     if is_terminal(sys.stdout):
         from . import render
 
@@ -67,3 +72,14 @@ def show(view: Table | list[Section]) -> None:
         print(view.plain())
     else:
         print("\n\n".join(section.plain() for section in view))
+
+
+def _escaped(view: Table | list[Section]) -> Table | list[Section]:
+    if isinstance(view, Table):
+        view.rows = [[safe(cell) for cell in row] for row in view.rows]
+        view.title, view.caption = safe(view.title), safe(view.caption)
+        return view
+    for section in view:
+        section.title = safe(section.title)
+        section.items = [(safe(label), safe(value)) for label, value in section.items]
+    return view

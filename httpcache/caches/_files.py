@@ -23,10 +23,14 @@ with its token, then removed. A leftover ``stats.<token>`` (a crash mid-fold) is
 folded next time, unless ``stats`` already names it. Bytes other than ``+`` and ``-``
 are ignored, so damage costs counts, never the cache.
 
-An entry file is a frame: ``magic (4) | head length (u32) | payload length (u64) |
-head | payload``, the head being ``serialize.dumps_entry`` output. The file's size
-must be exactly what the frame says, so an empty, truncated or extended file is
-rejected like a foreign or damaged one: a miss, logged once, never a crash.
+An entry file is a frame: ``magic (4) | head length (u32) | body CRC-32 (u32) |
+payload length (u64) | head | payload``, the head being ``serialize.dumps_entry``
+output (which ends with its own CRC-32). The file's size must be exactly what the
+frame says, so an empty, truncated or extended file is rejected like a foreign or
+damaged one: a miss, logged once, never a crash. The body's CRC-32 (the payload's in
+a ``FileCache`` file, the body file's for ``SeparateBodyFileCache``) is computed by
+the writer and checked on read: a small body when it is opened, a larger one as its
+end is read (``_checksum``). A lookup that finds an entry file damaged removes it.
 
 Every write goes to a new file in ``.tmp`` (same file system) that is then moved into
 place with ``os.replace`` (or ``os.link``, see ``file``), so a reader sees the old file
@@ -46,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import io
 import logging
 import os
 import re
@@ -57,14 +62,15 @@ import time
 import weakref
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO, ClassVar, NamedTuple
+from typing import Any, BinaryIO, ClassVar, NamedTuple, cast
 
 import msgpack
 from filelock import FileLock, Timeout
 
-from ..errors import DeserializationError, StorageError
+from ..errors import ChecksumMismatchError, DeserializationError, StorageError
 from ..models import Entry
 from ..serialize import MAX_HEAD_BYTES, dumps_entry
+from ._checksum import Crc, VerifiedBody, verified
 from .base import BaseCache, BodyWriter
 
 try:
@@ -74,7 +80,12 @@ except ImportError:  # pragma: no cover - Windows: temporary files are judged by
 
 logger = logging.getLogger("httpcache")
 
-FRAME = struct.Struct(">4sIQ")  # magic, head length, payload length
+FRAME = struct.Struct(">4sIIQ")  # magic, head length, body CRC-32, payload length
+CRC_AT = 8  # offset of the body's CRC-32 in the frame
+_CRC = struct.Struct(">I")
+#: Bodies up to this size are read whole and checked when opened; larger ones are
+#: checked as they are read.
+SMALL_BODY = 64 << 10
 _HEX32 = re.compile(r"[0-9a-f]{32}\Z")
 _READ_FLAGS = (
     os.O_RDONLY
@@ -147,9 +158,12 @@ def name_of(key: str) -> str:
 
 @contextlib.contextmanager
 def storage_errors(what: str) -> Iterator[None]:
-    """Turn any ``OSError`` into ``StorageError`` (the original chained)."""
+    """Turn any ``OSError`` into ``StorageError`` (the original chained); a damaged
+    body (``ChecksumMismatchError``) stays what it is."""
     try:
         yield
+    except StorageError:
+        raise
     except OSError as exc:
         raise StorageError(f"cannot {what}: {exc}") from exc
 
@@ -162,6 +176,7 @@ class Frame(NamedTuple):
     offset: int  # where the payload starts
     length: int  # payload bytes
     token: str = ""  # SeparateBodyFileCache: which body file goes with this head
+    crc: int = 0  # the body's CRC-32
 
 
 class Opened(NamedTuple):
@@ -209,9 +224,28 @@ class HeldFiles:
             self.close()
 
 
-def frame_prefix(magic: bytes, entry: Entry, payload_length: int) -> bytes:
+def frame_prefix(magic: bytes, entry: Entry, payload_length: int, crc: int = 0) -> bytes:
     head = dumps_entry(entry)
-    return FRAME.pack(magic, len(head), payload_length) + head
+    return FRAME.pack(magic, len(head), crc, payload_length) + head
+
+
+def open_verified(fd: int, offset: int, length: int, crc: int, where: str) -> BinaryIO:
+    """The body of ``length`` bytes at ``offset`` of ``fd`` (closed by the stream, or
+    now if this fails), checked against ``crc``: a small body read and checked now
+    (``ChecksumMismatchError``), a larger one as its end is read."""
+    try:
+        if length <= SMALL_BODY:
+            data = read_at(fd, length, offset)
+            if len(data) != length:
+                raise ChecksumMismatchError(where, f"{len(data)} bytes, not {length}")
+            os.close(fd)
+            return io.BytesIO(verified(data, crc, where))
+        os.lseek(fd, offset, os.SEEK_SET)
+        return cast(BinaryIO, VerifiedBody(os.fdopen(fd, "rb"), length, crc, where))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        raise
 
 
 def read_at(fd: int, size: int, offset: int) -> bytes:
@@ -231,16 +265,17 @@ def _pread(fd: int, size: int, offset: int) -> bytes:
     return os.read(fd, size)  # pragma: no cover
 
 
-def read_frame(fd: int, magic: bytes, size: int, extra: int = 0) -> tuple[bytes, int, int]:
+def read_frame(fd: int, magic: bytes, size: int, extra: int = 0) -> tuple[bytes, int, int, int]:
     """The head bytes of the frame at the start of ``fd`` (a file of ``size`` bytes),
-    followed by up to ``extra`` bytes of its payload; the payload's offset and length.
+    followed by up to ``extra`` bytes of its payload; the payload's offset and length,
+    and the body's CRC-32.
 
     Raises ``DeserializationError`` if the frame is foreign or does not fit the file.
     """
     data = read_at(fd, min(size, max(HEAD_READ, FRAME.size + extra)), 0)
     if len(data) < FRAME.size:
         raise DeserializationError(f"{size} bytes, too short for a cache file")
-    found, head_length, length = FRAME.unpack_from(data)
+    found, head_length, crc, length = FRAME.unpack_from(data)
     if found != magic:
         kind = "another format version" if found[:3] == magic[:3] else "not a httpcache file"
         raise DeserializationError(f"{kind} (starts with {found!r})")
@@ -251,7 +286,7 @@ def read_frame(fd: int, magic: bytes, size: int, extra: int = 0) -> tuple[bytes,
     head = data[FRAME.size : FRAME.size + wanted]
     if len(head) < wanted:
         head += read_at(fd, wanted - len(head), FRAME.size + len(head))
-    return head, offset, length
+    return head, offset, length, crc
 
 
 class HeadMemo:
@@ -483,6 +518,8 @@ class TempFile:
         self._moved = False
         #: The frame already gives the body's length (``FileCache`` patches it if not).
         self.sealed = False
+        #: The CRC-32 of the body written (set at commit).
+        self.crc = 0
 
     def fileno(self) -> int:
         return self.file.fileno()
@@ -689,8 +726,9 @@ class FileCacheBase(BaseCache):
             self._memo.put(length, head, entry)
         return entry
 
-    def _open_frame(self, kd: str) -> Opened | None:
-        """An open entry file and its frame, or ``None`` (absent, or damaged: logged)."""
+    def _open_frame(self, kd: str, remove_damaged: bool = False) -> Opened | None:
+        """An open entry file and its frame, or ``None`` (absent, or damaged: logged,
+        and with ``remove_damaged`` removed)."""
         path = self._entry_path(kd)
         opened = open_regular(path)
         if opened is None:
@@ -705,12 +743,26 @@ class FileCacheBase(BaseCache):
             return Opened(fd, frame, (info.st_dev, info.st_ino))
         except DeserializationError as exc:
             logger.warning("skipping unreadable cache file %s: %s", path, exc)
+            if remove_damaged:
+                self._remove_damaged(kd, (info.st_dev, info.st_ino))
             return None
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
         finally:
             if not keep_open:
                 os.close(fd)
+
+    def _remove_damaged(self, kd: str, file_id: tuple[int, int]) -> None:
+        """Remove entry ``kd``'s file if it is still the damaged one (a rewrite stays)."""
+        path = self._entry_path(kd)
+        try:
+            with self._locked(kd[:2]):
+                info = os.lstat(path)
+                if (info.st_dev, info.st_ino) == file_id:
+                    os.unlink(path)
+                    self._remove_extra(kd)
+        except (OSError, StorageError) as exc:  # read-only, say: it stays a miss
+            logger.debug("damaged %s not removed: %s", path, exc)
 
     def _head(self, kd: str, held: bool = False) -> Frame | None:
         """The frame of entry ``kd`` (closing the file), or ``None``; with ``held``,
@@ -767,7 +819,7 @@ class FileCacheBase(BaseCache):
         with storage_errors("find entries"):
             marked = [kd for kd in list_names(self._variant_dir(pd)) if _HEX32.match(kd)]
             for kd in [pd, *(kd for kd in marked if kd != pd)]:
-                opened = self._open_frame(kd)
+                opened = self._open_frame(kd, remove_damaged=True)
                 if opened is None:
                     if kd != pd:
                         with contextlib.suppress(StorageError):  # a read-only cache serves
@@ -1129,6 +1181,8 @@ class StagedWriter(BodyWriter):
         self._size = 0
         self._done = False
         self._buffer = bytearray(prefix)  # what is not in the file yet
+        self._framed = bool(prefix)  # the body's CRC goes in this frame (else the head's)
+        self._crc = Crc()
         self._tmp: TempFile | None = None
         self._discard: Callable[[], object] = _nothing
 
@@ -1154,6 +1208,7 @@ class StagedWriter(BodyWriter):
         if self._done:
             raise StorageError("this writer was already committed or aborted")
         self._size += len(chunk)
+        self._crc.update(chunk)
         if self._tmp is None and len(self._buffer) + len(chunk) <= self.IN_MEMORY:
             self._buffer += chunk
             return
@@ -1168,12 +1223,19 @@ class StagedWriter(BodyWriter):
             raise StorageError("this writer was already committed or aborted")
         self._done = True
         entry = self._entry.with_changes(size=self._size)
+        crc = _CRC.pack(self._crc.value)
         try:
             if self._tmp is None:  # all in memory: its frame can be complete
+                if self._framed:
+                    self._buffer[CRC_AT : CRC_AT + _CRC.size] = crc
                 self._cache._seal(self._buffer, entry.size)
                 self._spill().sealed = True
             assert self._tmp is not None
+            self._tmp.crc = self._crc.value
             with storage_errors(f"store {self._tmp.path}"):
+                if self._framed and not self._tmp.sealed:
+                    self._tmp.file.seek(CRC_AT)
+                    self._tmp.write(crc)
                 self._cache._commit(self._tmp, entry)
         finally:
             self._discard()

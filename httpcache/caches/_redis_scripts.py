@@ -49,7 +49,8 @@ end
 
 # KEYS: head, variants, new body list, body prefix.
 # ARGV: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
-#       7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline.
+#       7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline,
+#       12 the body's CRC-32.
 # Returns 1, or -1 if the body list lost chunks before the commit.
 _COMMIT = (
     _LUA_HELPERS
@@ -59,7 +60,7 @@ local chunks = 0
 if ARGV[11] == '1' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', 0,
-             's', ARGV[3], 'c', ARGV[10], 'b', ARGV[5])
+             's', ARGV[3], 'c', ARGV[10], 'k', ARGV[12], 'b', ARGV[5])
 else
   local pushed = tonumber(ARGV[4])
   chunks = pushed
@@ -71,7 +72,7 @@ else
   if length ~= chunks then return -1 end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', chunks,
-             's', ARGV[3], 'c', ARGV[10])
+             's', ARGV[3], 'c', ARGV[10], 'k', ARGV[12])
 end
 sane_set(KEYS[2])
 local set_ttl = redis.call('PTTL', KEYS[2])
@@ -106,10 +107,14 @@ return {1}
 )
 
 # KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
-# it, so that a reader in the middle of it finishes). Returns 1 if the head existed.
+# it, so that a reader in the middle of it finishes), and for a damaged entry the
+# ``e`` field read from it: the entry goes only if its head still holds that (a
+# rewrite meanwhile stays). Returns 1 if the head existed (and went).
 _DELETE = (
     _LUA_HELPERS
     + """
+if ARGV[3] and redis.call('TYPE', KEYS[1]).ok == 'hash'
+   and (redis.call('HGET', KEYS[1], 'e') or '') ~= ARGV[3] then return 0 end
 local body = old_body(KEYS[1], KEYS[3])
 local existed = redis.call('DEL', KEYS[1])
 if body then retire(body, tonumber(ARGV[2])) end

@@ -32,6 +32,7 @@ from ._files import (
     TempFile,
     frame_prefix,
     name_of,
+    open_verified,
     read_at,
     read_frame,
     storage_errors,
@@ -45,12 +46,12 @@ _COPY_CHUNK = 1 << 20
 class FileCache(FileCacheOptions):
     """Entries as single files under ``directory``, safe to share between processes."""
 
-    MAGIC = b"HCF\x01"
+    MAGIC = b"HCF\x02"  # 2: the frame holds the body's CRC-32
 
     def _parse(self, fd: int, size: int) -> Frame:
-        head, offset, length = read_frame(fd, self.MAGIC, size)
+        head, offset, length, crc = read_frame(fd, self.MAGIC, size)
         entry = self._decoded(length, head, lambda: loads_entry(head).with_changes(size=length))
-        return Frame(entry, offset, length)
+        return Frame(entry, offset, length, crc=crc)
 
     def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
         with storage_errors("read an entry"):
@@ -58,12 +59,8 @@ class FileCache(FileCacheOptions):
             if opened is None:
                 return None
             fd, frame, _ = opened
-            try:
-                os.lseek(fd, frame.offset, os.SEEK_SET)
-            except BaseException:
-                os.close(fd)
-                raise
-            return frame.entry, os.fdopen(fd, "rb")
+            where = self._entry_path(name_of(key))
+            return frame.entry, open_verified(fd, frame.offset, frame.length, frame.crc, where)
 
     def open_writer(self, entry: Entry) -> BodyWriter:
         return StagedWriter(self, entry, prefix=frame_prefix(self.MAGIC, entry, 0))
@@ -95,7 +92,7 @@ class FileCache(FileCacheOptions):
                 return
             with os.fdopen(fd, "rb") as old:
                 entry = entry.with_changes(size=frame.length)
-                prefix = frame_prefix(self.MAGIC, entry, frame.length)
+                prefix = frame_prefix(self.MAGIC, entry, frame.length, frame.crc)
                 small = frame.length <= _COPY_CHUNK  # then one write
                 body = read_at(fd, frame.length, frame.offset) if small else b""
                 tmp = self._stage(prefix + body)
@@ -104,6 +101,7 @@ class FileCache(FileCacheOptions):
                         old.seek(frame.offset)
                         shutil.copyfileobj(old, tmp.file, _COPY_CHUNK)
                     self._install(entry, frame.entry, tmp)
-                    self._hold_written(kd, tmp, Frame(entry, len(prefix), frame.length))
+                    written = Frame(entry, len(prefix), frame.length, crc=frame.crc)
+                    self._hold_written(kd, tmp, written)
                 finally:
                     tmp.discard()

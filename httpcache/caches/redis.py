@@ -7,8 +7,9 @@ key of one resource, i.e. all variants of one primary key, lives in one slot):
                               entry, ``dumps_entry``), ``g`` (generation: one per
                               commit), ``n`` (chunks in the body list; 0: the body is
                               inline), ``s`` (body size), ``c`` (``created_at``, what
-                              tells a freshened head from another response), ``b``
-                              (the body itself when it fits in one chunk)
+                              tells a freshened head from another response), ``k``
+                              (the body's CRC-32), ``b`` (the body itself when it
+                              fits in one chunk)
 - ``ns:{pk}:b:<key>:<gen>``   a body of several chunks: a list of ``chunk_size`` pieces
 - ``ns:{pk}:v``               the set of variant keys of the resource (``find``)
 - ``ns:{ns}:expires``         index: sorted set, key -> ``expires`` (``+inf``: never)
@@ -39,6 +40,11 @@ it can finish. Readers get the head's generation and read only that generation's
 chunks: a head is never paired with another body. ``open_body``/``open_entry`` serve
 the head (and inline body) this thread last got from ``find``/``read_entry`` for that
 key, so the driver serves the body of the very head it decided on.
+
+Checksums: ``e`` ends with the CRC-32 of the head (``serialize``), ``k`` is the
+body's. An inline body is checked when its head is read, a body list as its last
+chunk is read. A lookup that finds a head damaged, foreign or of an older format
+logs one warning and removes the entry (only if its head is still the one read).
 
 TTLs: every key of an entry lives until its ``stale_until`` (at least ``min_ttl``
 seconds, to allow for clocks of several machines); ``None`` means no TTL.
@@ -75,17 +81,25 @@ from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
 
-from ..errors import BodyReadError, ConfigurationError, DeserializationError, StorageError
+from ..errors import (
+    BodyReadError,
+    ChecksumMismatchError,
+    ConfigurationError,
+    DeserializationError,
+    StorageError,
+)
 from ..models import Entry, Headers, Request, Response
 from ..serialize import dumps_entry, loads_entry
+from ._checksum import Crc, verified
 from ._redis_scripts import DIGESTS, SCRIPTS, Batch, Client
 from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
 
 #: Version of the head hash and of index rows; another one is a miss. Format 1 kept
-#: every body in a list and had no ``gone`` index.
-HEAD_FORMAT = 2
+#: every body in a list and had no ``gone`` index; format 3 added ``k``, the body's
+#: CRC-32 (and the head's CRC-32 at the end of ``e``).
+HEAD_FORMAT = 3
 META_FORMAT = 2
 #: Bodies are stored (and streamed back) in pieces of this many bytes; a body of at
 #: most one piece is stored inline, in its head's hash.
@@ -111,9 +125,9 @@ MEMO_ENTRIES = 256
 MEMO_BYTES = 8 * 1024 * 1024
 
 _REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
-_HEAD_FIELDS = ("v", "e", "g", "n", "s", "c")
+_HEAD_FIELDS = ("v", "e", "g", "n", "s", "c", "k")
 _HEAD_AND_BODY = (*_HEAD_FIELDS, "b")
-_OLDER_FORMATS = frozenset({b"1"})
+_OLDER_FORMATS = frozenset({b"1", b"2"})
 _FORMAT_BYTES = str(HEAD_FORMAT).encode()
 
 # ---- small values --------------------------------------------------------------------
@@ -129,7 +143,17 @@ class _Head:
     gen: str
     chunks: int
     size: int
+    crc: int
     body: bytes | None = None
+    raw: bytes = b""  # the ``e`` field it was read from
+
+
+@dataclass(frozen=True, slots=True)
+class _Damaged:
+    """A head that could not be used (logged): damaged, foreign or of an older format.
+    ``raw`` is its ``e`` field as read (``b""``: none, or not a hash)."""
+
+    raw: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,10 +425,33 @@ class RedisCache(BaseCache):
             if absent:  # their entries expired: tidy the set (only if still absent)
                 head_keys = [self._keys(primary_key, key)[0] for key in absent]
                 self._eval("drop_absent", [variants, *head_keys], absent)
+        damaged = [
+            (key, head.raw)
+            for key, head in zip(members, heads, strict=True)
+            if isinstance(head, _Damaged)
+        ]
+        if damaged:  # a miss, warned about once: the entry goes
+            self._remove_damaged(primary_key, damaged)
         found = [head for head in heads if isinstance(head, _Head)]
         for head in found:
             self._remember(head)
         return [head.entry for head in found]
+
+    def _remove_damaged(self, primary_key: str, damaged: list[tuple[str, bytes]]) -> None:
+        """Delete entries whose heads were found unusable, each only if its head is
+        still the one read, and their index rows."""
+        grace = int(REPLACED_BODY_GRACE * 1000)
+        try:
+            with self._errors("remove a damaged entry"):
+                batch = Batch(self.client)
+                for key, raw in damaged:
+                    head_key, variants, body_prefix = self._keys(primary_key, key)
+                    batch.eval("delete", [head_key, variants, body_prefix], [key, grace, raw])
+                gone = [key for (key, _), n in zip(damaged, batch.execute(), strict=True) if n == 1]
+                if gone:
+                    self._index_remove([(key, b"") for key in gone])
+        except StorageError as exc:  # it stays a miss
+            logger.debug("%s", exc)
 
     def read_entry(self, key: str) -> Entry | None:
         with self._errors("read"):
@@ -722,9 +769,9 @@ class RedisCache(BaseCache):
 
     def _read_heads(
         self, wanted: list[tuple[str, str]], body: bool = False, touch: bool = False
-    ) -> list[_Head | bool | None]:
-        """Heads of (primary key, key) pairs: a ``_Head``, ``None`` (absent) or ``False``
-        (unreadable, logged). One round trip. ``body``: with inline bodies; ``touch``:
+    ) -> list[_Head | _Damaged | None]:
+        """Heads of (primary key, key) pairs: a ``_Head``, ``None`` (absent) or
+        ``_Damaged`` (unreadable, logged). One round trip. ``body``: with inline bodies; ``touch``:
         record the use for ``max_size``."""
         pipe = self.client.pipeline(transaction=False)
         fields = _HEAD_AND_BODY if body else _HEAD_FIELDS
@@ -739,35 +786,43 @@ class RedisCache(BaseCache):
             for (pk, key), result in zip(wanted, results, strict=False)
         ]
 
-    def _parse_head(self, primary_key: str, key: str, result: Any) -> _Head | bool | None:
+    def _parse_head(self, primary_key: str, key: str, result: Any) -> _Head | _Damaged | None:
         if isinstance(result, Exception):
             if not _wrong_type(result):
                 raise result
             self._damaged(self._keys(primary_key, key)[0], result)
-            return False
-        version, raw, gen, chunks, size = result[:5]
+            return _Damaged(b"")
+        version, raw, gen, chunks, size, _, crc = result[:7]
         if version is None and raw is None:
             return None
         try:
             if version != _FORMAT_BYTES:
                 if version in _OLDER_FORMATS:
-                    where = self._keys(primary_key, key)[0]
-                    logger.info("%r: %s is of an older format; treated as a miss", self, where)
-                    return False
+                    raise DeserializationError(
+                        f"head format {_text(version)} of an older httpcache,"
+                        f" expected {HEAD_FORMAT}"
+                    )
                 raise DeserializationError(f"head format {version!r}, expected {HEAD_FORMAT}")
             entry = loads_entry(raw)
             if entry.key != key or entry.primary_key != primary_key:
                 raise DeserializationError(f"head of {entry.key!r} stored under {key!r}")
             inline = None
-            chunks, size = int(chunks), int(size)
-            if chunks == 0 and len(result) > 6:
-                inline = result[6]
+            chunks, size, crc = int(chunks), int(size), int(crc)
+            if chunks == 0 and len(result) > 7:
+                inline = result[7]
                 if not isinstance(inline, bytes) or len(inline) != size:
                     raise DeserializationError(f"inline body of {size} bytes is not")
-            head = _Head(entry, primary_key, gen.decode("ascii"), chunks, size, inline)
-        except (DeserializationError, AttributeError, ValueError, TypeError) as exc:
+                verified(inline, crc, "inline body")
+            head = _Head(entry, primary_key, gen.decode("ascii"), chunks, size, crc, inline, raw)
+        except (
+            DeserializationError,
+            ChecksumMismatchError,
+            AttributeError,
+            ValueError,
+            TypeError,
+        ) as exc:
             self._damaged(self._keys(primary_key, key)[0], exc)
-            return False
+            return _Damaged(raw if isinstance(raw, bytes) else b"")
         return head
 
     def _locate(self, key: str) -> _Head | None:
@@ -799,9 +854,8 @@ class RedisCache(BaseCache):
                 if gen is None or _text(gen) != head.gen or inline is None:
                     return None
                 if len(inline) != head.size:
-                    self._damaged(head_key, f"{len(inline)} bytes, expected {head.size}")
-                    return None
-                return cast(BinaryIO, io.BytesIO(inline))
+                    raise ChecksumMismatchError(head_key, f"{len(inline)} bytes, not {head.size}")
+                return cast(BinaryIO, io.BytesIO(verified(inline, head.crc, head_key)))
             return cast(BinaryIO, io.BytesIO(head.body))
         body_key = self._body_key(head)
         try:
@@ -813,9 +867,10 @@ class RedisCache(BaseCache):
             return None
         if first is None:  # deleted since, or replaced long ago
             return None
-        if head.chunks == 1 and len(first) != head.size:
-            self._damaged(body_key, f"{len(first)} bytes, expected {head.size}")
-            return None
+        if head.chunks == 1:
+            if len(first) != head.size:
+                raise ChecksumMismatchError(body_key, f"{len(first)} bytes, not {head.size}")
+            return cast(BinaryIO, io.BytesIO(verified(first, head.crc, body_key)))
         return cast(BinaryIO, _BodyStream(self, body_key, head, first))
 
     # ---- the head this thread last read, per key ------------------------------------------
@@ -853,7 +908,7 @@ class RedisCache(BaseCache):
         pipe.pexpire(body_key, int(PENDING_TTL * 1000))
         pipe.execute()
 
-    def _commit(self, entry: Entry, gen: str, pushed: int, tail: bytes) -> int:
+    def _commit(self, entry: Entry, gen: str, pushed: int, tail: bytes, crc: int) -> int:
         """Index row and head swap in one round trip; returns the total cost for
         ``max_size``."""
         head_key, variants, body_prefix = self._keys(entry.primary_key, entry.key)
@@ -863,7 +918,7 @@ class RedisCache(BaseCache):
         row = self._row_args(entry, len(data), now, ttl)
         args = [gen, data, entry.size, pushed, tail, ttl, entry.key]
         args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
-        args.append("0" if pushed else "1")
+        args += ["0" if pushed else "1", crc]
         keys = [head_key, variants, body_prefix + gen, body_prefix]
         batch = Batch(self.client)
         batch.eval("index_put", self._index_keys, row)
@@ -1100,6 +1155,9 @@ class _BodyStream(io.RawIOBase):
         self._chunk = memoryview(first)
         self._pos = 0
         self._total = len(first)
+        self._crc = Crc()
+        self._crc.update(first)
+        self._expected_crc = head.crc
 
     def readable(self) -> bool:
         return True
@@ -1123,7 +1181,11 @@ class _BodyStream(io.RawIOBase):
     def _next_chunk(self) -> bool:
         if self._index + 1 >= self._chunks:
             if self._total != self._size:
-                raise BodyReadError(f"{self._body_key}: {self._total} bytes, not {self._size}")
+                raise ChecksumMismatchError(
+                    self._body_key, f"{self._total} bytes, not {self._size}"
+                )
+            if self._crc.value != self._expected_crc:
+                raise ChecksumMismatchError(self._body_key)
             return False
         self._index += 1
         try:
@@ -1135,6 +1197,7 @@ class _BodyStream(io.RawIOBase):
         self._chunk = memoryview(data)
         self._pos = 0
         self._total += len(data)
+        self._crc.update(data)
         return True
 
 
@@ -1149,6 +1212,7 @@ class _RedisWriter(BodyWriter):
         self._buffer = bytearray()
         self._pushed = 0
         self._size = 0
+        self._crc = Crc()
         self._done = False
 
     def write(self, chunk: bytes) -> None:
@@ -1156,6 +1220,7 @@ class _RedisWriter(BodyWriter):
             raise RuntimeError("this writer was already committed or aborted")
         self._buffer += chunk
         self._size += len(chunk)
+        self._crc.update(chunk)
         size = self._cache.chunk_size
         while len(self._buffer) >= size:
             with self._cache._errors("store a body"):
@@ -1170,7 +1235,9 @@ class _RedisWriter(BodyWriter):
         entry = replace(self._entry, size=self._size)
         try:
             with self._cache._errors("store"):
-                total = self._cache._commit(entry, self._gen, self._pushed, bytes(self._buffer))
+                total = self._cache._commit(
+                    entry, self._gen, self._pushed, bytes(self._buffer), self._crc.value
+                )
         except BaseException:
             self._cache._discard(self._body_key)
             raise

@@ -37,6 +37,7 @@ from ._files import (
     logger,
     name_of,
     open_file,
+    open_verified,
     read_frame,
     remove_file,
     storage_errors,
@@ -52,7 +53,7 @@ _ATTEMPTS = 3
 class SeparateBodyFileCache(FileCacheOptions):
     """Heads and bodies as separate files under ``directory``; bodies never in memory."""
 
-    MAGIC = b"HCS\x01"
+    MAGIC = b"HCS\x02"  # 2: the frame holds the body's CRC-32
     BODY_APART = True
 
     @property
@@ -67,13 +68,12 @@ class SeparateBodyFileCache(FileCacheOptions):
         return os.path.join(self._bodies_dir, kd[:2], f"{kd}.{token}")
 
     def _parse(self, fd: int, size: int) -> Frame:
-        data, offset, length = read_frame(fd, self.MAGIC, size, extra=_TOKEN_LENGTH)
+        data, offset, length, crc = read_frame(fd, self.MAGIC, size, extra=_TOKEN_LENGTH)
         head, token = data[: offset - FRAME.size], data[offset - FRAME.size :]
         if length != _TOKEN_LENGTH or not _TOKEN.match(token):
             raise DeserializationError(f"bad body name {token[:40]!r}")
-        return Frame(
-            self._decoded(length, data, lambda: loads_entry(head)), offset, length, token.decode()
-        )
+        entry = self._decoded(length, data, lambda: loads_entry(head))
+        return Frame(entry, offset, length, token.decode(), crc)
 
     def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
         kd = name_of(key)
@@ -91,7 +91,7 @@ class SeparateBodyFileCache(FileCacheOptions):
                     os.close(fd)
                     logger.warning("%s is not %d bytes: a miss", path, frame.entry.size)
                     return None
-                return frame.entry, os.fdopen(fd, "rb")
+                return frame.entry, open_verified(fd, 0, frame.entry.size, frame.crc, path)
             logger.warning("the body of %s is missing: a miss", self._entry_path(kd))
             return None
 
@@ -101,7 +101,7 @@ class SeparateBodyFileCache(FileCacheOptions):
     def _commit(self, tmp: TempFile, entry: Entry) -> None:
         kd = name_of(entry.key)
         token = secrets.token_hex(8)
-        head = self._stage(frame_prefix(self.MAGIC, entry, len(token)) + token.encode())
+        head = self._stage(frame_prefix(self.MAGIC, entry, len(token), tmp.crc) + token.encode())
         try:
             with self._locked(kd[:2]):
                 old = self._head(kd)
@@ -125,7 +125,7 @@ class SeparateBodyFileCache(FileCacheOptions):
                 return  # gone, or another response stored since
             entry = entry.with_changes(size=frame.entry.size)
             token = frame.token.encode()
-            prefix = frame_prefix(self.MAGIC, entry, len(token))
+            prefix = frame_prefix(self.MAGIC, entry, len(token), frame.crc)
             head = self._stage(prefix + token)
             try:
                 self._install(entry, frame.entry, head)

@@ -8,9 +8,11 @@ Layout (one file, WAL journal):
   rows: ``remove_expired`` deletes a contiguous range instead of rows scattered on
   every page. Lookups go through small integer indexes on hashes of the key, the
   primary key and the URL (the text is compared too).
-- ``heads``: the whole head as a ``dumps_entry`` blob, under the entry's ``id``,
-  and the body itself when it is smaller than one chunk (``body_id`` NULL): a hit
-  on a small entry is one row, and its store one transaction.
+- ``heads``: the whole head as a ``dumps_entry`` blob (which ends with its own
+  CRC-32), under the entry's ``id``, the CRC-32 of the body (``crc``), and the body
+  itself when it is smaller than one chunk (``body_id`` NULL): a hit on a small entry
+  is one row, and its store one transaction. An inline body is checked against its
+  CRC when it is read; a longer one as its last chunk is read (``_checksum``).
 - ``bodies``: ``(body_id, seq, data)``, a larger body cut into chunks of
   ``chunk_size`` (1 MiB) so that neither writing nor reading ever holds a whole
   body in memory; ``chunks`` in ``entries`` says how many.
@@ -57,14 +59,16 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
-from ..errors import DeserializationError, StorageError
+from ..errors import ChecksumMismatchError, DeserializationError, StorageError
 from ..models import Entry, Headers, Request, Response
 from ..serialize import dumps_entry, loads_entry
+from ._checksum import Crc, verified
 from .base import BaseCache, BodyWriter, CacheStats, host_of, url_matches
 
 logger = logging.getLogger("httpcache")
 
-SCHEMA_VERSION = 2
+#: 3: heads carry the CRC-32 of their body.
+SCHEMA_VERSION = 3
 #: Bodies are stored (and streamed back) in pieces of this many bytes.
 CHUNK_SIZE = 1024 * 1024
 #: A body still being written whose writer gave no sign of life for this many
@@ -113,7 +117,9 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS entries_primary_key ON entries (primary_hash)",
     "CREATE INDEX IF NOT EXISTS entries_url ON entries (url_hash)",
     # ``body``: the whole body when it is stored inline (``entries.body_id`` NULL).
-    "CREATE TABLE IF NOT EXISTS heads (id INTEGER PRIMARY KEY, head BLOB NOT NULL, body BLOB)",
+    """CREATE TABLE IF NOT EXISTS heads (
+        id INTEGER PRIMARY KEY, head BLOB NOT NULL, crc INTEGER NOT NULL, body BLOB
+    )""",
     """CREATE TABLE IF NOT EXISTS bodies (
         body_id INTEGER NOT NULL,
         seq INTEGER NOT NULL,
@@ -204,7 +210,7 @@ class SQLiteCache(BaseCache):
         with self._errors("find"):
             conn = self._connection()
             rows = conn.execute(
-                "SELECT e.key, h.head, e.last_access FROM entries AS e"
+                "SELECT e.key, h.head, e.last_access, e.id FROM entries AS e"
                 " JOIN heads AS h ON h.id = e.id"
                 " WHERE e.primary_hash = ? AND e.primary_key = ?",
                 (_hash(primary_key), primary_key),
@@ -217,7 +223,25 @@ class SQLiteCache(BaseCache):
                 or time.time() - min(row[2] for row in rows) >= LAST_ACCESS_GRANULARITY
             ):
                 self._touch(conn, primary_key)
-        return [entry for key, head, _ in rows if (entry := _load(key, head)) is not None]
+        found = []
+        damaged = []
+        for key, head, _, entry_id in rows:
+            entry = _load(key, head)
+            if entry is None:
+                damaged.append((entry_id,))
+            else:
+                found.append(entry)
+        if damaged:  # a miss, warned about once: the entry goes
+            self._remove_damaged(damaged)
+        return found
+
+    def _remove_damaged(self, ids: list[tuple[int]]) -> None:
+        """Delete entries found damaged (by row id: a rewrite meanwhile stays)."""
+        try:
+            with self._transaction("remove a damaged entry") as conn:
+                _delete_where(conn, "id = ?", ids)
+        except StorageError as exc:  # read-only, busy: it stays a miss
+            logger.debug("%s", exc)
 
     def read_entry(self, key: str) -> Entry | None:
         with self._errors("read"):
@@ -625,7 +649,7 @@ class SQLiteCache(BaseCache):
             row = (
                 self._connection()
                 .execute(
-                    f"SELECT {head_column}, e.chunks, e.size, coalesce(h.body, b.data)"
+                    f"SELECT {head_column}, e.chunks, e.size, coalesce(h.body, b.data), h.crc"
                     " FROM entries AS e JOIN heads AS h ON h.id = e.id"
                     " LEFT JOIN bodies AS b ON b.body_id = e.body_id AND b.seq = 0"
                     " WHERE e.key_hash = ? AND e.key = ?",
@@ -635,14 +659,15 @@ class SQLiteCache(BaseCache):
             )
         if row is None:
             return None
-        head, chunks, size, data = row
+        head, chunks, size, data, crc = row
         if chunks > 1:
             return self._open_stream(key, with_head)
         data = data or b""
+        where = f"SQLite cache {self.path}: {key}"
         if len(data) != size:
-            raise StorageError(f"SQLite cache {self.path}: the body of {key} is damaged")
+            raise ChecksumMismatchError(where, f"{len(data)} bytes, not {size}")
         entry = _load(key, head) if with_head else None
-        return entry, io.BytesIO(data)
+        return entry, io.BytesIO(verified(data, crc, where))
 
     def _open_stream(self, key: str, with_head: bool) -> tuple[Entry | None, BinaryIO] | None:
         with self._errors("read body"):
@@ -650,7 +675,7 @@ class SQLiteCache(BaseCache):
             try:
                 conn.execute("BEGIN")
                 row = conn.execute(
-                    "SELECT h.head, e.body_id, e.chunks, e.size FROM entries AS e"
+                    "SELECT h.head, e.body_id, e.chunks, e.size, h.crc FROM entries AS e"
                     " JOIN heads AS h ON h.id = e.id WHERE e.key_hash = ? AND e.key = ?",
                     (_hash(key), key),
                 ).fetchone()
@@ -660,12 +685,12 @@ class SQLiteCache(BaseCache):
         if row is None:  # deleted since the first look
             self._release_reader(conn)
             return None
-        head, body_id, chunks, size = row
+        head, body_id, chunks, size, crc = row
         entry = _load(key, head) if with_head else None
         if with_head and entry is None:
             self._release_reader(conn)
             return None, io.BytesIO(b"")
-        reader = _ChunkReader(self, conn, key, body_id, chunks, size)
+        reader = _ChunkReader(self, conn, key, body_id, chunks, size, crc)
         return entry, cast(BinaryIO, reader)
 
     def _acquire_reader(self) -> sqlite3.Connection:
@@ -708,9 +733,13 @@ class _ChunkReader(io.BufferedIOBase):
         body_id: int,
         chunks: int,
         size: int,
+        crc: int,
     ) -> None:
         super().__init__()
         self._cache: SQLiteCache | None = cache
+        self._crc = Crc()
+        self._expected_crc = crc
+        self._where = f"SQLite cache {cache.path}: {key}"
         self._conn = conn
         self._key = key
         self._body_id = body_id
@@ -787,13 +816,16 @@ class _ChunkReader(io.BufferedIOBase):
                 raise
         data = b"" if row is None else row[0]
         self._delivered += len(data)
+        self._crc.update(data)
+        last = self._seq == self._chunks - 1
         if (
             row is None
             or self._delivered > self._size
-            or (self._seq == self._chunks - 1 and self._delivered != self._size)
+            or (last and self._delivered != self._size)
+            or (last and self._crc.value != self._expected_crc)
         ):
             self._finish()
-            raise StorageError(f"SQLite cache: the body of {self._key} is damaged")
+            raise ChecksumMismatchError(self._where)
         self._seq += 1
         self._buffer = memoryview(data)
         return True
@@ -816,12 +848,14 @@ class _SQLiteWriter(BodyWriter):
         self._body_id: int | None = None  # set once a transaction claiming it committed
         self._chunks = 0
         self._size = 0
+        self._crc = Crc()
         self._done = False
 
     def write(self, chunk: bytes) -> None:
         if self._done:
             raise RuntimeError("this writer was already committed or aborted")
         self._size += len(chunk)
+        self._crc.update(chunk)
         step = self._cache.chunk_size
         view = memoryview(chunk).cast("B")
         if self._buffer:  # complete the piece begun by earlier writes
@@ -872,8 +906,8 @@ class _SQLiteWriter(BodyWriter):
                 row = {**columns, "last_access": now, "body_id": body_id, "chunks": chunks}
                 entry_id = _with_free_id(conn, entry.expires, _INSERT_ENTRY, row)
                 conn.execute(
-                    "INSERT INTO heads (id, head, body) VALUES (?, ?, ?)",
-                    (entry_id, columns["head"], inline),
+                    "INSERT INTO heads (id, head, crc, body) VALUES (?, ?, ?, ?)",
+                    (entry_id, columns["head"], self._crc.value, inline),
                 )
                 _add_counts(conn, 1, entry.size, columns["head_size"])
                 _evict(conn, self._cache.max_size)

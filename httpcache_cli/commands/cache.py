@@ -90,21 +90,36 @@ def ls(
     limit: Annotated[
         int | None, typer.Option("--limit", metavar="N", min=1, help="Show at most N entries.")
     ] = None,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", "-w", help="On a terminal too, every column and whole URLs (as in a pipe)."
+        ),
+    ] = False,
     as_json: AsJson = False,
 ) -> None:
-    """List entries: key, method, URL, status, size, age, expires, state."""
+    """List entries: key, method, URL, status, size, age, expires, state.
+
+    On a terminal the listing fits its width, one line per entry (the URL's host and
+    end shown, its middle elided); in a pipe, or with --wide, every column in full."""
     if expired and fresh:
         raise usage("--expired and --fresh exclude each other", "use one of them")
     wanted = True if expired else False if fresh else None
     now = output.now()
     with opened(ctx) as (_, cache):
-        entries = list(cache.entries(expired=wanted, host=host, url=url, now=now))
+        pattern = None if url is None else url_pattern(cache, url)
+        entries = list(cache.entries(expired=wanted, host=host, url=pattern, now=now))
     entries.sort(key=_sort_key(sort, now), reverse=reverse)
     total = len(entries)
     if limit is not None:
         entries = entries[:limit]
     if as_json:
         _print_json([entry_summary(e, now) for e in entries])
+        return
+    shown = f"{len(entries)} of {total}" if len(entries) < total else str(total)
+    caption = f"{shown} {_entries(total)}"
+    if not wide and output.is_terminal(sys.stdout):
+        show(fitted_table(entries, now, caption))
         return
     rows = [
         [
@@ -119,16 +134,86 @@ def ls(
         ]
         for e in entries
     ]
-    shown = f"{len(entries)} of {total}" if len(entries) < total else str(total)
     show(
         Table(
             ["KEY", "METHOD", "URL", "STATUS", "SIZE", "AGE", "EXPIRES", "STATE"],
             rows,
             right=frozenset({"STATUS", "SIZE", "AGE"}),
             row_styles=[state(e, now) for e in entries],
-            caption=f"{shown} entries",
+            caption=caption,
         )
     )
+
+
+#: The narrowest the URL column gets, however narrow the terminal.
+MIN_URL_WIDTH = 20
+#: Key characters in a listing fitted to the terminal (any 4 or more name an entry).
+FITTED_KEY = 8
+
+
+def fitted_table(entries: list[Entry], now: float, caption: str) -> Table:
+    """One line per entry in the terminal's width: the URL elided in its middle, the
+    state told by colour and by EXPIRES (in 5m, 3m ago); METHOD only if not all GET."""
+    import shutil
+
+    methods = any(e.method != "GET" for e in entries)
+    rows = [
+        [
+            e.key[:FITTED_KEY],
+            *([e.method] if methods else []),
+            "",
+            str(e.status),
+            output.human_size(e.size),
+            output.relative(e.expires, now),
+        ]
+        for e in entries
+    ]
+    columns = ["KEY", *(["METHOD"] if methods else []), "URL", "STATUS", "SIZE", "EXPIRES"]
+    at = columns.index("URL")
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    others = sum(w for i, w in enumerate(widths) if i != at) + 2 * (len(columns) - 1)
+    room = max(MIN_URL_WIDTH, shutil.get_terminal_size().columns - others)
+    for row, entry in zip(rows, entries, strict=True):
+        row[at] = elide_url(entry.url, room)
+    return Table(
+        columns,
+        rows,
+        right=frozenset({"STATUS", "SIZE"}),
+        row_styles=[state(e, now) for e in entries],
+        caption=caption,
+        plain_lines=True,
+    )
+
+
+def elide_url(url: str, width: int) -> str:
+    """The URL without its scheme in at most ``width`` characters: the host and the
+    end of the path kept, the query (then the middle of the path) elided."""
+    shown = url.split("://", 1)[-1]
+    if len(shown) <= width:
+        return shown
+    host, _, rest = shown.partition("/")
+    path, has_query, _ = rest.partition("?")
+    suffix = ""
+    if has_query:
+        if len(host) + len(path) + 3 <= width:
+            return f"{host}/{path}?\u2026"
+        rest, suffix = path, "?\u2026"
+    room = width - len(host) - 2 - len(suffix)
+    if room < 4:
+        return shown[: width - 1] + "\u2026"
+    return f"{host}/\u2026{rest[len(rest) - room :]}{suffix}"
+
+
+def url_pattern(cache: BaseCache, typed: str) -> str:
+    """A glob for ``entries(url=...)``: a URL without ``*`` is matched as the cache
+    stores it (scheme added, normalized as a request's), the rest as a glob."""
+    if "*" in typed or "[" in typed:
+        return typed
+    try:
+        url = cache.url_normalizer(inputs.parse_url(typed))
+    except CliError:
+        return typed
+    return url.replace("[", "[[]").replace("?", "[?]")
 
 
 def _sort_key(sort: Sort, now: float) -> Any:
@@ -219,6 +304,11 @@ def resolve(cache: BaseCache, target: str) -> list[Entry | Unreadable]:
         entry = cache.get(text)
         if entry is not None:
             return [entry]
+        if len(text) < MIN_PREFIX:
+            raise usage(
+                f"key prefix {text!r} is too short",
+                f"give at least {MIN_PREFIX} characters of a key, as 'hc cache ls' shows them",
+            )
         if len(text) >= MIN_PREFIX:
             keys = sorted({e.key for e in cache.entries() if e.key.startswith(text)})
             if len(keys) > 1:
@@ -360,8 +450,8 @@ def rm(
     targets: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[KEY|URL]...",
-            help="Keys (or unique prefixes) or URLs to remove.",
+            metavar="[KEY|URL|GLOB]...",
+            help="Keys (or unique prefixes), URLs, or URL globs such as 'example.org/api/*'.",
             show_default=False,
         ),
     ] = None,
@@ -380,9 +470,15 @@ def rm(
     with opened(ctx) as (_, cache):
         keys: set[str] = set()
         for target in targets or []:
-            keys.update(e.key for e in resolve(cache, target))
+            if "*" in target or "[" in target:
+                matched = {e.key for e in cache.entries(url=target)}
+                if not matched:
+                    raise _not_found(target)
+                keys.update(matched)
+            else:
+                keys.update(e.key for e in resolve(cache, target))
         for pattern in url or []:
-            keys.update(e.key for e in cache.entries(url=pattern))
+            keys.update(e.key for e in cache.entries(url=url_pattern(cache, pattern)))
         removed = cache.delete(*sorted(keys)) if keys else 0
     print(f"removed {removed} {_entries(removed)}")
 
@@ -393,7 +489,47 @@ def clear(
         bool, typer.Option("--yes", "-y", help="Do not ask (hc asks only on a terminal).")
     ] = False,
 ) -> None:
-    """Remove every entry of the cache."""
+    """Remove every entry of the cache (a damaged SQLite or file cache: its files)."""
+    from httpcache.errors import StorageError
+
+    try:
+        _clear(ctx, yes)
+    except StorageError as exc:
+        options = options_of(ctx)
+        if options.path is None or not (yes or _confirm_damaged(options)):
+            raise
+        removed = _remove_files(options)
+        output.err(f"hc: warning: the cache was damaged ({exc}); removed its files")
+        print(f"removed {removed} damaged {'file' if removed == 1 else 'files'}")
+
+
+def _confirm_damaged(options: CacheOptions) -> bool:
+    if not output.is_terminal(sys.stdin):
+        return True
+    return typer.confirm(f"The cache {options.location()} is damaged. Remove it?", default=False)
+
+
+def _remove_files(options: CacheOptions) -> int:
+    """Remove the cache's own files: the SQLite database and its journals, or the folder."""
+    import shutil
+
+    path = options.path
+    assert path is not None
+    if options.backend != "sqlite":
+        if path.is_dir():
+            shutil.rmtree(path)
+            return 1
+        return 0
+    removed = 0
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        target = path.with_name(path.name + suffix)
+        if target.exists():
+            target.unlink()
+            removed += 1
+    return removed
+
+
+def _clear(ctx: typer.Context, yes: bool) -> None:
     with opened(ctx) as (options, cache):
         count = len(cache)
         if count and not yes and output.is_terminal(sys.stdin):
@@ -416,11 +552,25 @@ def remove_expired(
         if dry_run:
             doomed = sorted(cache.entries(expired=True, now=now), key=lambda e: e.url)
             for entry in doomed:
-                print(f"{entry.key[:SHORT_KEY]}  {entry.method} {entry.url}")
+                print(output.safe(f"{entry.key[:SHORT_KEY]}  {entry.method} {entry.url}"))
             print(f"would remove {len(doomed)} expired {_entries(len(doomed))}")
             return
         removed = cache.remove_expired(now=now)
     print(f"removed {removed} expired {_entries(removed)}")
+
+
+def compact(ctx: typer.Context) -> None:
+    """Give back the disk space that removed entries leave (SQLite's VACUUM)."""
+    with opened(ctx) as (options, cache):
+        method = getattr(cache, "compact", None)
+        if method is None:
+            raise CliError(
+                f"the {options.backend} backend cannot compact",
+                "its space shrinks by itself",
+                ExitStatus.ERROR_CACHE_UNAVAILABLE,
+            )
+        freed = method()
+    print(f"gave back {output.human_size(freed or 0)}" if freed else "nothing to give back")
 
 
 def _entries(count: int) -> str:

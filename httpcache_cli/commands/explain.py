@@ -120,9 +120,17 @@ def _fetch(
         ),
         "key": key,
         "entry": entry,
-        "origin_headers": response.headers,
+        # as the server sent them (a heuristic's Expires is added to response.headers)
+        "origin_headers": _received_headers(response),
         "steps": steps,
     }
+
+
+def _received_headers(response: Any) -> Any:
+    raw_headers = getattr(getattr(response, "raw", None), "headers", None)
+    if raw_headers is not None and hasattr(raw_headers, "get") and not response.from_cache:
+        return raw_headers
+    return response.headers
 
 
 def _look(

@@ -25,6 +25,7 @@ import stat
 import threading
 import traceback
 import tracemalloc
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,7 +33,7 @@ import msgpack
 import pytest
 from filelock import FileLock, Timeout
 
-from httpcache.caches._files import FRAME, FileCacheBase, FlockLock, StagedWriter
+from httpcache.caches._files import FRAME, SMALL_BODY, FileCacheBase, FlockLock, StagedWriter
 from httpcache.caches.file import FileCache
 from httpcache.errors import StorageError
 from httpcache.serialize import dumps_entry
@@ -172,14 +173,15 @@ def reframe(
     data: bytes, *, magic: bytes | None = None, envelope_version: int | None = None
 ) -> bytes:
     """A copy of an entry file with another frame magic or envelope version."""
-    found, head_length, length = FRAME.unpack(data[: FRAME.size])
+    found, head_length, crc, length = FRAME.unpack(data[: FRAME.size])
     head = data[FRAME.size : FRAME.size + head_length]
     if envelope_version is not None:
-        envelope = msgpack.unpackb(head)
+        envelope = msgpack.unpackb(head[:-4])
         envelope[1] = envelope_version
-        head = msgpack.packb(envelope, use_bin_type=True)
+        packed = msgpack.packb(envelope, use_bin_type=True)
+        head = packed + zlib.crc32(packed).to_bytes(4, "big")
     payload = data[FRAME.size + head_length :]
-    return FRAME.pack(magic or found, len(head), length) + head + payload
+    return FRAME.pack(magic or found, len(head), crc, length) + head + payload
 
 
 DAMAGE: dict[str, Callable[[bytes], bytes]] = {
@@ -737,8 +739,9 @@ class TestFileCache(FileBackendTests):
         assert cache.read_body(entry.key) == OLD_BODY
 
     def test_body_stream_is_the_file_at_the_body(self, cache) -> None:
-        entry = cache.save(make_entry(), b"0123456789")
+        body = b"0123456789" * (SMALL_BODY // 10 + 1)  # larger than what is read at once
+        entry = cache.save(make_entry(), body)
         with cache.open_body(entry.key) as stream:
             assert stream.fileno() >= 0  # a real file, not a copy in memory
             assert stream.read(3) == b"012"
-            assert stream.read() == b"3456789"
+            assert stream.read() == body[3:]

@@ -59,8 +59,8 @@ def _truncate_file(fraction: float) -> Callable[[Store, str], None]:
 def _frame_claims_gigabytes(store: Store, key: str) -> None:
     path = store.entry_file(key)
     data = path.read_bytes()
-    magic, _, length = FRAME.unpack(data[: FRAME.size])
-    path.write_bytes(FRAME.pack(magic, 3 << 30, length) + data[FRAME.size :])
+    magic, _, crc, length = FRAME.unpack(data[: FRAME.size])
+    path.write_bytes(FRAME.pack(magic, 3 << 30, crc, length) + data[FRAME.size :])
 
 
 #: Damage to a whole entry file (the two file backends only).

@@ -177,3 +177,31 @@ def test_files_0600_and_folders_0700_whatever_the_umask(
     }
     assert wrong == {}
     made.close()
+
+
+def test_set_cookie_is_never_stored_nor_replayed(origin: Origin, store: Store) -> None:  # noqa: F811
+    sentinel = "SNTLcookieQ7z"
+    headers = {"Cache-Control": "max-age=600", "Set-Cookie": f"session={sentinel}; Path=/"}
+    url = origin.route("/cookie", Reply(200, headers, b"cookie body"))
+    session = store.session()
+    first = session.get(url)
+    # The live response sets it, as it would without a cache.
+    assert first.headers["Set-Cookie"].startswith("session=")
+    assert session.cookies.get("session") == sentinel
+    session.cookies.clear()
+
+    hit = session.get(url)
+    assert hit.from_cache and hit.content == b"cookie body"
+    assert "Set-Cookie" not in hit.headers
+    assert len(hit.cookies) == 0 and len(session.cookies) == 0  # nothing set again
+    other = store.session()  # another session on the same store
+    assert other.get(url).from_cache and len(other.cookies) == 0
+
+    entry = session.cache.get(hit.cache_key)
+    assert entry is not None and "set-cookie" not in entry.response.headers
+    shown = store.cli("cache", "inspect", "--json", hit.cache_key)
+    assert shown.exit_code == 0 and sentinel not in shown.output
+    if store.name != "memory":
+        dump = store.dump()
+        assert b"cookie body" in dump  # the entry is there, its cookie is not
+        assert sentinel.encode() not in dump

@@ -182,10 +182,51 @@ def test_default_ignored_parameters_cover_common_secrets() -> None:
     assert key(a) == key(b)
 
 
-def test_query_parameters_are_matched_exactly() -> None:
-    a = req(url="https://api.test/p?Token=1")
-    b = req(url="https://api.test/p?Token=2")
-    assert key(a, ignored_parameters=["token"]) != key(b, ignored_parameters=["token"])
+def test_ignored_names_are_matched_case_insensitively() -> None:
+    a = req(url="https://api.test/p?Token=1&q=1")
+    b = req(url="https://api.test/p?TOKEN=2&q=1")
+    assert key(a, ignored_parameters=["token"]) == key(b, ignored_parameters=["token"])
+    redacted = redact_request(req(url="https://api.test/p?Access_Token=s3cret"), ["access_token"])
+    assert "s3cret" not in redacted.url and f"Access_Token={REDACTED}" in redacted.url
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "api_key",
+        "apikey",
+        "secret",
+        "client_secret",
+        "password",
+        "signature",
+        "sig",
+        "auth",
+    ],
+)
+def test_the_default_list_redacts_common_credential_names_in_any_case(name: str) -> None:
+    secret = "S3CRET-VALUE"
+    for spelled in (name, name.upper(), name.title()):
+        query = req(url=f"https://api.test/p?{spelled}={secret}&q=1")
+        form = req(
+            method="POST",
+            url="https://api.test/p",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            body=f"{spelled}={secret}&q=1".encode(),
+        )
+        document = req(
+            method="POST",
+            url="https://api.test/p",
+            headers={"Content-Type": "application/json"},
+            body=json.dumps({"outer": {spelled: secret}, "q": 1}).encode(),
+        )
+        for original in (query, form, document):
+            stored = redact_request(original, DEFAULT_IGNORED_PARAMETERS)
+            assert secret not in repr(stored), (spelled, original)
+            assert REDACTED in repr(stored)
 
 
 def test_ignored_json_body_fields_are_left_out_of_the_key() -> None:

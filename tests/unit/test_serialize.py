@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,8 @@ def make_entry(**changes: Any) -> Entry:
             Headers(
                 [
                     ("Content-Type", "application/json"),
-                    ("Set-Cookie", "a=1; Path=/"),
-                    ("Set-Cookie", "b=2; Path=/"),
+                    ("Link", "</a>; rel=next"),
+                    ("Link", "</b>; rel=prev"),
                     ("Cache-Control", "max-age=60"),
                     ("X-Latin-1", "caf\xe9 \xff"),
                     ("X-Unicode", "\u65e5\u672c \U0001f600"),
@@ -56,16 +57,23 @@ def make_entry(**changes: Any) -> Entry:
 
 
 SERIALIZED = dumps_entry(make_entry())
+#: The envelope without the CRC-32 that follows it.
+PACKED = SERIALIZED[:-4]
+
+
+def sealed(packed: bytes) -> bytes:
+    """``packed`` with its CRC-32 after it, as ``dumps_entry`` writes a head."""
+    return packed + zlib.crc32(packed).to_bytes(4, "big")
 
 
 def envelope(fields: Any = None, magic: Any = MAGIC, version: Any = FORMAT_VERSION) -> bytes:
     if fields is None:
-        fields = msgpack.unpackb(SERIALIZED)[2]
-    return msgpack.packb([magic, version, fields], use_bin_type=True)
+        fields = msgpack.unpackb(PACKED)[2]
+    return sealed(msgpack.packb([magic, version, fields], use_bin_type=True))
 
 
 def fields_with(index: int, value: Any, sub: int | None = None) -> list[Any]:
-    fields = msgpack.unpackb(SERIALIZED)[2]
+    fields = msgpack.unpackb(PACKED)[2]
     if sub is None:
         fields[index] = value
     else:
@@ -86,7 +94,7 @@ def test_round_trip() -> None:
 def test_expiry_from_caller_round_trips_and_older_entries_read_as_headers_only() -> None:
     entry = make_entry(expiry_from_caller=True)
     assert loads_entry(dumps_entry(entry)).expiry_from_caller is True
-    older = msgpack.unpackb(SERIALIZED)[2][:11]  # written before the flag existed
+    older = msgpack.unpackb(PACKED)[2][:11]  # written before the flag existed
     assert loads_entry(envelope(fields=older)) == make_entry()
     with pytest.raises(DeserializationError):
         loads_entry(envelope(fields=fields_with(11, 1)))  # a flag must be a boolean
@@ -94,7 +102,7 @@ def test_expiry_from_caller_round_trips_and_older_entries_read_as_headers_only()
 
 def test_round_trip_keeps_repeated_headers_apart_and_in_order() -> None:
     loaded = loads_entry(SERIALIZED)
-    assert loaded.response.headers.get_all("set-cookie") == ["a=1; Path=/", "b=2; Path=/"]
+    assert loaded.response.headers.get_all("link") == ["</a>; rel=next", "</b>; rel=prev"]
     assert loaded.response.headers.fields() == make_entry().response.headers.fields()
     assert loaded.response.headers["x-latin-1"] == "caf\xe9 \xff"
     assert loaded.response.headers["x-unicode"] == "\u65e5\u672c \U0001f600"
@@ -134,10 +142,44 @@ def test_numbers_come_back_as_floats_and_ints() -> None:
     assert type(loaded.size) is int
 
 
-def test_envelope_is_versioned_msgpack() -> None:
-    magic, version, fields = msgpack.unpackb(SERIALIZED)
+def test_envelope_is_versioned_msgpack_followed_by_its_crc32() -> None:
+    magic, version, fields = msgpack.unpackb(PACKED)
     assert (magic, version) == (MAGIC, FORMAT_VERSION)
     assert isinstance(fields, list)
+    assert sealed(PACKED) == SERIALIZED
+
+
+def test_set_cookie_is_never_stored_nor_loaded() -> None:
+    cookies = [("Set-Cookie", "session=s3cret; Path=/"), ("set-cookie2", "old=1")]
+    fields = [*make_entry().response.headers.fields(), *cookies]
+    entry = make_entry(response=Response(200, Headers(fields), "OK", "https://api.test/", 11))
+    data = dumps_entry(entry)
+    assert b"s3cret" not in data and b"old=1" not in data
+    without = Response(200, make_entry().response.headers, "OK", "https://api.test/", 11)
+    assert loads_entry(data) == make_entry(response=without)
+    # A head stored with them (before they were left out) is loaded without them.
+    fields = msgpack.unpackb(PACKED)[2]
+    fields[3][4] += [list(pair) for pair in cookies]
+    loaded = loads_entry(envelope(fields))
+    assert "set-cookie" not in loaded.response.headers
+    assert "set-cookie2" not in loaded.response.headers
+    assert loaded == make_entry()
+
+
+def test_a_changed_byte_anywhere_is_found_by_the_checksum() -> None:
+    for position in range(len(SERIALIZED)):
+        for replacement in (SERIALIZED[position] ^ 0x01, SERIALIZED[position] ^ 0xFF):
+            damaged = bytearray(SERIALIZED)
+            damaged[position] = replacement
+            with pytest.raises(DeserializationError):
+                loads_entry(bytes(damaged))
+
+
+def test_a_head_of_format_1_is_refused_as_an_older_format() -> None:
+    fields = msgpack.unpackb(PACKED)[2]
+    older = msgpack.packb([MAGIC, 1, fields], use_bin_type=True)  # no checksum then
+    with pytest.raises(DeserializationError, match="format 1"):
+        loads_entry(older)
 
 
 def test_deserialization_error_is_a_storage_error() -> None:
@@ -229,7 +271,7 @@ def test_a_pickle_payload_is_refused_without_running_code(tmp_path: Path, protoc
 
 
 def test_json_text_is_refused() -> None:
-    text = json.dumps([MAGIC, FORMAT_VERSION, msgpack.unpackb(SERIALIZED)[2]]).encode()
+    text = json.dumps([MAGIC, FORMAT_VERSION, msgpack.unpackb(PACKED)[2]]).encode()
     with pytest.raises(DeserializationError):
         loads_entry(text)
 
@@ -237,19 +279,19 @@ def test_json_text_is_refused() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        msgpack.packb({"magic": MAGIC, "version": FORMAT_VERSION}),
-        msgpack.packb([]),
-        msgpack.packb([MAGIC]),
-        msgpack.packb([MAGIC, FORMAT_VERSION]),
-        msgpack.packb([MAGIC, FORMAT_VERSION, [], None]),
+        sealed(msgpack.packb({"magic": MAGIC, "version": FORMAT_VERSION})),
+        sealed(msgpack.packb([])),
+        sealed(msgpack.packb([MAGIC])),
+        sealed(msgpack.packb([MAGIC, FORMAT_VERSION])),
+        sealed(msgpack.packb([MAGIC, FORMAT_VERSION, [], None])),
         envelope(fields=[]),
         envelope(fields=[None] * 11),
         envelope(fields={"key": "k"}),
-        envelope(fields=msgpack.unpackb(SERIALIZED)[2][:10]),
-        envelope(fields=[*msgpack.unpackb(SERIALIZED)[2], None]),
-        msgpack.packb("httpcache"),
-        msgpack.packb(1),
-        msgpack.packb(None),
+        envelope(fields=msgpack.unpackb(PACKED)[2][:10]),
+        envelope(fields=[*msgpack.unpackb(PACKED)[2], None]),
+        sealed(msgpack.packb("httpcache")),
+        sealed(msgpack.packb(1)),
+        sealed(msgpack.packb(None)),
     ],
     ids=[
         "dict",
@@ -331,12 +373,12 @@ def test_a_version_that_is_not_an_int_is_refused(version: Any) -> None:
 
 
 def test_ext_types_are_refused() -> None:
-    fields = msgpack.unpackb(SERIALIZED)[2]
+    fields = msgpack.unpackb(PACKED)[2]
     fields[0] = msgpack.ExtType(5, b"\x00")
     with pytest.raises(DeserializationError):
         loads_entry(envelope(fields))
-    # the timestamp extension (-1) where a number is expected
-    data = SERIALIZED.replace(msgpack.packb(1_750_000_000.25), b"\xd6\xff\x00\x00\x00\x01", 1)
+    # the timestamp extension (-1) where a number is expected, under a valid checksum
+    data = sealed(PACKED.replace(msgpack.packb(1_750_000_000.25), b"\xd6\xff\x00\x00\x00\x01", 1))
     assert data != SERIALIZED
     with pytest.raises(DeserializationError):
         loads_entry(data)
@@ -345,12 +387,12 @@ def test_ext_types_are_refused() -> None:
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 def test_deeply_nested_arrays_are_refused(depth: int) -> None:
     with pytest.raises(DeserializationError):
-        loads_entry(b"\x91" * depth + b"\xc0")
+        loads_entry(sealed(b"\x91" * depth + b"\xc0"))
 
 
 def test_deeply_nested_maps_are_refused() -> None:
     with pytest.raises(DeserializationError):
-        loads_entry(b"\x81\xa1k" * 100_000 + b"\xc0")
+        loads_entry(sealed(b"\x81\xa1k" * 100_000 + b"\xc0"))
 
 
 @pytest.mark.parametrize(
@@ -365,16 +407,16 @@ def test_deeply_nested_maps_are_refused() -> None:
 )
 def test_a_length_claiming_4_gib_is_refused(head: bytes) -> None:
     with pytest.raises(DeserializationError):
-        loads_entry(head + b"x" * 64)
+        loads_entry(sealed(head + b"x" * 64))
     with pytest.raises(DeserializationError):
-        loads_entry(b"\x93\xa9httpcache\x01" + head + b"\x00" * 16)
+        loads_entry(sealed(b"\x93\xa9httpcache\x02" + head + b"\x00" * 16))
 
 
 def test_a_map_with_non_string_keys_is_refused() -> None:
     with pytest.raises(DeserializationError):
-        loads_entry(msgpack.packb({1: 2}))
+        loads_entry(sealed(msgpack.packb({1: 2})))
     with pytest.raises(DeserializationError):
-        loads_entry(b"\x81\x90\xc0")  # a map keyed by an array
+        loads_entry(sealed(b"\x81\x90\xc0"))  # a map keyed by an array
 
 
 def test_heads_larger_than_the_limit_are_refused_before_unpacking() -> None:
