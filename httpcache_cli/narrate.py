@@ -96,9 +96,31 @@ def word(steps: list[Step], context: Context) -> list[Step]:
     return steps
 
 
+#: The library's option names in its reasons, in the words of someone using hc (who
+#: sets hc's flags, never these names).
+PLAIN_WORDS = (
+    (re.compile(r"is not in allowable_codes"), "is not one hc stores (RFC 9110 §15.1)"),
+    (re.compile(r"is not a cached method"), "is not a method hc caches"),
+    (re.compile(r"expire_after is DO_NOT_CACHE"), "--expire-after says not to store it"),
+    (re.compile(r"\bonly_if_cached\b"), "--offline (only-if-cached)"),
+    (re.compile(r"\bforce_refresh\b"), "--force-refresh"),
+    (re.compile(r"\bexpire_after\b"), "--expire-after"),
+    (re.compile(r"\bstale_if_error\b"), "stale-if-error"),
+    (re.compile(r"\bstale_while_revalidate\b"), "stale-while-revalidate"),
+    (re.compile(r"\bfilter_fn\b"), "the response filter"),
+)
+
+
+def plain_reason(reason: str) -> str:
+    """A library reason with its option names put as hc's user knows them."""
+    for pattern, words in PLAIN_WORDS:
+        reason = pattern.sub(words, reason)
+    return reason
+
+
 def _describe(step: Step, ctx: Context) -> tuple[str, list[str]]:
-    reason = step.reason
-    low = reason.lower()
+    low = step.reason.lower()  # the library's words, matched below
+    reason = plain_reason(step.reason)
     would = ctx.offline
     match step.decision:
         case "UseStored" if "stale" in low:

@@ -139,7 +139,42 @@ CASES = [
         ask=("-H", "Cache-Control: no-cache"),
     ),
     Case("HEAD after GET", FRESH, expect=None, method="HEAD"),
+    # RFC 9111 §3 allows storing a 500 with explicit freshness; it does not require it.
+    Case("500 max-age", {"Cache-Control": "max-age=60"}, status=500, expect=None),
+    Case("private max-age", {"Cache-Control": "private, max-age=60"}, expect="cache"),
+    Case("ETag only", {"ETag": ETAG}, expect="revalidate"),
+    # With no heuristic (hc's default) Last-Modified is a validator only (§4.2.2: MAY).
+    Case("Last-Modified only", {"Last-Modified": LAST_MODIFIED}, expect=None),
+    Case(
+        "no-cache with max-age",
+        {"Cache-Control": "no-cache, max-age=60", "ETag": ETAG},
+        expect="revalidate",
+    ),
 ]
+
+#: Names of the library's options: explain's prose must not speak of them to someone
+#: who never set them (hc's flags have names of their own).
+LIBRARY_NAMES = (
+    "allowable_codes",
+    "allowable_methods",
+    "cacheable_methods",
+    "expire_after",
+    "only_if_cached",
+    "force_refresh",
+    "stale_if_error",
+    "stale_while_revalidate",
+    "cache_control",
+    "match_headers",
+    "ignored_parameters",
+    "filter_fn",
+    "DO_NOT_CACHE",
+)
+
+
+def assert_no_library_names(report: dict[str, Any]) -> None:
+    prose = " ".join([str(report["verdict"]), *(step["text"] for step in report["steps"])])
+    named = [name for name in LIBRARY_NAMES if name in prose]
+    assert not named, f"library option names in explain's prose: {named}\n{prose}"
 
 
 def ids(case: Case) -> str:
@@ -323,6 +358,7 @@ def test_offline_explain_is_what_get_does(
     with later(case.later):
         report = explain(hc, "--offline", *explain_args(case, url))
         assert origin.hits(path) == 1, "explain --offline sent a request"
+        assert_no_library_names(report)
         said = offline_verdict(report)
 
         ran = hc_get(*get_args(case, url))
@@ -381,6 +417,7 @@ def test_online_explain_reports_what_happened(case: Case, hc: Invoke, origin: Or
     with later(case.later):
         predicted = explain(hc, "--offline", *explain_args(case, url))
         report = explain(hc, *explain_args(case, url))
+        assert_no_library_names(report)
         wait_for_background_revalidations()
 
     after = origin.requests_to(path)[1:]
