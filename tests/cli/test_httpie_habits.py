@@ -388,3 +388,61 @@ def test_refuses_to_write_over_the_cache(hc_run: Run, origin: Origin, cache_dir:
         "--backend", "filesystem", "get", "-o", str(cache_dir / "http_cache.filesystem" / "f"), url
     )
     assert folder.returncode == 64
+
+
+# ---- 10. stale-while-revalidate, --offline stale, memory -------------------------------------
+
+
+def test_the_background_refresh_finishes_before_hc_exits(hc_run: Run, origin: Origin) -> None:
+    def stale_while_revalidate(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"s"':
+            return Reply(304, {"ETag": '"s"', "X-Refreshed": "yes"})
+        headers = {"ETag": '"s"', "Cache-Control": "max-age=60, stale-while-revalidate=600"}
+        return Reply(200, {**headers, "Age": "100"}, b"swr")  # stale at once, within swr
+
+    url = origin.route("/swr", stale_while_revalidate)
+    assert hc_run("get", url).stdout == b"swr"
+    served = hc_run("get", "-v", url)
+    assert served.stdout == b"swr"
+    assert "; hit;" in served.stderr.decode() and "detail=stale" in served.stderr.decode()
+    # hc waited for its refresh: the origin was asked, and the 304's fields were stored.
+    assert [s.headers.get("if-none-match") for s in origin.requests_to("/swr")] == [None, '"s"']
+    stored = json.loads(hc_run("cache", "inspect", "--json", url).stdout)[0]
+    assert ["X-Refreshed", "yes"] in stored["response"]["headers"]
+
+
+def test_offline_says_when_it_serves_a_stale_entry(hc_run: Run, origin: Origin) -> None:
+    url = origin.route(
+        "/old", Reply(200, {"ETag": '"o"', "Cache-Control": "max-age=60", "Age": "100"}, b"old")
+    )
+    fresh = origin.route("/new", Reply(200, CACHEABLE, b"new"))
+    assert hc_run("get", url).returncode == 0 and hc_run("get", fresh).returncode == 0
+    stale = hc_run("get", "--offline", url)
+    assert stale.stdout == b"old"
+    assert stale.stderr.decode().startswith("hc: warning: --offline: the stored response is stale")
+    assert hc_run("get", "--offline", fresh).stderr == b""
+
+
+def test_the_memory_backend_warns_that_nothing_is_kept(hc_run: Run, origin: Origin) -> None:
+    url = origin.route("/mem", Reply(200, CACHEABLE, b"m"))
+    done = hc_run("--backend", "memory", "get", url)
+    assert done.stdout == b"m"
+    assert done.stderr == b"hc: warning: --backend memory keeps nothing once hc exits\n"
+
+
+# ---- 11. global options after the command -------------------------------------------------------
+
+
+def test_global_options_after_the_command(hc_run: Run, origin: Origin, tmp_path: Path) -> None:
+    url = origin.route("/g", Reply(200, CACHEABLE, b"g"))
+    elsewhere = tmp_path / "elsewhere"
+    assert hc_run("get", url, "--cache-dir", str(elsewhere)).stdout == b"g"
+    assert (elsewhere / "http_cache.sqlite").exists()
+    again = hc_run("get", "--cache-dir", str(elsewhere), "-v", url)
+    assert "; hit;" in again.stderr.decode()  # the fast path read the same cache
+    assert origin.hits("/g") == 1
+    listed = hc_run("cache", "ls", "--cache-dir", str(elsewhere), "--backend=sqlite")
+    assert "/g" in listed.stdout.decode()
+    per_request = hc_run("get", url, "--expire-after", "1h", "--cache-name", "other")
+    assert per_request.returncode == 0
+    assert (tmp_path / "cache" / "other.sqlite").exists()  # in HC_CACHE_DIR, named other
