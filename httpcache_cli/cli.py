@@ -133,7 +133,9 @@ def _show_version(value: bool) -> None:
     if value:
         from httpcache import __version__
 
-        typer.echo(f"hc {__version__}")
+        from . import DISTRIBUTION
+
+        typer.echo(f"hc {__version__} ({DISTRIBUTION})")
         raise typer.Exit()
 
 

@@ -446,3 +446,25 @@ def test_global_options_after_the_command(hc_run: Run, origin: Origin, tmp_path:
     per_request = hc_run("get", url, "--expire-after", "1h", "--cache-name", "other")
     assert per_request.returncode == 0
     assert (tmp_path / "cache" / "other.sqlite").exists()  # in HC_CACHE_DIR, named other
+
+
+# ---- the name on the package index -----------------------------------------------------------
+
+
+def test_version_and_install_hints_name_the_distribution(hc_run: Run, tmp_path: Path) -> None:
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    name = tomllib.loads((root / "pyproject.toml").read_text())["project"]["name"]
+    assert name != "httpcache"  # an unrelated project from 2013 has that name on the index
+    from httpcache import __version__
+
+    assert hc_run("--version").stdout.decode() == f"hc {__version__} ({name})\n"
+    fake = tmp_path / "shadow" / "redis"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('redis is not installed')\n")
+    missing = hc_run("--backend", "redis", "stats", env={"PYTHONPATH": str(fake.parent)})
+    assert missing.returncode == 69
+    assert f"pip install '{name}[redis]'" in missing.stderr.decode()
+    readme = (root / "README.md").read_text()
+    assert f"pip install {name}" in readme and "pip install httpcache " not in readme
