@@ -155,6 +155,16 @@ def prepare(request: RequestInput, user_agent: str) -> Prepared | None:
     return Prepared(request.method, url, headers)
 
 
+def served_head(entry: Entry, now: float) -> Any:
+    """The stored head as the full path serves it (with its current ``Age``, RFC 9111
+    §5.1, where the library's controller adds one)."""
+    try:
+        from httpcache.policy.controller import served_head as library_served_head
+    except ImportError:  # a library whose served heads are the stored ones
+        return entry.response
+    return library_served_head(entry, now)
+
+
 class _Raw:
     """What hc reads of ``response.raw``: the HTTP version and the header fields."""
 
@@ -176,7 +186,7 @@ class StoredResponse:
         hide_fields: tuple[str, ...],
         now: float,
     ) -> None:
-        head = entry.response
+        head = served_head(entry, now)
         headers = head.headers.without(*hide_fields) if hide_fields else head.headers
         self.request = request
         self.status_code = head.status
