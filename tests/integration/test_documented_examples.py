@@ -247,3 +247,35 @@ def test_requests_cache_cache_disabled_and_delete(origin: Origin) -> None:
     assert session.cache.delete(urls=[url]) == 1
     assert not session.get(url).from_cache
     assert origin.hits("/d") == 3
+
+
+# ---- README: "Coming from requests-cache" and "Coming from CacheControl" -----------------
+
+
+def test_readme_coming_from_requests_cache(origin: Origin) -> None:
+    from httpcache import CachedResponse
+
+    url = origin.route("/coming", counter_handler({"Content-Type": "text/plain"}))
+    session = CachedSession("demo", backend="memory", cache_control=False, expire_after=600)
+    session.get(url)
+    assert isinstance(session.get(url), CachedResponse)
+    assert session.cache.urls() == [url]
+    assert origin.hits("/coming") == 1
+
+
+def test_readme_coming_from_cachecontrol(
+    origin: Origin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from filelock import SoftFileLock
+
+    from httpcache.caches.file_cache import FileCache as DocumentedFileCache
+
+    monkeypatch.chdir(tmp_path)
+    url = origin.route("/cc", counter_handler(CACHEABLE))
+    sess = CacheControl(
+        requests.Session(), cache=DocumentedFileCache(".web_cache", lock_class=SoftFileLock)
+    )
+    sess.get(url)
+    assert sess.get(url).from_cache
+    assert (tmp_path / ".web_cache").is_dir()
+    assert origin.hits("/cc") == 1

@@ -1,0 +1,3 @@
+from httpcache import CacheControlAdapter
+
+__all__ = ["CacheControlAdapter"]

@@ -1,0 +1,3 @@
+from httpcache.caches import BaseCache, DictCache
+
+__all__ = ["BaseCache", "DictCache"]

@@ -1,0 +1,3 @@
+from httpcache.caches.file_cache import FileCache, SeparateBodyFileCache
+
+__all__ = ["FileCache", "SeparateBodyFileCache"]

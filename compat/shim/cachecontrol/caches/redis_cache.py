@@ -1,0 +1,3 @@
+from httpcache.caches.redis_cache import RedisCache
+
+__all__ = ["RedisCache"]

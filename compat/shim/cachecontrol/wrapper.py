@@ -1,0 +1,3 @@
+from httpcache import CacheControl
+
+__all__ = ["CacheControl"]
