@@ -35,10 +35,23 @@ def _opt_text(opt: Opt) -> str:
     return _roff(opt.help + suffix)
 
 
+_G = "\\fBhc\\fR [\\fIGLOBAL OPTIONS\\fR]"
+_SYNOPSIS = [
+    f"{_G} \\fBget\\fR|\\fBhead\\fR|\\fBpost\\fR|\\fBput\\fR|\\fBpatch\\fR|\\fBdelete\\fR "
+    "[\\fIOPTIONS\\fR] \\fIURL\\fR [\\fIREQUEST_ITEM\\fR...]",
+    ".br",
+    f"{_G} \\fBrequest\\fR [\\fIOPTIONS\\fR] \\fIMETHOD\\fR \\fIURL\\fR [\\fIREQUEST_ITEM\\fR...]",
+    ".br",
+    f"{_G} \\fBexplain\\fR [\\fIOPTIONS\\fR] \\fIURL\\fR",
+    ".br",
+    f"{_G} \\fBcache\\fR \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]",
+]
+
+
 def _synopsis(cmd: Cmd) -> str:
     parts = [f"\\fB{_roff(cmd.name)}\\fR", "[\\fIOPTIONS\\fR]"]
     for arg in cmd.arguments:
-        text = f"\\fI{_roff(arg.metavar.strip('[]').rstrip('.'))}\\fR"
+        text = f"\\fI{_roff(arg.metavar.rstrip('.').strip('[]'))}\\fR"
         text += "..." if arg.repeatable else ""
         parts.append(text if arg.required else f"[{text}]")
     return " ".join(parts)
@@ -53,17 +66,20 @@ def man_page(root: Cmd) -> str:
         ".SH NAME",
         "hc \\- an HTTP client with an RFC 9111 cache, and an inspector of that cache",
         ".SH SYNOPSIS",
-        "\\fBhc\\fR [\\fIGLOBAL OPTIONS\\fR] \\fICOMMAND\\fR [\\fIOPTIONS\\fR] [\\fIARGUMENTS\\fR]",
+        *_SYNOPSIS,
         ".SH DESCRIPTION",
         _roff(root.help.split("\n")[0]),
         ".PP",
         _roff(
-            "hc get, head and request fetch through the cache, like curl or httpie: the body "
-            "goes to stdout as bytes, so hc get URL > file and pipes work; -v shows the "
-            "request and response headers and the cache status in the style of RFC 9211 "
-            "Cache-Status on stderr. hc cache ls, inspect, rm, clear, stats and "
-            "remove-expired look inside the cache. hc explain says why a response was or "
-            "was not stored, or served, citing RFC 9111."
+            "hc get, head, post, put, patch, delete and request fetch through the cache "
+            "with httpie's words: request items after the URL (Header:value, "
+            "param==value, field=value as JSON or with --form, field:=json, field@file), "
+            "--print, -h, -b, --auth, --verify, --download, --continue. The body goes to "
+            "stdout as bytes in a pipe (hc get URL > file), JSON sorted and coloured on a "
+            "terminal; -v shows the request and response headers and the cache status in "
+            "the style of RFC 9211 Cache-Status on stderr. hc cache ls, inspect, rm, clear, "
+            "stats, remove-expired and compact look inside the cache. hc explain says why "
+            "a response was or was not stored, or served, citing RFC 9111."
         ),
         ".PP",
         _roff(
@@ -72,7 +88,7 @@ def man_page(root: Cmd) -> str:
             "used only on a terminal, and never when NO_COLOR is set."
         ),
         ".SH GLOBAL OPTIONS",
-        "Global options come before the command.",
+        "Global options come before the command, or after it.",
     ]
     for opt in root.options:
         out += [".TP", _opt_roff(opt), _opt_text(opt)]

@@ -8,6 +8,7 @@ is one line on stderr and an ``ExitStatus``, no traceback ever reaches a user.
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from typing import Annotated, Any
@@ -19,7 +20,7 @@ from httpcache.caches import BACKENDS
 
 from . import config
 from .commands import cache, explain, fetch
-from .errors import CliError
+from .errors import CliError, plain_usage
 from .exit_codes import ExitStatus
 from .runner import guarded, print_error
 from .spec import GLOBAL
@@ -86,7 +87,8 @@ class HcGroup(TyperGroup):
                     complete_var=complete_var,
                     standalone_mode=False,
                     **extra,
-                )
+                ),
+                argv,
             )
 
         status = guarded(call)
@@ -95,7 +97,7 @@ class HcGroup(TyperGroup):
         return status
 
 
-def _click_errors(call: Any) -> int:
+def _click_errors(call: Any, argv: list[str]) -> int:
     """typer's own exceptions (usage errors, aborted prompts) as one line and a status."""
     from typer._click import exceptions as click_errors
 
@@ -108,7 +110,8 @@ def _click_errors(call: Any) -> int:
         return ExitStatus.SUCCESS
     except click_errors.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "hc"
-        print_error(CliError(exc.format_message(), f"see '{where} --help'"))
+        message = plain_usage(exc.format_message(), argv, dict(os.environ))
+        print_error(CliError(message, f"see '{where} --help'"))
         return ExitStatus.ERROR_USAGE
     except click_errors.ClickException as exc:
         print_error(CliError(exc.format_message(), "see 'hc --help'"))
@@ -164,7 +167,13 @@ def main_options(
     ] = False,
 ) -> None:
     """An HTTP client with an RFC 9111 cache, and an inspector of that cache."""
+    from typer._click.core import ParameterSource
+
+    from_env = frozenset(
+        name for name in config.ENV if ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
+    )
     options = config.CacheOptions(
+        from_env=from_env,
         backend=str(backend.value),
         cache_name=cache_name,
         cache_dir=cache_dir,

@@ -8,7 +8,7 @@ own parser, and every command works through a ``CachedSession``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -53,16 +53,32 @@ class CacheOptions:
     redis_url: str = DEFAULT_REDIS_URL
     heuristic: str | None = None
     expire_after: str | None = None
+    #: The options whose value came from their environment variable (for messages).
+    from_env: frozenset[str] = field(default=frozenset(), compare=False)
 
     def check(self) -> None:
-        """Raise a usage error now for a bad heuristic or duration (before any I/O)."""
-        make_heuristic(self.heuristic)
-        check_duration(self.expire_after, "--expire-after")
+        """Raise a usage error now for a bad heuristic or duration (before any I/O);
+        a value from the environment is named by its variable."""
+        try:
+            make_heuristic(self.heuristic)
+        except CliError as exc:
+            raise self._named(exc, "heuristic") from exc
+        check_duration(self.expire_after, self.label("expire_after", "--expire-after"))
         if not self.cache_name or "/" in self.cache_name or self.cache_name in (".", ".."):
+            where = self.label("cache_name", "")
             raise usage(
-                f"bad cache name {self.cache_name!r}",
+                f"{where + ': ' if where else ''}bad cache name {self.cache_name!r}",
                 "a name such as http_cache; choose the folder with --cache-dir",
             )
+
+    def label(self, name: str, flag: str) -> str:
+        """``flag``, or the environment variable that gave the value."""
+        return f"{ENV[name]} (environment variable)" if name in self.from_env else flag
+
+    def _named(self, exc: CliError, name: str) -> CliError:
+        if name in self.from_env:
+            exc.message = f"{self.label(name, '')}: {exc.message}"
+        return exc
 
     @property
     def directory(self) -> Path:
@@ -121,7 +137,8 @@ class CacheOptions:
 def from_environment() -> CacheOptions:
     """The options the environment alone gives (what the flags default to)."""
     values = {name: os.environ.get(var) for name, var in ENV.items()}
-    return CacheOptions(**{k: v for k, v in values.items() if v})
+    given = {k: v for k, v in values.items() if v}
+    return CacheOptions(**given, from_env=frozenset(given))
 
 
 def make_heuristic(spec: str | None) -> BaseHeuristic | None:

@@ -33,6 +33,49 @@ def usage(message: str, hint: str = "") -> CliError:
     return CliError(message, hint, ExitStatus.ERROR_USAGE)
 
 
+#: The argument parser's validator wording -> plain words.
+_VALIDATOR_WORDS = (
+    (r"Input should be a valid number, unable to parse string as a number", "not a number"),
+    (
+        r"Input should be a valid integer, unable to parse string as an integer",
+        "not a whole number",
+    ),
+    (r"Input should be a valid integer", "not a whole number"),
+    (r"Input should be greater than or equal to (\S+)", r"must be \1 or more"),
+    (r"Input should be less than or equal to (\S+)", r"must be \1 or less"),
+    (r"Value error, ", ""),
+    (r"Input should be ", "must be "),
+)
+
+
+def plain_usage(message: str, argv: list[str], environ: dict[str, str]) -> str:
+    """A usage message of the argument parser in hc's words: no validator jargon, and
+    an environment variable named as such when the value came from it."""
+    import re
+
+    for pattern, words in _VALIDATOR_WORDS:
+        message = re.sub(pattern, words, message)
+    message = re.sub(r" is not one of ((?:'[^']*'(?:, )?)+)\.", _choices, message)
+    found = re.match(r"Invalid value for '([^']+)' \(env var: '([^']+)'\): ", message)
+    if found is not None:
+        option, variable = found.groups()
+        given = any(a == option or a.startswith(option + "=") for a in argv)
+        source = (
+            option if given or variable not in environ else f"{variable} (environment variable)"
+        )
+        message = f"{source}: " + message[found.end() :]
+    else:
+        message = re.sub(r"^Invalid value for '([^']+)': ", r"\1: ", message)
+    return message
+
+
+def _choices(match: object) -> str:
+    import re
+
+    names = re.findall(r"'([^']*)'", match.group(1))  # type: ignore[attr-defined]
+    return " is not one of: " + ", ".join(names)
+
+
 def translate(exc: BaseException) -> CliError | None:
     """The ``CliError`` for an exception hc knows how to explain, else None."""
     if isinstance(exc, CliError):

@@ -111,7 +111,10 @@ def run(argv: list[str]) -> int | None:
 
     from .config import from_environment
 
-    options = replace(from_environment(), **global_values)
+    environment = from_environment()
+    options = replace(
+        environment, **global_values, from_env=environment.from_env - set(global_values)
+    )
     from httpcache.caches import BACKENDS
 
     if options.backend not in BACKENDS:

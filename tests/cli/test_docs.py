@@ -98,3 +98,15 @@ def test_fish_completion() -> None:
     assert "explain" in complete("hc ")
     assert "separate-body" in complete("hc --backend ")
     assert complete("hc --backend redis cache ls --so") == ["--sort"]
+
+
+def test_man_synopses_are_balanced() -> None:
+    page = (ROOT / "man/hc.1").read_text()
+    lines = [line for line in page.splitlines() if line.startswith("\\fBhc")]
+    assert len(lines) > 10
+    for line in lines:
+        depth = 0
+        for char in line:
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            assert depth >= 0, line
+        assert depth == 0, line

@@ -468,3 +468,58 @@ def test_version_and_install_hints_name_the_distribution(hc_run: Run, tmp_path: 
     assert f"pip install '{name}[redis]'" in missing.stderr.decode()
     readme = (root / "README.md").read_text()
     assert f"pip install {name}" in readme and "pip install httpcache " not in readme
+
+
+# ---- polish -------------------------------------------------------------------------------------
+
+
+def test_help_shows_metavars_not_python_types(hc_run: Run) -> None:
+    for args in (["--help"], ["get", "--help"], ["cache", "ls", "--help"], ["post", "--help"]):
+        shown = hc_run(*args, env={"COLUMNS": "200"}).stdout.decode()
+        for label in ("<bool>", "<str>", "<list[str]>", "<float>", "<int>", "{url}"):
+            assert label not in shown, (args, label)
+    usage = hc_run("get", "--help", env={"COLUMNS": "200"}).stdout.decode()
+    assert "Usage: hc get [OPTIONS] URL [REQUEST_ITEM]..." in usage
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "expected"),
+    [
+        (["get", "--timeout", "soon", "x.test"], {}, "hc: error: --timeout: not a number"),
+        (["cache", "ls", "--limit", "0"], {}, "hc: error: --limit: must be 1 or more"),
+        (["stats"], {"HC_BACKEND": "nope"}, "hc: error: HC_BACKEND (environment variable): 'nope'"),
+        (["stats"], {"HC_EXPIRE_AFTER": "zz"}, "hc: error: HC_EXPIRE_AFTER (environment variable)"),
+        (
+            ["get", "x.test"],
+            {"HC_HEURISTIC": "zz"},
+            "hc: error: HC_HEURISTIC (environment variable)",
+        ),
+        (["--backend", "nope", "stats"], {"HC_BACKEND": "sqlite"}, "hc: error: --backend: 'nope'"),
+    ],
+    ids=lambda value: " ".join(value) if isinstance(value, list) else None,
+)
+def test_errors_in_plain_words(
+    args: list[str], env: dict[str, str], expected: str, hc_run: Run
+) -> None:
+    done = hc_run(*args, env=env)
+    stderr = done.stderr.decode()
+    assert done.returncode == 64
+    assert stderr.startswith(expected), stderr
+    assert len(stderr.splitlines()) == 1
+    for jargon in ("Input should be", "Value error", "env var:"):
+        assert jargon not in stderr
+
+
+def test_verbose_on_a_hit_and_through_redirects(hc_run: Run, origin: Origin) -> None:
+    url = origin.route("/v", Reply(200, CACHEABLE, b"v"))
+    hc_run("get", url)
+    hit = hc_run("get", "-v", url).stderr.decode()
+    assert hit.startswith(f"(served from the cache: GET {url})\n\nHTTP/1.1 200 OK\n")
+    assert "User-Agent:" not in hit  # no request block: nothing was sent
+    origin.route("/end", Reply(200, {}, b"end"))
+    origin.route("/hop", Reply(302, {"Location": "/end"}, b""))
+    hops = hc_run("get", "-v", "-F", origin.url("/hop")).stderr.decode()
+    assert hops.index("GET /hop HTTP/1.1") < hops.index("HTTP/1.1 302 Found")
+    assert hops.index("HTTP/1.1 302 Found") < hops.index("GET /end HTTP/1.1")
+    assert hops.index("GET /end HTTP/1.1") < hops.index("HTTP/1.1 200 OK")
+    assert hops.count("Cache-Status:") == 2
