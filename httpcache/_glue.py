@@ -34,6 +34,7 @@ from .policy.actions import (
     Store,
     UseStored,
 )
+from .policy.controller import served_head
 
 #: Sends one request to the origin and returns its response with the body unread.
 Network = Callable[[requests.PreparedRequest], requests.Response]
@@ -161,7 +162,7 @@ def _serve(
         return None
     entry, body = pair
     response = _convert.build_response(
-        prepared, entry.response, body, connection, action.hide_fields
+        prepared, served_head(entry, engine.clock()), body, connection, action.hide_fields
     )
     _report_damage(engine, plan, entry, response, body)
     if action.revalidate_in_background and network is not None:
@@ -259,7 +260,9 @@ def _revalidate(
         plan = engine.replan(plan, forward)
         return _forward(engine, prepared, plan, forward, stream, network, connection)
     stored, body = pair  # normally the head just written; a newer pair if rewritten since
-    served = _convert.build_response(prepared, stored.response, body, connection)
+    served = _convert.build_response(
+        prepared, served_head(stored, engine.clock()), body, connection
+    )
     _report_damage(engine, plan, stored, served, body)
     return _annotate(engine, served, plan, CacheStatus.REVALIDATED, stored, True, revalidated=True)
 
@@ -286,8 +289,8 @@ def _handle_response(
     head = _convert.response_from_urllib3(response.raw, response.url or plan.request.url)
     outcome = engine.respond(plan, head, request_time, may_store=may_store)
     match outcome:
-        case Store(entry=entry):
-            pass
+        case Store(entry=entry, heuristic_fields=fields):
+            response.headers.update(fields)  # the heuristic's fields, on the miss too
         case DoNotStore() | Freshen():
             return _annotate(engine, response, plan, status, None, False)
         case _:
@@ -345,7 +348,8 @@ def _stale(
     if pair is None:
         return None
     stored, body = pair
-    response = _convert.build_response(prepared, stored.response, body, connection)
+    head = served_head(stored, engine.clock())
+    response = _convert.build_response(prepared, head, body, connection)
     return _annotate(engine, response, plan, CacheStatus.STALE, stored, True)
 
 

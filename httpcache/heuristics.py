@@ -1,11 +1,19 @@
 """Heuristic freshness (RFC 9111 §4.2.2), in CacheControl's style.
 
-A heuristic returns header fields to add to a response that has no explicit
-freshness (no max-age, s-maxage or Expires); the policy applies it only then, and
-only to a status that is heuristically cacheable or marked ``public``. Custom
-heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and, if they
-like, ``warning``), exactly as with CacheControl. The response they receive has
-``.status``, ``.headers`` (a case-insensitive mapping) and ``.response_time``.
+A heuristic returns header fields to set on a response; the policy applies it before
+it judges the response's fields, as CacheControl does, to a status that is
+heuristically cacheable or marked ``public``, and never to a ``no-store`` response.
+So a custom heuristic may make a ``private, max-age=0`` response cacheable, and
+``ExpiresAfter`` / ``OneDayCache`` set ``Expires`` and ``Cache-Control: public``.
+``LastModified`` is RFC 9111 §4.2.2's: it gives a lifetime only to a response
+without explicit freshness (no max-age, no Expires). The fields set, and the
+``warning()``, are on the response the caller gets, stored or not.
+
+Custom heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and,
+if they like, ``warning``), exactly as with CacheControl. The response they receive
+has ``.status``, ``.headers`` (a case-insensitive mapping) and ``.response_time``.
+A date a heuristic writes in another form than an HTTP-date (``email.utils``'
+``formatdate()`` gives ``-0000``) is rewritten as an IMF-fixdate.
 
 Built-in heuristics take the response's ``Date`` (or its arrival time) as "now",
 never the clock, so the policy stays a pure function.
@@ -13,12 +21,14 @@ never the clock, so the policy stays a pure function.
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from email.utils import parsedate_tz
 from typing import Any
 
 from .models import Headers, Response
-from .policy.directives import format_http_date, parse_http_date
+from .policy.directives import format_http_date, parse_cache_control, parse_http_date
 
 #: RFC 9110 §15.1: status codes that are cacheable by default.
 HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
@@ -51,7 +61,7 @@ class BaseHeuristic:
     def apply(self, response: Response, response_time: float) -> Response:
         """The response with this heuristic's fields set (the same object if none)."""
         view = HeuristicInput(response.status, response.headers, response_time)
-        updated = dict(self.update_headers(view) or {})
+        updated = {name: _as_http_date(name, str(value)) for name, value in _items(view, self)}
         if not updated:
             return response
         warning = self.warning(view)
@@ -60,25 +70,65 @@ class BaseHeuristic:
         return replace(response, headers=response.headers.updated(updated.items()))
 
 
+def _items(view: HeuristicInput, heuristic: BaseHeuristic) -> list[tuple[str, Any]]:
+    return list((heuristic.update_headers(view) or {}).items())
+
+
+#: Fields whose value is an HTTP-date (RFC 9110 §5.6.7).
+DATE_FIELDS = frozenset({"date", "expires", "last-modified"})
+
+
+def _as_http_date(name: str, value: str) -> str:
+    """A date field a heuristic wrote in a form the policy would read as invalid (a
+    numeric zone such as ``-0000``) as an IMF-fixdate; any other value as it is."""
+    if name.lower() not in DATE_FIELDS or parse_http_date(value) is not None:
+        return value
+    parsed = parsedate_tz(value)
+    if parsed is None or parsed[0] < 1900:
+        return value
+    try:
+        when = calendar.timegm(parsed[:6]) - (parsed[9] or 0)
+    except (ValueError, OverflowError):
+        return value
+    return format_http_date(when)
+
+
 class ExpiresAfter(BaseHeuristic):
-    """Fresh for a fixed time after the response's date: ``ExpiresAfter(days=1)``."""
+    """Fresh for a fixed time after the response's date, whatever its own fields say
+    (but ``no-store``): ``ExpiresAfter(days=1)`` sets ``Expires`` and
+    ``Cache-Control: public``, with a ``Warning`` as CacheControl's does."""
 
     def __init__(self, **timedelta_kwargs: float) -> None:
         self.delta = timedelta(**timedelta_kwargs)
 
     def update_headers(self, response: Any) -> dict[str, str]:
         expires = response.date + self.delta.total_seconds()
-        return {"Expires": format_http_date(expires)}
+        return {"Expires": format_http_date(expires), "Cache-Control": "public"}
+
+    def warning(self, response: Any) -> str | None:
+        return f"110 - Automatically cached for {self.delta}. Response might be stale"
 
     def __repr__(self) -> str:
         return f"ExpiresAfter({self.delta!r})"
 
 
 class OneDayCache(ExpiresAfter):
-    """Fresh for one day after the response's date."""
+    """Fresh for one day after the response's date, unless it has an ``Expires``:
+    sets ``Expires`` and ``Cache-Control: public`` (no ``Warning``)."""
 
     def __init__(self) -> None:
         super().__init__(days=1)
+
+    def update_headers(self, response: Any) -> dict[str, str]:
+        if "expires" in response.headers:
+            return {}
+        return super().update_headers(response)
+
+    def warning(self, response: Any) -> str | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "OneDayCache()"
 
 
 class LastModified(BaseHeuristic):
@@ -89,7 +139,11 @@ class LastModified(BaseHeuristic):
         self.max_lifetime = max_lifetime.total_seconds()
 
     def update_headers(self, response: Any) -> dict[str, str]:
-        last_modified = parse_http_date(response.headers.get("last-modified"))
+        headers = response.headers
+        explicit = parse_cache_control(headers.get_all("cache-control")).max_age is not None
+        if explicit or "expires" in headers:
+            return {}  # explicit freshness: no heuristic (§4.2.2)
+        last_modified = parse_http_date(headers.get("last-modified"))
         if last_modified is None:
             return {}
         date = response.date

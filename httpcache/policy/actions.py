@@ -78,6 +78,8 @@ class Store:
 
     entry: Entry
     reason: str
+    #: Fields the heuristic set: the caller's response carries them too, as stored.
+    heuristic_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,13 @@ from .actions import (
     Store,
     UseStored,
 )
-from .directives import CacheDirectives, parse_etag, parse_vary, pragma_no_cache
+from .directives import (
+    DELTA_SECONDS_MAX,
+    CacheDirectives,
+    parse_etag,
+    parse_vary,
+    pragma_no_cache,
+)
 from .expiration import Expiration
 from .freshness import (
     Freshness,
@@ -68,6 +74,14 @@ HOP_BY_HOP = frozenset(
 )
 NOT_UPDATED_BY_304 = HOP_BY_HOP | {"content-length", "content-encoding", "content-range"}
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
+#: RFC 9110 §15: the status codes whose requirements this cache knows and follows
+#: (what ``must-understand`` asks of it, RFC 9111 §5.2.2.3).
+UNDERSTOOD_STATUSES = frozenset(
+    {200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308}
+    | set(range(400, 418))
+    | {421, 422, 426}
+    | set(range(500, 506))
+)
 #: How long past expiry an entry with validators is kept for revalidation.
 DEFAULT_REVALIDATION_GRACE = 86_400.0
 
@@ -81,7 +95,7 @@ class Settings:
     expiration: Expiration | None = None
     shared: bool = False
     cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
-    #: Status codes that may be stored; None: RFC 9110's cacheable-by-default ones.
+    #: Status codes that may be stored; None: every one RFC 9111 §3 allows.
     allowable_codes: frozenset[int] | None = None
     heuristic: BaseHeuristic | None = None
     cache_etags: bool = True
@@ -99,12 +113,26 @@ class Settings:
         """The lifetime is the caller's (``expire_after``, or ``cache_control=False``)."""
         return self.expiration is not None or not self.cache_control
 
-    def codes(self) -> Collection[int]:
+    def allows_status(self, status: int) -> bool:
+        """Whether the caller lets ``status`` be stored (``allowable_codes``; without
+        it, every status with ``cache_control``, else 200 only)."""
         if self.allowable_codes is not None:
-            return self.allowable_codes
-        if not self.cache_control:
-            return (200,)
-        return HEURISTICALLY_CACHEABLE - {206}
+            return status in self.allowable_codes
+        return self.cache_control or status == 200
+
+    def caller_expiration(self, status: int) -> Expiration | None:
+        """The caller's ``expire_after`` for a response of ``status``: it applies to 200
+        and to the caller's own ``allowable_codes``, so an error is never kept for the
+        caller's hour by accident; other statuses go by their header fields."""
+        if self.expiration is None:
+            return None
+        if status == 200 or (self.allowable_codes is not None and status in self.allowable_codes):
+            return self.expiration
+        return None
+
+    def lifetime_is_callers(self, status: int) -> bool:
+        """The lifetime of a ``status`` response is the caller's, not the headers'."""
+        return not self.cache_control or self.caller_expiration(status) is not None
 
 
 NO_DIRECTIVES = CacheDirectives()
@@ -207,7 +235,7 @@ def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
     """Lifetime against the entry's age. The lifetime is the caller's ``expire_after``
     now, else the one a caller chose when the entry was stored, else the headers'
     (RFC 9111 §4.2.1; a heuristic's was written into them when stored), else 0."""
-    expiration = settings.expiration
+    expiration = settings.caller_expiration(entry.status)
     if expiration is not None:
         lifetime = expiration.lifetime_from(entry.response_time)
     elif entry.expiry_from_caller:
@@ -250,9 +278,9 @@ def revalidation_reason(
 
 
 def conditional_headers(entry: Entry, settings: Settings) -> tuple[tuple[str, str], ...]:
-    """If-None-Match / If-Modified-Since from the entry's validators (§4.3.1)."""
-    if not settings.cache_etags:
-        return ()
+    """If-None-Match / If-Modified-Since from the entry's validators (§4.3.1). With
+    ``cache_etags=False`` (time priority) too: what was stored for its freshness is
+    revalidated with its ETag once stale."""
     headers = []
     etag = parse_etag(entry.response.headers)
     if etag:
@@ -328,9 +356,11 @@ def on_response(
         vary=values,
     )
     entry = with_expiry(draft, lifetime, settings)
-    if settings.caller_sets_lifetime:
+    if settings.lifetime_is_callers(response.status):
         entry = entry.with_changes(expiry_from_caller=True)
-    return ResponseDecision(Store(entry, f"storable: lifetime {_seconds(lifetime)}"), invalidation)
+    heuristic_fields = _changed_fields(exchange.response.headers, response.headers)
+    reason = f"storable: lifetime {_seconds(lifetime)}"
+    return ResponseDecision(Store(entry, reason, heuristic_fields), invalidation)
 
 
 def storability(
@@ -343,28 +373,75 @@ def storability(
     """
     request, response = exchange.request, exchange.response
     method, status = request.method.upper(), response.status
-    expiration = settings.expiration
     if not may_store:
         return DoNotStore("the request says no-store (RFC 9111 §5.2.1.5)")
-    if expiration is not None and expiration.do_not_cache:
+    if settings.expiration is not None and settings.expiration.do_not_cache:
         return DoNotStore("expire_after is DO_NOT_CACHE")
     if method not in settings.cacheable_methods:
         return DoNotStore(f"{method} is not a cached method")
     if status < 200 or status in (206, 304):
         return DoNotStore(f"status {status} is not a complete, final response (§3)")
-    if status not in settings.codes():
+    if not settings.allows_status(status):
         return DoNotStore(f"status {status} is not in allowable_codes")
     if parse_vary(response.headers) == ("*",):
         return DoNotStore("Vary: * never matches a later request (§4.1)")
     response = strip_hop_by_hop(response)
+    expiration = settings.caller_expiration(status)
 
     if not settings.cache_control:
         return response, expiration.lifetime_from(
             exchange.response_time
         ) if expiration else math.inf
 
+    refused = refusal(request, response, settings)
+    if refused is not None:
+        return refused
+    if (
+        expiration is None
+        and settings.heuristic is not None
+        and (status in HEURISTICALLY_CACHEABLE or response_directives(response).public)
+    ):
+        # The heuristic rewrites the fields before they are judged; the built-in
+        # LastModified only where there is no explicit freshness (§4.2.2).
+        response = settings.heuristic.apply(response, exchange.response_time)
+        refused = refusal(request, response, settings)
+        if refused is not None:
+            return refused
+
     cc = response_directives(response)
-    if cc.no_store:
+    if expiration is not None:
+        lifetime: float | None = expiration.lifetime_from(exchange.response_time)
+    else:
+        lifetime = header_lifetime(response, exchange.response_time, settings.shared)
+        # §3: a final status may be stored with explicit freshness (or public, or
+        # private in a private cache); without, only a heuristically cacheable one.
+        explicit = lifetime is not None or cc.public or (cc.private and not settings.shared)
+        if not explicit and status not in HEURISTICALLY_CACHEABLE:
+            return DoNotStore(
+                f"status {status} without explicit freshness is not heuristically cacheable (§3)"
+            )
+    lifetime = lifetime or 0.0
+    age = initial_age(_as_entry(exchange, response))
+    has_validator = storable_validator(response, settings)
+    stale_allowance = _first_set(cc.stale_if_error, settings.stale_if_error) or _first_set(
+        cc.stale_while_revalidate, settings.stale_while_revalidate
+    )
+    if cc.no_cache and not cc.no_cache_fields and not has_validator:
+        return DoNotStore("no-cache, and no validator to revalidate with")
+    if lifetime <= age and not has_validator and not stale_allowance:
+        return DoNotStore("no freshness lifetime and no validator (§4.2, §4.3)")
+    return response, lifetime
+
+
+def refusal(request: Request, response: Response, settings: Settings) -> DoNotStore | None:
+    """The response's own reason not to be stored (§3, §5.2.2), if it has one."""
+    cc = response_directives(response)
+    if cc.must_understand:
+        # §5.2.2.3: only a cache that understands the status may store it, and one
+        # that does sets no-store aside (the directive is meant to come with it).
+        if response.status not in UNDERSTOOD_STATUSES:
+            return DoNotStore(f"must-understand, and status {response.status} is not understood")
+    elif cc.no_store:
         return DoNotStore("the response says no-store (RFC 9111 §5.2.2.5)")
     if settings.shared and cc.private:
         return DoNotStore("private, and this cache is shared (§5.2.2.7)")
@@ -376,32 +453,15 @@ def storability(
         return DoNotStore(
             "request had Authorization; no public, s-maxage or must-revalidate (§3.5)"
         )
+    return None
 
-    if expiration is not None:
-        lifetime: float | None = expiration.lifetime_from(exchange.response_time)
-    else:
-        lifetime = header_lifetime(response, exchange.response_time, settings.shared)
-        if (
-            lifetime is None
-            and settings.heuristic is not None
-            and not (cc.no_cache and not cc.no_cache_fields)
-            and (status in HEURISTICALLY_CACHEABLE or cc.public)
-        ):
-            response = settings.heuristic.apply(response, exchange.response_time)  # §4.2.2
-            lifetime = header_lifetime(response, exchange.response_time, settings.shared)
-    lifetime = lifetime or 0.0
-    age = initial_age(_as_entry(exchange, response))
-    has_validator = settings.cache_etags and bool(
-        parse_etag(response.headers) or "last-modified" in response.headers
-    )
-    stale_allowance = _first_set(cc.stale_if_error, settings.stale_if_error) or _first_set(
-        cc.stale_while_revalidate, settings.stale_while_revalidate
-    )
-    if cc.no_cache and not cc.no_cache_fields and not has_validator:
-        return DoNotStore("no-cache, and no validator to revalidate with")
-    if lifetime <= age and not has_validator and not stale_allowance:
-        return DoNotStore("no freshness lifetime and no validator (§4.2, §4.3)")
-    return response, lifetime
+
+def storable_validator(response: Response, settings: Settings) -> bool:
+    """A validator that makes a response without freshness worth keeping: an ETag
+    (unless ``cache_etags=False``, time priority), or Last-Modified."""
+    if "last-modified" in response.headers:
+        return True
+    return settings.cache_etags and parse_etag(response.headers) is not None
 
 
 def with_expiry(entry: Entry, lifetime: float, settings: Settings) -> Entry:
@@ -410,7 +470,7 @@ def with_expiry(entry: Entry, lifetime: float, settings: Settings) -> Entry:
         return entry.with_changes(expires=None, stale_until=None)
     expires = entry.response_time + lifetime - initial_age(entry)
     cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
-    has_validator = settings.cache_etags and bool(
+    has_validator = bool(
         parse_etag(entry.response.headers) or "last-modified" in entry.response.headers
     )
     keep = max(
@@ -439,9 +499,10 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         request_time=exchange.request_time,
         response_time=exchange.response_time,
     )
-    from_caller = settings.caller_sets_lifetime
-    if settings.expiration is not None:
-        lifetime = settings.expiration.lifetime_from(exchange.response_time)
+    from_caller = settings.lifetime_is_callers(entry.status)
+    expiration = settings.caller_expiration(entry.status)
+    if expiration is not None:
+        lifetime = expiration.lifetime_from(exchange.response_time)
     elif entry.expiry_from_caller:  # the lifetime a caller chose when storing it
         lifetime, from_caller = stored_lifetime(entry), True
     elif settings.cache_control:
@@ -452,6 +513,14 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         expiry_from_caller=from_caller
     )
     return Freshen(freshened, "304 Not Modified: freshened")
+
+
+def served_head(entry: Entry, now: float) -> Response:
+    """The stored head as served: with an ``Age`` of the entry's current age, replacing
+    any stored one (RFC 9111 §4, §5.1)."""
+    age = min(current_age(entry, now), DELTA_SECONDS_MAX)
+    headers = entry.response.headers.updated([("Age", str(int(age)))])
+    return replace(entry.response, headers=headers)
 
 
 def invalidation_for(request: Request, response: Response) -> Invalidate | None:
@@ -485,6 +554,15 @@ def strip_hop_by_hop(response: Response) -> Response:
 
 
 # ---- small helpers ---------------------------------------------------------------
+
+
+def _changed_fields(before: Headers, after: Headers) -> tuple[tuple[str, str], ...]:
+    """The field lines of ``after`` whose name has other values in ``before``."""
+    return tuple(
+        (name, value)
+        for name, value in after.fields()
+        if before.get_all(name) != after.get_all(name)
+    )
 
 
 def _first_set(*values: float | None) -> float | None:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.utils import parsedate_tz
 
 from ..models import Headers
 
@@ -175,35 +174,53 @@ def parse_cache_control(values: Iterable[str]) -> CacheDirectives:
 
 # ---- dates (RFC 9110 §5.6.7) ---------------------------------------------------------
 
-_MONTHS = {m: i for i, m in enumerate(calendar.month_abbr) if m}
-_IMF_FIXDATE = re.compile(
-    r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\d{2}) ([A-Z][a-z]{2}) (\d{4}) "
-    r"(\d{2}):(\d{2}):(\d{2}) GMT"
+_MONTHS = {m.lower(): i for i, m in enumerate(calendar.month_abbr) if m}
+_DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)"
+_DAY_LONG = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_MONTH = r"([a-z]{3})"
+_TIME = r"(\d{2}):(\d{2}):(\d{2})"
+# RFC 9110 §5.6.7: the three formats, and nothing else. Names are matched in any case
+# (a server's "THU" or "gMT" is not ambiguous); every space, digit and sign is exact.
+_IMF_FIXDATE = re.compile(rf"{_DAY}, (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} gmt", re.IGNORECASE)
+_RFC850_DATE = re.compile(
+    rf"{_DAY_LONG}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} gmt", re.IGNORECASE
 )
+_ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} (\d{{2}}| \d) {_TIME} (\d{{4}})", re.IGNORECASE)
+#: rfc850-date's two-digit year: 69-99 are 1969-1999, 00-68 are 2000-2068. This is
+#: RFC 9110 §5.6.7's "more than 50 years in the future is in the past" rule for any
+#: clock between 2019 and 2068, without reading the clock (the policy never does).
+_TWO_DIGIT_PIVOT = 69
 
 
 def parse_http_date(value: str | None) -> float | None:
-    """An HTTP-date as POSIX seconds, or ``None`` when it cannot be read.
+    """An HTTP-date as POSIX seconds, or ``None`` when it is not one.
 
-    IMF-fixdate is matched exactly; the obsolete RFC 850 and asctime forms, and
-    the sloppy dates some servers send, go through the e-mail date parser.
+    Only the three formats of RFC 9110 §5.6.7 are dates: IMF-fixdate, the obsolete
+    RFC 850 form and asctime. Anything else (``UTC`` for ``GMT``, a numeric offset,
+    dashes in an IMF-fixdate, a one-digit hour, two values joined by a comma, ``0``)
+    is invalid, which an ``Expires`` reader takes as a time in the past (RFC 9111
+    §5.3) and an ``If-Modified-Since`` reader ignores (RFC 9110 §13.1.3).
     """
     if not value:
         return None
     value = value.strip()
     try:
-        match = _IMF_FIXDATE.fullmatch(value)
-        if match:
+        if match := _IMF_FIXDATE.fullmatch(value):
             day, month, year, hour, minute, second = match.groups()
-            if month not in _MONTHS:
-                return None
-            parts = (int(year), _MONTHS[month], int(day), int(hour), int(minute), int(second))
-            return _timestamp(parts, 0)
-        parsed = parsedate_tz(value)
-        if parsed is None or parsed[0] < 1900 or not 1 <= parsed[1] <= 12:
+        elif match := _RFC850_DATE.fullmatch(value):
+            day, month, short_year, hour, minute, second = match.groups()
+            century = 1900 if int(short_year) >= _TWO_DIGIT_PIVOT else 2000
+            year = str(century + int(short_year))
+        elif match := _ASCTIME_DATE.fullmatch(value):
+            month, day, hour, minute, second, year = match.groups()
+        else:
             return None
-        return _timestamp(tuple(parsed[:6]), parsed[9] or 0)
-    except (ValueError, OverflowError, TypeError, IndexError):
+        number = _MONTHS.get(month.lower())
+        if number is None:
+            return None
+        parts = (int(year), number, int(day), int(hour), int(minute), int(second))
+        return _timestamp(parts, 0)
+    except (ValueError, OverflowError):
         return None
 
 

@@ -74,9 +74,11 @@ def header_lifetime(response: Response, response_time: float, shared: bool) -> f
     if cc.max_age is not None:
         return float(cc.max_age)
     if "expires" in response.headers:
-        expires = parse_http_date(response.headers.get_all("expires")[0])
+        lines = response.headers.get_all("expires")
+        # §5.3: an invalid Expires (such as "0", or two field lines) is in the past.
+        expires = parse_http_date(lines[0]) if len(lines) == 1 else None
         if expires is None:
-            return 0.0  # §5.3: an invalid Expires (such as "0") means already expired
+            return 0.0
         return max(0.0, expires - date_of(response.headers, response_time))
     return None
 

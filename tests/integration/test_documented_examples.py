@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 import requests
+import time_machine
 
 import httpcache
 from httpcache import NEVER_EXPIRE, CacheControl, CacheControlAdapter, CachedSession
 from httpcache.caches import DictCache, FileCache, SeparateBodyFileCache
 from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified
-from tests.support.origin import Origin, Reply, counter_handler
+from tests.support.origin import Origin, Reply, Seen, counter_handler
 
 PLAIN = {"Content-Type": "text/plain"}
 CACHEABLE = {"Content-Type": "text/plain", "Cache-Control": "max-age=3600"}
@@ -101,6 +102,44 @@ def test_cachecontrol_custom_heuristic_subclass(origin: Origin) -> None:
     assert origin.hits("/week") == 1
 
 
+def test_cachecontrol_heuristic_makes_an_uncacheable_response_cacheable(origin: Origin) -> None:
+    # The docs' case for OneWeekHeuristic: a server that says "private, max-age=0" and
+    # "Expires: -1". The heuristic rewrites those fields before they are judged, and the
+    # caller sees its fields and warning() on the miss already.
+    headers = {**PLAIN, "Cache-Control": "private, max-age=0", "Expires": "-1"}
+    url = origin.route("/uncacheable", counter_handler(headers))
+    sess = CacheControl(requests.Session(), heuristic=OneWeekHeuristic())
+    first = sess.get(url)
+    second = sess.get(url)
+    assert origin.hits("/uncacheable") == 1 and second.from_cache
+    for response in (first, second):
+        assert response.headers["Cache-Control"] == "public"
+        assert response.headers["Warning"] == '110 - "Automatically cached! Response is Stale."'
+    assert second.text == first.text == "body 1"
+
+
+def test_cachecontrol_heuristic_never_stores_no_store(origin: Origin) -> None:
+    url = origin.route("/secret", counter_handler({**PLAIN, "Cache-Control": "no-store"}))
+    sess = CacheControl(requests.Session(), heuristic=OneWeekHeuristic())
+    sess.get(url)
+    assert not sess.get(url).from_cache
+    assert origin.hits("/secret") == 2
+
+
+def test_cachecontrol_expires_after_and_one_day_cache(origin: Origin) -> None:
+    # CacheControl(sess, heuristic=ExpiresAfter(days=1)) / heuristic=OneDayCache()
+    from httpcache.heuristics import OneDayCache
+
+    headers = {**PLAIN, "Cache-Control": "max-age=0"}
+    for path, heuristic in (("/after", ExpiresAfter(days=1)), ("/oneday", OneDayCache())):
+        url = origin.route(path, counter_handler(headers))
+        sess = CacheControl(requests.Session(), heuristic=heuristic)
+        first = sess.get(url)
+        assert first.headers["Cache-Control"] == "public" and "Expires" in first.headers
+        assert sess.get(url).from_cache
+        assert origin.hits(path) == 1
+
+
 @pytest.mark.parametrize("heuristic", [ExpiresAfter(days=1), LastModified()])
 def test_cachecontrol_builtin_heuristics(origin: Origin, heuristic: BaseHeuristic) -> None:
     headers = {**PLAIN, "Last-Modified": "Mon, 01 Jan 2001 00:00:00 GMT"}
@@ -124,6 +163,28 @@ def test_cachecontrol_cache_etags_false(origin: Origin) -> None:
     with_etags.get(url)
     with_etags.get(url)
     assert origin.requests_to("/etag")[-1].headers.get("if-none-match") == '"v1"'
+
+
+def test_cachecontrol_cache_etags_false_is_time_priority(origin: Origin) -> None:
+    # A response with freshness and an ETag is kept; once stale, the next request
+    # carries If-None-Match, and a 304 serves the stored body with its own fields and
+    # makes the entry fresh again.
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v1"':
+            return Reply(304, {"ETag": '"v1"', "Cache-Control": "max-age=60", "X-Seen": "304"})
+        return Reply(200, {**PLAIN, "ETag": '"v1"', "Cache-Control": "max-age=60"}, b"kept")
+
+    url = origin.route("/timed", handler)
+    sess = CacheControl(requests.Session(), cache_etags=False)
+    with time_machine.travel(1_800_000_000, tick=False):
+        sess.get(url)
+        assert sess.get(url).from_cache
+    with time_machine.travel(1_800_000_000 + 61, tick=False):
+        revalidated = sess.get(url)
+        assert revalidated.text == "kept" and revalidated.headers["X-Seen"] == "304"
+        assert sess.get(url).from_cache  # fresh again
+    sent = [seen.headers.get("if-none-match") for seen in origin.requests_to("/timed")]
+    assert sent == [None, '"v1"']
 
 
 # ---- requests-cache's documentation ---------------------------------------------------------

@@ -266,7 +266,8 @@ def test_stale_if_error_window() -> None:
         ({"Cache-Control": "max-age=60", "Vary": "*"}, 200, False),  # §4.1
         ({"Cache-Control": "max-age=60"}, 206, False),  # partial content
         ({"Cache-Control": "max-age=60"}, 404, True),  # cacheable by default (RFC 9110 §15.1)
-        ({"Cache-Control": "max-age=60"}, 500, False),
+        ({"Cache-Control": "max-age=60"}, 500, True),  # §3: any final status, if fresh
+        ({"ETag": '"v"'}, 500, False),  # not heuristically cacheable, no freshness
         ({"ETag": '"v"'}, 200, True),  # no lifetime, but revalidatable
         ({"Last-Modified": format_http_date(NOW - 10)}, 200, True),
         ({}, 200, False),  # neither lifetime nor validator: pointless
@@ -397,12 +398,18 @@ def test_refresh_and_force_refresh() -> None:
     assert isinstance(forced, Forward) and forced.status is CacheStatus.BYPASS and forced.may_store
 
 
-def test_cache_etags_false_never_revalidates_conditionally() -> None:
+def test_cache_etags_false_is_time_priority() -> None:
+    # CacheControl's cache_etags=False: an ETag alone no longer keeps a response, but
+    # what was stored for its freshness is revalidated with its ETag once stale.
     settings = Settings(cache_etags=False)
     entry = stored({"Cache-Control": "max-age=1", "ETag": '"a"'}, received=NOW - 50)
     action = decide(request(), [entry], NOW, settings)
-    assert isinstance(action, Forward) and action.status is CacheStatus.EXPIRED
+    assert isinstance(action, Revalidate)
+    assert action.conditional_headers == (("If-None-Match", '"a"'),)
     assert isinstance(respond({"ETag": '"a"'}, settings), DoNotStore)
+    store = respond({"ETag": '"a"', "Cache-Control": "max-age=60"}, settings)
+    assert isinstance(store, Store)
+    assert store.entry.stale_until is not None and store.entry.stale_until > NOW + 60  # kept
 
 
 def test_methods_and_pass_through_requests() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 
 import pytest
@@ -377,8 +378,61 @@ def test_impossible_calendar_dates_are_invalid_rfc9110_5_6_7(value: str) -> None
     assert parse_http_date(value) is None
 
 
-def test_a_numeric_offset_is_honoured() -> None:
-    assert parse_http_date("Sun, 06 Nov 1994 09:49:37 +0100") == RFC_EXAMPLE
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Sun, 06 Nov 1994 09:49:37 +0100",  # a numeric zone
+        "Sun, 06 Nov 1994 08:49:37 UTC",
+        "Sun, 06 Nov 1994 08:49:37 AEST",
+        "Sun, 06 Nov 94 08:49:37 GMT",  # two-digit year in an IMF-fixdate
+        "Sun 06 Nov 1994 08:49:37 GMT",  # no comma
+        "Sun, 06  Nov  1994 08:49:37 GMT",  # two spaces
+        "Sun, 06-Nov-1994 08:49:37 GMT",  # dashes in an IMF-fixdate
+        "Sun, 06 Nov 1994 08.49.37 GMT",  # periods in the time
+        "Sun, 06 Nov 1994 8:49:37 GMT",  # one-digit hour
+        "Sun, 6 Nov 1994 08:49:37 GMT",  # one-digit day
+        "Sun, 06 Nov 1994 08:49:37 GMT, Sun, 06 Nov 1994 08:49:38 GMT",  # two values
+        "Sun, 06 Nov 1994 08:49:37",  # no zone
+        "Sun, 06 Nov 1994 08:49:37 GMT+1",
+        "Sun, 06 November 1994 08:49:37 GMT",
+        "Sunday, 06 Nov 1994 08:49:37 GMT",  # long day name in an IMF-fixdate
+        "Sun, 06-Nov-94 08:49:37 GMT",  # short day name in an RFC 850 date
+        "Sun Nov 6 08:49:37 1994",  # asctime's day is padded with a space
+        "Xyz, 06 Nov 1994 08:49:37 GMT",
+    ],
+)
+def test_only_the_three_formats_are_dates_rfc9110_5_6_7(value: str) -> None:
+    # RFC 9111 §5.3: such an Expires is invalid, i.e. in the past.
+    assert parse_http_date(value) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "SUN, 06 NOV 1994 08:49:37 GMT",
+        "sun, 06 nov 1994 08:49:37 gmt",
+        "SUNDAY, 06-NOV-94 08:49:37 GMT",
+        "SUN NOV  6 08:49:37 1994",
+    ],
+)
+def test_names_in_another_case_are_still_read(value: str) -> None:
+    assert parse_http_date(value) == RFC_EXAMPLE
+
+
+@pytest.mark.parametrize(
+    ("value", "year"),
+    [
+        ("Thursday, 18-Aug-50 02:01:18 GMT", 2050),
+        ("Thursday, 01-Jan-00 00:00:00 GMT", 2000),
+        ("Thursday, 31-Dec-68 00:00:00 GMT", 2068),
+        ("Thursday, 01-Jan-69 00:00:00 GMT", 1969),
+        ("Thursday, 18-Aug-99 02:01:18 GMT", 1999),
+    ],
+)
+def test_rfc850_two_digit_years_rfc9110_5_6_7(value: str, year: int) -> None:
+    date = parse_http_date(value)
+    assert date is not None
+    assert time.gmtime(date).tm_year == year
 
 
 @pytest.mark.parametrize(

@@ -83,9 +83,67 @@ def test_one_day_cache() -> None:
     assert isinstance(OneDayCache(), ExpiresAfter)
 
 
-def test_built_in_heuristics_add_no_warning() -> None:
+def test_one_day_cache_adds_no_warning() -> None:
     result = OneDayCache().apply(response(Date=format_http_date(DATE)), ARRIVED)
     assert "warning" not in result.headers
+
+
+@pytest.mark.parametrize("heuristic", [ExpiresAfter(days=1), OneDayCache()])
+def test_expires_after_and_one_day_cache_say_public(heuristic: BaseHeuristic) -> None:
+    original = response(Date=format_http_date(DATE), Cache_Control="private, max-age=0")
+    result = heuristic.apply(original, ARRIVED)
+    assert result.headers.get_all("Cache-Control") == ["public"]
+    assert expires_of(result) == DATE + DAY
+
+
+def test_expires_after_warns_as_cachecontrol_does() -> None:
+    result = ExpiresAfter(days=1).apply(response(Date=format_http_date(DATE)), ARRIVED)
+    assert result.headers["Warning"] == (
+        "110 - Automatically cached for 1 day, 0:00:00. Response might be stale"
+    )
+
+
+def test_one_day_cache_leaves_a_response_with_expires_alone() -> None:
+    original = response(Date=format_http_date(DATE), Expires=format_http_date(DATE + 60))
+    assert OneDayCache().apply(original, ARRIVED) is original
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"Cache-Control": "max-age=0"},
+        {"Cache-Control": "public, max-age=600"},
+        {"Expires": "0"},
+        {"Expires": format_http_date(DATE + 60)},
+    ],
+)
+def test_last_modified_leaves_explicit_freshness_alone_rfc9111_4_2_2(
+    fields: dict[str, str],
+) -> None:
+    original = Response(
+        200,
+        Headers(
+            {
+                "Date": format_http_date(DATE),
+                "Last-Modified": format_http_date(DATE - 10 * DAY),
+                **fields,
+            }
+        ),
+    )
+    assert LastModified().apply(original, ARRIVED) is original
+
+
+class WritesEmailDates(BaseHeuristic):
+    """``email.utils.formatdate()`` writes ``-0000``, which is no HTTP-date."""
+
+    def update_headers(self, response):  # type: ignore[no-untyped-def]
+        return {"Expires": formatdate(DATE + 60), "X-Note": formatdate(DATE)}
+
+
+def test_a_date_a_heuristic_writes_in_another_form_becomes_an_imf_fixdate() -> None:
+    result = WritesEmailDates().apply(response(), ARRIVED)
+    assert result.headers["Expires"] == format_http_date(DATE + 60)
+    assert result.headers["X-Note"] == formatdate(DATE)  # not a date field: as written
 
 
 # ---- LastModified (RFC 9111 §4.2.2) ----------------------------------------------------

@@ -1,0 +1,149 @@
+"""RFC 9111 to the letter, end to end through a real local origin: the behaviours the
+public cache-tests suite checks (conformance/ runs the suite itself)."""
+
+from __future__ import annotations
+
+import pytest
+import time_machine
+
+from httpcache import CachedSession, CacheStatus
+from httpcache.heuristics import LastModified
+from httpcache.policy.directives import format_http_date
+from tests.support.origin import Origin, Reply, Seen, counter_handler
+
+T0 = 1_800_000_000
+
+
+@pytest.fixture
+def session() -> CachedSession:
+    return CachedSession(backend="memory")
+
+
+# ---- Expires (RFC 9111 §5.3) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "Thu, 18 Aug 2050 02:01:18 UTC",
+        "Thu, 18 Aug 50 02:01:18 GMT",
+        "Thu, 18-Aug-2050 02:01:18 GMT",
+        "Thu, 18 Aug 2050 2:01:18 GMT",
+    ],
+)
+def test_an_invalid_expires_is_not_reused(
+    origin: Origin, session: CachedSession, expires: str
+) -> None:
+    url = origin.route("/bad", counter_handler({"Expires": expires}))
+    session.get(url)
+    assert not session.get(url).from_cache
+    assert origin.hits("/bad") == 2
+
+
+def test_an_rfc850_expires_is_reused(origin: Origin, session: CachedSession) -> None:
+    url = origin.route(
+        "/old-form", counter_handler({"Expires": "Thursday, 18-Aug-50 02:01:18 GMT"})
+    )
+    session.get(url)
+    assert session.get(url).from_cache
+
+
+# ---- status codes (RFC 9111 §3) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [302, 307, 404, 500, 503, 599])
+def test_a_fresh_response_of_any_status_is_reused_and_a_stale_one_revalidated(
+    origin: Origin, session: CachedSession, status: int
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        headers = {"Cache-Control": "max-age=60", "Last-Modified": format_http_date(T0 - 999)}
+        if seen.headers.get("if-modified-since"):
+            return Reply(304, headers)
+        return Reply(status, {**headers, "Location": "/elsewhere"}, b"answer")
+
+    url = origin.route("/status", handler)
+    with time_machine.travel(T0, tick=False):
+        first = session.get(url, allow_redirects=False)
+        second = session.get(url, allow_redirects=False)
+        assert (first.status_code, second.status_code) == (status, status)
+        assert second.from_cache and second.content == b"answer"
+    with time_machine.travel(T0 + 61, tick=False):
+        stale = session.get(url, allow_redirects=False)
+        assert stale.cache_status is CacheStatus.REVALIDATED
+    assert [bool(s.headers.get("if-modified-since")) for s in origin.requests_to("/status")] == [
+        False,
+        True,
+    ]
+
+
+def test_an_error_is_never_kept_for_the_callers_expire_after(origin: Origin) -> None:
+    session = CachedSession(backend="memory", expire_after=3600)
+    failing = origin.route("/down", counter_handler({}, status=503))
+    session.get(failing)
+    assert not session.get(failing).from_cache
+    ok = origin.route("/up", counter_handler({}))
+    session.get(ok)
+    assert session.get(ok).from_cache
+
+
+def test_allowable_codes_still_limit_the_statuses(origin: Origin) -> None:
+    session = CachedSession(backend="memory", allowable_codes=(200,))
+    url = origin.route("/err", counter_handler({"Cache-Control": "max-age=60"}, status=500))
+    session.get(url)
+    assert not session.get(url).from_cache
+
+
+# ---- must-understand (RFC 9111 §5.2.2.3) ---------------------------------------------
+
+
+def test_must_understand(origin: Origin, session: CachedSession) -> None:
+    directives = {"Cache-Control": "max-age=3600, no-store, must-understand"}
+    known = origin.route("/known", counter_handler(directives))
+    session.get(known)
+    assert session.get(known).from_cache
+    unknown = origin.route("/unknown", counter_handler(directives, status=599))
+    session.get(unknown)
+    assert not session.get(unknown).from_cache
+
+
+# ---- Age (RFC 9111 §4, §5.1) -----------------------------------------------------------
+
+
+def test_a_response_from_storage_carries_its_current_age(
+    origin: Origin, session: CachedSession
+) -> None:
+    url = origin.route("/aged", counter_handler({"Cache-Control": "max-age=600", "Age": "30"}))
+    with time_machine.travel(T0, tick=False):
+        first = session.get(url)
+        assert first.headers["Age"] == "30"  # the origin's, untouched on a miss
+    with time_machine.travel(T0 + 12, tick=False):
+        hit = session.get(url)
+        assert hit.from_cache and hit.headers["Age"] == "42"
+        stored = session.cache.get(hit.cache_key)
+        assert stored is not None and stored.response.headers["Age"] == "30"  # not rewritten
+
+
+def test_a_stale_response_served_on_error_carries_its_age(origin: Origin) -> None:
+    session = CachedSession(backend="memory", stale_if_error=True)
+    answers = iter([Reply(200, {"Cache-Control": "max-age=10"}, b"ok"), Reply(500)])
+    url = origin.route("/flaky", lambda _seen: next(answers))
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 100, tick=False):
+        stale = session.get(url)
+        assert stale.cache_status is CacheStatus.STALE and stale.headers["Age"] == "100"
+
+
+# ---- the heuristic, reported with heuristic=LastModified() ----------------------------
+
+
+def test_last_modified_heuristic(origin: Origin) -> None:
+    session = CachedSession(backend="memory", heuristic=LastModified())
+    headers = {"Last-Modified": format_http_date(T0 - 10_000)}
+    url = origin.route("/lm", counter_handler(headers))
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 999, tick=False):
+        assert session.get(url).from_cache  # 10% of 10 000 s
+    with time_machine.travel(T0 + 1001, tick=False):
+        assert not session.get(url).from_cache

@@ -1,0 +1,231 @@
+"""The controller to the letter of RFC 9111, where the public cache-tests suite found
+it wanting: invalid Expires, status codes, must-understand, heuristics applied first.
+
+Fixed ``now``, no I/O; helpers shared with ``test_controller``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+from email.utils import formatdate, parsedate
+
+import pytest
+
+from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified, OneDayCache
+from httpcache.policy.actions import DoNotStore, Forward, Revalidate, Store, UseStored
+from httpcache.policy.controller import Settings, decide
+from httpcache.policy.directives import format_http_date
+from httpcache.policy.expiration import resolve
+from tests.unit.test_controller import NOW, request, respond, stored
+
+DEFAULT = Settings()
+
+
+# ---- Expires (RFC 9111 §5.3) ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "Thu, 18 Aug 2050 02:01:18 UTC",
+        "Thu, 18 Aug 2050 02:01:18 AEST",
+        "Thu, 18 Aug 50 02:01:18 GMT",
+        "Thu 18 Aug 2050 02:01:18 GMT",
+        "Thu, 18  Aug  2050 02:01:18 GMT",
+        "Thu, 18-Aug-2050 02:01:18 GMT",
+        "Thu, 18 Aug 2050 02.01.18 GMT",
+        "Thu, 18 Aug 2050 2:01:18 GMT",
+        "0",
+    ],
+)
+def test_an_invalid_expires_is_in_the_past(expires: str) -> None:
+    entry = stored({"Expires": expires}, received=NOW - 1)
+    assert isinstance(decide(request(), [entry], NOW, DEFAULT), Forward)
+
+
+def test_two_expires_lines_are_invalid() -> None:
+    future = format_http_date(NOW + 3600)
+    entry = stored({}, received=NOW - 1)
+    headers = entry.response.headers.updated([("Expires", future), ("Expires", future)])
+    twice = entry.with_changes(response=entry.response.__class__(200, headers))
+    assert isinstance(decide(request(), [twice], NOW, DEFAULT), Forward)
+
+
+@pytest.mark.parametrize(
+    "expires",
+    [
+        "Thursday, 18-Aug-50 02:01:18 GMT",  # RFC 850
+        "Thu Aug 18 02:01:18 2050",  # asctime
+        "THU, 18 AUG 2050 02:01:18 gMT",  # names in another case
+    ],
+)
+def test_the_other_date_formats_give_freshness(expires: str) -> None:
+    entry = stored({"Expires": expires}, received=NOW - 1)
+    assert isinstance(decide(request(), [entry], NOW, DEFAULT), UseStored)
+
+
+# ---- status codes (RFC 9111 §3) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [299, 302, 303, 307, 400, 499, 500, 502, 503, 504, 599])
+def test_any_final_status_with_explicit_freshness_is_stored_and_reused(status: int) -> None:
+    assert isinstance(respond({"Cache-Control": "max-age=3600"}, status=status), Store)
+    fresh = stored({"Cache-Control": "max-age=3600"}, status=status)
+    assert isinstance(decide(request(), [fresh], NOW, DEFAULT), UseStored)
+
+
+@pytest.mark.parametrize("status", [302, 500, 503, 599])
+def test_a_stale_one_is_revalidated_not_reused(status: int) -> None:
+    lm = format_http_date(NOW - 100_000)
+    entry = stored({"Expires": format_http_date(NOW - 5000), "Last-Modified": lm}, status=status)
+    assert isinstance(decide(request(), [entry], NOW, DEFAULT), Revalidate)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Expires": format_http_date(NOW + 60)},
+        {"Cache-Control": "public", "ETag": '"v"'},
+        {"Cache-Control": "private", "ETag": '"v"'},  # a private cache may (§3)
+    ],
+)
+def test_explicit_cacheability_stores_any_status(headers: dict[str, str]) -> None:
+    assert isinstance(respond(headers, status=500), Store)
+
+
+@pytest.mark.parametrize("status", [302, 307, 400, 500, 503])
+def test_without_explicit_freshness_only_heuristically_cacheable_statuses(status: int) -> None:
+    validators = {"ETag": '"v"', "Last-Modified": format_http_date(NOW - 100)}
+    assert isinstance(respond(validators, status=status), DoNotStore)
+    assert isinstance(respond(validators, status=404), Store)
+
+
+def test_allowable_codes_still_limit_what_is_stored() -> None:
+    only_200 = Settings(allowable_codes=frozenset({200}))
+    assert isinstance(respond({"Cache-Control": "max-age=60"}, only_200, status=500), DoNotStore)
+
+
+def test_expire_after_applies_to_200_and_the_callers_codes_only() -> None:
+    hour = Settings(expiration=resolve(3600))
+    ok = respond({}, hour)
+    assert isinstance(ok, Store) and ok.entry.expires == pytest.approx(NOW + 3600)
+    # an error is never kept for the caller's hour by accident: its own fields decide
+    assert isinstance(respond({}, hour, status=500), DoNotStore)
+    assert isinstance(respond({}, hour, status=404), DoNotStore)
+    error = respond({"Cache-Control": "max-age=60"}, hour, status=503)
+    assert isinstance(error, Store) and error.entry.expires == pytest.approx(NOW + 60)
+    assert not error.entry.expiry_from_caller
+    listed = Settings(expiration=resolve(3600), allowable_codes=frozenset({200, 404}))
+    missing = respond({}, listed, status=404)
+    assert isinstance(missing, Store) and missing.entry.expires == pytest.approx(NOW + 3600)
+
+
+def test_expire_after_is_not_the_lifetime_of_a_stored_error() -> None:
+    hour = Settings(expiration=resolve(3600))
+    error = stored({"Cache-Control": "max-age=60"}, received=NOW - 120, status=503)
+    assert isinstance(decide(request(), [error], NOW, hour), Forward)
+    ok = stored({"Cache-Control": "max-age=60"}, received=NOW - 120)
+    assert isinstance(decide(request(), [ok], NOW, hour), UseStored)
+
+
+# ---- must-understand (RFC 9111 §5.2.2.3) ---------------------------------------------
+
+
+def test_must_understand_with_an_understood_status_sets_no_store_aside() -> None:
+    directives = {"Cache-Control": "max-age=3600, no-store, must-understand"}
+    assert isinstance(respond(directives), Store)
+    assert isinstance(respond(directives, status=404), Store)
+
+
+@pytest.mark.parametrize("status", [299, 499, 599])
+def test_must_understand_with_an_unknown_status_is_not_stored(status: int) -> None:
+    assert isinstance(
+        respond({"Cache-Control": "max-age=3600, must-understand"}, status=status), DoNotStore
+    )
+    assert isinstance(
+        respond({"Cache-Control": "max-age=3600, no-store, must-understand"}, status=status),
+        DoNotStore,
+    )
+
+
+# ---- heuristics, applied before the fields are judged (CacheControl's way) ------------
+
+
+class OneWeekHeuristic(BaseHeuristic):
+    """CacheControl's documentation example, as users have it."""
+
+    def update_headers(self, response):  # type: ignore[no-untyped-def]
+        date = parsedate(response.headers["date"])
+        expires = datetime.datetime(*date[:6]) + datetime.timedelta(weeks=1)
+        return {
+            "expires": formatdate(calendar.timegm(expires.timetuple())),
+            "cache-control": "public",
+        }
+
+    def warning(self, response):  # type: ignore[no-untyped-def]
+        return '110 - "Automatically cached! Response is Stale."'
+
+
+def test_a_custom_heuristic_makes_a_private_max_age_0_response_cacheable() -> None:
+    settings = Settings(heuristic=OneWeekHeuristic())
+    store = respond({"Cache-Control": "private, max-age=0", "Expires": "-1"}, settings)
+    assert isinstance(store, Store)
+    assert store.entry.expires == pytest.approx(NOW + 7 * 86_400)
+    fields = dict(store.heuristic_fields)
+    assert fields["cache-control"] == "public"
+    assert fields["expires"] == format_http_date(NOW + 7 * 86_400)  # as an IMF-fixdate
+    assert fields["Warning"] == '110 - "Automatically cached! Response is Stale."'
+    assert store.entry.response.headers["Warning"] == fields["Warning"]
+
+
+@pytest.mark.parametrize("heuristic", [OneWeekHeuristic(), ExpiresAfter(days=1), OneDayCache()])
+def test_no_heuristic_ever_stores_a_no_store_response(heuristic: BaseHeuristic) -> None:
+    settings = Settings(heuristic=heuristic)
+    assert isinstance(respond({"Cache-Control": "no-store"}, settings), DoNotStore)
+    assert isinstance(respond({"Cache-Control": "max-age=60, no-store"}, settings), DoNotStore)
+
+
+def test_expires_after_overrides_the_fields_and_says_public() -> None:
+    store = respond(
+        {"Cache-Control": "no-cache, max-age=5"}, Settings(heuristic=ExpiresAfter(hours=2))
+    )
+    assert isinstance(store, Store)
+    assert store.entry.expires == pytest.approx(NOW + 7200)
+    assert store.entry.response.headers["Cache-Control"] == "public"
+    assert "Warning" in dict(store.heuristic_fields)
+
+
+def test_one_day_cache_leaves_an_expires_alone() -> None:
+    settings = Settings(heuristic=OneDayCache())
+    own = respond({"Expires": format_http_date(NOW + 60)}, settings)
+    assert isinstance(own, Store) and own.entry.expires == pytest.approx(NOW + 60)
+    assert own.heuristic_fields == ()
+    plain = respond({}, settings)
+    assert isinstance(plain, Store) and plain.entry.expires == pytest.approx(NOW + 86_400)
+    assert dict(plain.heuristic_fields)["Cache-Control"] == "public"
+
+
+def test_last_modified_stays_rfc9111_4_2_2() -> None:
+    settings = Settings(heuristic=LastModified())
+    lm = {"Last-Modified": format_http_date(NOW - 100_000)}
+    explicit = respond({**lm, "Cache-Control": "max-age=0"}, settings)
+    assert isinstance(explicit, Store) and explicit.entry.expires == pytest.approx(NOW)
+    assert explicit.heuristic_fields == ()
+    dated = respond({**lm, "Expires": format_http_date(NOW + 5)}, settings)
+    assert dated.entry.expires == pytest.approx(NOW + 5)
+    heuristic = respond(lm, settings)
+    assert heuristic.entry.expires == pytest.approx(NOW + 10_000)  # 10% of the age
+
+
+def test_a_heuristic_skips_statuses_not_heuristically_cacheable() -> None:
+    settings = Settings(heuristic=OneWeekHeuristic())
+    assert isinstance(respond({}, settings, status=500), DoNotStore)
+    assert isinstance(respond({}, settings, status=404), Store)
+
+
+def test_the_callers_expire_after_outranks_the_heuristic() -> None:
+    settings = Settings(heuristic=OneWeekHeuristic(), expiration=resolve(60))
+    store = respond({}, settings)
+    assert isinstance(store, Store) and store.entry.expires == pytest.approx(NOW + 60)
+    assert store.heuristic_fields == ()
