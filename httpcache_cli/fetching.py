@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import downloads, inputs, output, printing
+from . import inputs, output, printing
 from .config import CacheOptions, check_duration
 from .errors import CliError, usage
 from .exit_codes import ExitStatus, for_http_status
@@ -120,6 +120,8 @@ class Fetch:
         if self.resume and self.output is None:
             raise usage("--continue needs -o FILE", "name the partial file: -c -o FILE")
         if options is not None and self.output is not None and str(self.output) != "-":
+            from . import downloads  # only what saves a file needs it
+
             downloads.refuse_cache_files(self.output, options)
 
     def verify_value(self) -> bool | str:
@@ -275,6 +277,8 @@ def _send(session: Any, fetch: Fetch, auth: Any = None) -> Any:
     if fetch.expire_after is not None:
         kwargs["expire_after"] = fetch.expire_after
     if fetch.resume:
+        from . import downloads
+
         assert fetch.output is not None
         kwargs["headers"] = downloads.resume_headers(fetch.output, request.headers)
     if fetch.no_cache:
@@ -295,7 +299,7 @@ def _deliver(response: Any, fetch: Fetch) -> ExitStatus:
         output.err("hc: warning: --offline: the stored response is stale, served as it is")
     if fetch.verbose:
         printing.verbose(response, fetch)
-    if fetch.resume and downloads.already_complete(response, fetch):
+    if fetch.resume and _already_complete(response, fetch):
         printing.drain(response)
         output.err(f"hc: {output.safe(str(fetch.output))} is already complete")
         return ExitStatus.SUCCESS
@@ -312,9 +316,17 @@ def _deliver(response: Any, fetch: Fetch) -> ExitStatus:
                 status,
             )
         printing.to_stdout(response, fetch.what().replace("b", ""), fetch, read_body=False)
+        from . import downloads
+
         downloads.save(response, fetch)
         return status
     printing.to_stdout(response, fetch.what(), fetch)
     if status:
         output.err(f"hc: warning: {printing.status_text(response)}")
     return status
+
+
+def _already_complete(response: Any, fetch: Fetch) -> bool:
+    from . import downloads
+
+    return downloads.already_complete(response, fetch)

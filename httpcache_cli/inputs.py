@@ -6,7 +6,6 @@ a usage error (exit 64) with a hint, never a half-done request.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -53,9 +52,9 @@ def build(
     default; ``json`` also when there is none, and a raw body is then JSON),
     ``form`` (urlencoded; multipart when a file is uploaded) or ``multipart``.
     """
-    from .items import parse_items
+    from .items import Items, parse_items
 
-    parsed = parse_items(items or [])
+    parsed = parse_items(items) if items else Items()
     request = RequestInput(
         method=parse_method(method),
         url=parse_url(url),
@@ -93,6 +92,8 @@ def build(
             request.body = urlencode(pairs).encode("utf-8")
             _default_header(request.headers, "Content-Type", f"{FORM}; charset=utf-8")
     elif parsed.fields:
+        import json
+
         request.body = json.dumps(_json_object(parsed.fields), ensure_ascii=False).encode("utf-8")
         _json_headers(request.headers)
     elif mode == "json":
@@ -111,6 +112,8 @@ def body_mode(json_flag: bool, form: bool, multipart: bool) -> str:
 
 
 def _check_json(body: bytes) -> None:
+    import json
+
     try:
         json.loads(body)
     except ValueError as exc:

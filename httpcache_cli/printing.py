@@ -10,7 +10,6 @@ terminal; the body is the server's, as asked.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TYPE_CHECKING, Any
@@ -201,6 +200,8 @@ def is_json(response: Any) -> bool:
 def format_json(body: bytes, sort_keys: bool) -> str | None:
     """The body indented as httpie does (4 spaces, keys sorted unless asked not to),
     or None if it is not JSON."""
+    import json
+
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
