@@ -306,7 +306,7 @@ def leaves_it(
         ["get", "--no-cache", "{base}/plain"],
         ["get", "--expire-after", "0", "{base}/plain"],
         ["get", "-H", "Cache-Control: no-cache", "{base}/plain"],
-        ["get", "-H", "If-None-Match: x", "{base}/plain"],
+        ["get", "-H", 'If-None-Match: "e"', "{base}/plain"],  # the cache answers 304
         ["get", "-H", "X-Odd: caf\u00e9", "{base}/plain"],
         ["--backend", "filesystem", "get", "{base}/plain"],
     ],
@@ -389,3 +389,28 @@ def test_a_storage_failure_is_left_to_the_full_path(
 
     monkeypatch.setattr(SQLiteCache, "find", broken)
     leaves_it(["get", url], cache_dir, capfdbinary, store=False)
+
+
+def test_a_conditional_of_its_own_is_left_or_answered_as_the_full_path_does(
+    origin: Origin,
+    cache_dir: Path,
+    capfdbinary: pytest.CaptureFixture[bytes],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request with an If-None-Match that the stored ETag fails: the stored response
+    is the answer (RFC 9111 §4.3.2) if the engine says so; the fast path then gives the
+    full path's bytes, or leaves it to the full path with no output of its own."""
+    url = origin.route("/cond", Reply(200, CACHEABLE, b"whole"))
+    options, fetch = parsed(["get", "-v", "-H", "If-None-Match: x", url], cache_dir)
+    fetching.run(options, parsed(["get", url], cache_dir)[1])  # stores
+    capfdbinary.readouterr()
+    fixed = time.time()
+    monkeypatch.setattr(output, "now", lambda: fixed)
+    full_status, _ = full_path(options, fetch, monkeypatch)
+    full = capfdbinary.readouterr()
+    fast_status = hit.serve(options, fetch)
+    fast = capfdbinary.readouterr()
+    if fast_status is None:
+        assert fast == (b"", b"")
+    else:
+        assert (fast_status, fast.out, fast.err) == (full_status, full.out, full.err)
