@@ -161,6 +161,21 @@ def test_no_password_and_no_terminal_is_one_error(hc_run: Run, origin: Origin) -
     assert origin.hits("/ask") == 0
 
 
+def test_netrc_credentials_as_requests_reads_them(
+    hc_run: Run, origin: Origin, tmp_path: Path, cache_dir: Path
+) -> None:
+    url = origin.route("/netrc", Reply(200, CACHEABLE, b"n"))
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login ann password n3trc-pw\n")
+    netrc.chmod(0o600)
+    assert hc_run("get", url, env={"NETRC": str(netrc)}).stdout == b"n"
+    assert origin.requests_to("/netrc")[0].headers["authorization"] == "Basic YW5uOm4zdHJjLXB3"
+    assert hc_run("get", "-a", "bob:x", url, env={"NETRC": str(netrc)}).returncode == 0
+    assert origin.requests_to("/netrc")[1].headers["authorization"] == "Basic Ym9iOng="  # -a wins
+    stored = b"".join(p.read_bytes() for p in cache_dir.rglob("*") if p.is_file())
+    assert b"n3trc-pw" not in stored and b"YW5uOm4zdHJjLXB3" not in stored
+
+
 def make_certificate(folder: Path, name: str) -> tuple[Path, Path]:
     cert, key = folder / f"{name}.pem", folder / f"{name}-key.pem"
     subprocess.run(
