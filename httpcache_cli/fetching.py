@@ -12,7 +12,7 @@ No typer here: ``fast.py`` runs this for ``hc get URL`` without loading typer.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +59,6 @@ class Fetch:
     insecure: bool = False
     cert: Path | None = None
     cert_key: Path | None = None
-    #: The password typed at the prompt (``--auth USER`` alone), not compared.
-    password: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def saves_to_file(self) -> bool:
@@ -235,7 +233,7 @@ def _auth(fetch: Fetch) -> Any:
         return None
     user, sep, password = fetch.auth.partition(":")
     if not sep:
-        password = fetch.password if fetch.password is not None else _ask_password(user)
+        password = _ask_password(user)
     if kind == "digest":
         from requests.auth import HTTPDigestAuth
 

@@ -58,6 +58,8 @@ def explain(
         else:
             report = _fetch(session, request, expire_after, refresh, force_refresh, timeout)
     finally:
+        # a stale-while-revalidate refresh uses the cache: it ends before the cache closes
+        session.wait_for_background()
         session.close()
         session.cache.close()
     context = narrate.Context(

@@ -195,10 +195,6 @@ def writable_again(cache_dir: Path) -> Iterator[None]:
         path.chmod(0o700 if path.is_dir() else 0o600)
 
 
-@pytest.mark.xfail(
-    reason="SQLiteCache.find writes to the database, so a read-only one falls back to the "
-    "network (the storage issue's item)"
-)
 @pytest.mark.usefixtures("writable_again")
 def test_a_read_only_cache_serves_hits(
     hc_run: Run, origin: Origin, cache_dir: Path, env: dict[str, str]
@@ -213,9 +209,6 @@ def test_a_read_only_cache_serves_hits(
     assert origin.hits("/ro") == 1
 
 
-@pytest.mark.xfail(
-    reason="SQLiteCache writes to the database when listing it (the storage issue's item)"
-)
 @pytest.mark.usefixtures("writable_again")
 def test_a_read_only_cache_can_be_listed(
     hc_run: Run, origin: Origin, cache_dir: Path, env: dict[str, str]
