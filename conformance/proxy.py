@@ -17,8 +17,10 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 #: RFC 9110 §7.6.1: fields that concern one connection only.
 HOP_BY_HOP = frozenset(
@@ -47,14 +49,34 @@ class CachingProxy(ThreadingHTTPServer):
         self.origin = origin.rstrip("/")
         self.session = session
         self.plain = requests.Session()
-        # A reverse proxy sends what its client sent, not requests' default fields.
         for client in (self.session, self.plain):
+            # A reverse proxy sends what its client sent, not requests' default fields.
             client.headers.clear()
+            for prefix in ("http://", "https://"):
+                client.mount(prefix, InterimGuard())
 
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]
         return f"http://{host!s}:{port}"
+
+
+class InterimGuard(HTTPAdapter):
+    """requests' transport (http.client) takes an interim response (102, 103) for the
+    final one and leaves the real one unread on the connection, where the next request
+    sent on it would find it. Such a connection is closed and the exchange failed."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().send(request, **kwargs)
+        if response.status_code < 200:
+            connection = getattr(response.raw, "connection", None)
+            if connection is not None:
+                connection.close()
+            response.close()
+            raise requests.ConnectionError(
+                f"interim {response.status_code} taken for the final response", request=request
+            )
+        return response
 
 
 class ProxyHandler(BaseHTTPRequestHandler):
@@ -77,9 +99,6 @@ class ProxyHandler(BaseHTTPRequestHandler):
             for name, value in self.headers.items()
             if name.lower() not in HOP_BY_HOP and name.lower() not in ("host", "content-length")
         ]
-        # One connection per request: a kept-alive one that the origin closes while
-        # idle would fail the next request sent on it, by chance.
-        headers.append(("Connection", "close"))
         through_cache = self.path.startswith("/test/")
         client = self.server.session if through_cache else self.server.plain
         try:

@@ -34,7 +34,7 @@ from .policy.actions import (
     Store,
     UseStored,
 )
-from .policy.controller import served_head
+from .policy.answers import not_modified_head, served_head
 
 #: Sends one request to the origin and returns its response with the body unread.
 Network = Callable[[requests.PreparedRequest], requests.Response]
@@ -161,9 +161,12 @@ def _serve(
     if pair is None:
         return None
     entry, body = pair
-    response = _convert.build_response(
-        prepared, served_head(entry, engine.clock()), body, connection, action.hide_fields
-    )
+    head = served_head(entry, engine.clock())
+    if action.not_modified:  # the caller's own conditional matched (RFC 9111 §4.3.2)
+        if not isinstance(body, bytes):
+            body.close()
+        head, body = not_modified_head(entry, engine.clock()), b""
+    response = _convert.build_response(prepared, head, body, connection, action.hide_fields)
     _report_damage(engine, plan, entry, response, body)
     if action.revalidate_in_background and network is not None:
         copy = prepared.copy()

@@ -34,6 +34,8 @@ class UseStored:
     hide_fields: tuple[str, ...] = ()
     #: stale-while-revalidate: also refresh the entry in the background (RFC 5861 §3).
     revalidate_in_background: bool = False
+    #: The caller's own conditional matches: answer 304 from the entry (§4.3.2).
+    not_modified: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ header fields and keeps everything allowable for ``expire_after``.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin, urlsplit
 
@@ -34,8 +34,9 @@ from .actions import (
     Store,
     UseStored,
 )
+from .answers import caller_condition_holds
+from .answers import served_head as served_head  # re-exported: hc's fast hit uses it
 from .directives import (
-    DELTA_SECONDS_MAX,
     CacheDirectives,
     parse_etag,
     parse_vary,
@@ -52,11 +53,14 @@ from .freshness import (
     resident_time,
     response_directives,
 )
+from .selection import select_entry
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-#: Requests carrying these are passed through: the cache does not combine ranges or
-#: answer the caller's own conditional requests.
+#: Requests carrying these are passed through: the cache does not combine ranges, and
+#: leaves these preconditions to the origin.
 PASS_THROUGH_HEADERS = ("range", "if-range", "if-match", "if-unmodified-since")
+#: The caller's own validation request: answered from a fresh stored response
+#: (§4.3.2), else sent to the origin as it is.
 USER_CONDITIONALS = ("if-none-match", "if-modified-since")
 #: RFC 9111 §3.1 and §3.2: never stored, never updated by a 304.
 HOP_BY_HOP = frozenset(
@@ -151,6 +155,30 @@ def decide(
     request: Request, entries: Sequence[Entry], now: float, settings: Settings
 ) -> RequestAction:
     """What to do with ``request``, given every stored variant of its resource."""
+    action = _decide(request, entries, now, settings)
+    own = [h for h in USER_CONDITIONALS if h in request.headers]
+    if not own:
+        return action
+    # §4.3.2: the caller's own validation request.
+    match action:
+        case UseStored(entry=entry):
+            if caller_condition_holds(request, entry):
+                return replace(
+                    action,
+                    reason=f"{action.reason}; the caller's {own[0]} matches: 304 (§4.3.2)",
+                    not_modified=True,
+                )
+            return action
+        case Revalidate(entry=entry):
+            # Sent as the caller made it: the origin answers the caller's condition.
+            why = f"{action.reason}; the caller's own {own[0]} goes to the origin"
+            return Forward(why, CacheStatus.EXPIRED, action.may_store, entry)
+    return action
+
+
+def _decide(
+    request: Request, entries: Sequence[Entry], now: float, settings: Settings
+) -> RequestAction:
     method = request.method.upper()
     expiration = settings.expiration
     if expiration is not None and expiration.do_not_cache:
@@ -160,16 +188,13 @@ def decide(
     passed = [h for h in PASS_THROUGH_HEADERS if h in request.headers]
     if passed:
         return Forward(f"request has {passed[0]}", CacheStatus.BYPASS, may_store=False)
-    own = [h for h in USER_CONDITIONALS if h in request.headers]
-    if own:
-        return Forward(f"the caller sent its own {own[0]}", CacheStatus.BYPASS)
     if settings.force_refresh:
         return Forward("force_refresh: the cache is not read", CacheStatus.BYPASS)
 
     req_cc = request_directives(request, settings)
     may_store = not req_cc.no_store  # §5.2.1.5
     only_if_cached = settings.only_if_cached or req_cc.only_if_cached  # §5.2.1.7
-    entry = select_entry(request, entries, settings)
+    entry = select_entry(request, entries, settings.sensitive_headers)
     if entry is None:
         if only_if_cached:
             return GatewayTimeout("only-if-cached, and no stored response matches")
@@ -214,21 +239,6 @@ def decide(
     if conditional:
         return Revalidate(entry, conditional, f"{why}: revalidating", may_store=may_store)
     return Forward(f"{why}, no validator to revalidate with", CacheStatus.EXPIRED, may_store, entry)
-
-
-def select_entry(request: Request, entries: Sequence[Entry], settings: Settings) -> Entry | None:
-    """The most recent stored response whose Vary fields match the request (§4.1)."""
-    matching = [e for e in entries if vary_matches(request, e, settings.sensitive_headers)]
-    if not matching:
-        return None
-    return max(matching, key=lambda e: (_date(e), e.response_time))
-
-
-def vary_matches(request: Request, entry: Entry, sensitive: Collection[str] = ()) -> bool:
-    names = parse_vary(entry.response.headers)
-    if names == ("*",):
-        return False  # §4.1: Vary: * always fails to match
-    return vary_values(request.headers, names, sensitive) == entry.vary
 
 
 def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
@@ -515,14 +525,6 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
     return Freshen(freshened, "304 Not Modified: freshened")
 
 
-def served_head(entry: Entry, now: float) -> Response:
-    """The stored head as served: with an ``Age`` of the entry's current age, replacing
-    any stored one (RFC 9111 §4, §5.1)."""
-    age = min(current_age(entry, now), DELTA_SECONDS_MAX)
-    headers = entry.response.headers.updated([("Age", str(int(age)))])
-    return replace(entry.response, headers=headers)
-
-
 def invalidation_for(request: Request, response: Response) -> Invalidate | None:
     """RFC 9111 §4.4: a non-error response to an unsafe method invalidates the target
     URI, and the Location and Content-Location URIs when they share its origin."""
@@ -571,11 +573,6 @@ def _first_set(*values: float | None) -> float | None:
 
 def _seconds(value: float) -> str:
     return "forever" if math.isinf(value) else f"{value:.0f}s"
-
-
-def _date(entry: Entry) -> float:
-    date = parse_http_date(entry.response.headers.get("date"))
-    return entry.response_time if date is None else date
 
 
 def _origin(url: str) -> tuple[str, str]:

@@ -147,3 +147,72 @@ def test_last_modified_heuristic(origin: Origin) -> None:
         assert session.get(url).from_cache  # 10% of 10 000 s
     with time_machine.travel(T0 + 1001, tick=False):
         assert not session.get(url).from_cache
+
+
+# ---- the caller's own conditional request (RFC 9111 §4.3.2) ----------------------------
+
+
+def etag_handler(seen: Seen) -> Reply:
+    headers = {"ETag": '"v1"', "Cache-Control": "max-age=60", "Content-Type": "text/plain"}
+    if seen.headers.get("if-none-match") == '"v1"':
+        return Reply(304, headers)
+    return Reply(200, headers, b"the body")
+
+
+def test_the_callers_if_none_match_is_answered_from_storage(
+    origin: Origin, session: CachedSession
+) -> None:
+    url = origin.route("/tagged", etag_handler)
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 5, tick=False):
+        same = session.get(url, headers={"If-None-Match": 'W/"v1"'})
+        assert same.status_code == 304 and same.from_cache and same.content == b""
+        assert same.headers["ETag"] == '"v1"' and same.headers["Age"] == "5"
+        other = session.get(url, headers={"If-None-Match": '"v0"'})
+        assert other.status_code == 200 and other.from_cache and other.content == b"the body"
+    assert origin.hits("/tagged") == 1
+
+
+def test_the_callers_if_modified_since_is_answered_from_storage(
+    origin: Origin, session: CachedSession
+) -> None:
+    modified = format_http_date(T0 - 3000)
+    url = origin.route(
+        "/dated", counter_handler({"Cache-Control": "max-age=60", "Last-Modified": modified})
+    )
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+        assert session.get(url, headers={"If-Modified-Since": modified}).status_code == 304
+        earlier = format_http_date(T0 - 4000)
+        assert session.get(url, headers={"If-Modified-Since": earlier}).text == "body 1"
+    assert origin.hits("/dated") == 1
+
+
+def test_a_stale_entry_sends_the_callers_conditional_to_the_origin(
+    origin: Origin, session: CachedSession
+) -> None:
+    url = origin.route("/tagged", etag_handler)
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 61, tick=False):
+        answer = session.get(url, headers={"If-None-Match": '"v1"'})
+        assert answer.status_code == 304 and not answer.from_cache
+    assert [s.headers.get("if-none-match") for s in origin.requests_to("/tagged")] == [
+        None,
+        '"v1"',
+    ]
+
+
+# ---- Vary: Accept-Language normalised (RFC 9111 §4.1) ---------------------------------
+
+
+def test_accept_language_in_another_order_or_case_is_a_hit(
+    origin: Origin, session: CachedSession
+) -> None:
+    headers = {"Cache-Control": "max-age=600", "Vary": "Accept-Language"}
+    url = origin.route("/lang", counter_handler(headers))
+    session.get(url, headers={"Accept-Language": "en, de"})
+    assert session.get(url, headers={"Accept-Language": "DE, en"}).from_cache
+    assert not session.get(url, headers={"Accept-Language": "fr"}).from_cache
+    assert origin.hits("/lang") == 2

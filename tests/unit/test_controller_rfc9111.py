@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import time
 from email.utils import formatdate, parsedate
 
 import pytest
 
 from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified, OneDayCache
 from httpcache.policy.actions import DoNotStore, Forward, Revalidate, Store, UseStored
+from httpcache.policy.answers import not_modified_head
 from httpcache.policy.controller import Settings, decide
 from httpcache.policy.directives import format_http_date
 from httpcache.policy.expiration import resolve
@@ -229,3 +231,150 @@ def test_the_callers_expire_after_outranks_the_heuristic() -> None:
     store = respond({}, settings)
     assert isinstance(store, Store) and store.entry.expires == pytest.approx(NOW + 60)
     assert store.heuristic_fields == ()
+
+
+# ---- the caller's own conditional request (RFC 9111 §4.3.2) ----------------------------
+
+FRESH = {"Cache-Control": "max-age=3600"}
+
+
+@pytest.mark.parametrize(
+    ("stored_etag", "if_none_match"),
+    [
+        ('"abcdef"', '"abcdef"'),
+        ('W/"abcdef"', 'W/"abcdef"'),
+        ('W/"abcdef"', '"abcdef"'),  # weak comparison (RFC 9110 §8.8.3.2)
+        ('"abcdef"', 'W/"abcdef"'),
+        ('"abcdef"', '"1234", "abcdef", "5678"'),
+        ('"abcdef"', '"abcdef", "1234"'),
+        ('"abcdef"', '"1234", "5678", "abcdef"'),
+        ('"abcdef"', "*"),
+        ('"abcdef"', "abcdef"),  # unquoted forms read as if quoted
+        ("abcdef", '"abcdef"'),
+        ("abcdef", "abcdef"),
+        ('w/"abcdef"', 'w/"abcdef"'),
+        ('W\\"abcdef"', 'W\\"abcdef"'),  # malformed, but the very same text
+    ],
+)
+def test_a_matching_if_none_match_is_answered_304(stored_etag: str, if_none_match: str) -> None:
+    entry = stored({**FRESH, "ETag": stored_etag})
+    action = decide(request(If_None_Match=if_none_match), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and action.not_modified
+
+
+@pytest.mark.parametrize("if_none_match", ['"other"', '"abcde"', 'W/"x", "y"'])
+def test_a_failing_if_none_match_gets_the_full_stored_response(if_none_match: str) -> None:
+    entry = stored({**FRESH, "ETag": '"abcdef"'})
+    action = decide(request(If_None_Match=if_none_match), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and not action.not_modified
+
+
+def test_if_none_match_outranks_if_modified_since() -> None:
+    entry = stored({**FRESH, "ETag": '"abcdef"', "Last-Modified": format_http_date(NOW - 5000)})
+    too_early = format_http_date(NOW - 10_000)  # on its own: modified since, 200
+    action = decide(
+        request(If_None_Match='"abcdef"', If_Modified_Since=too_early), [entry], NOW, DEFAULT
+    )
+    assert isinstance(action, UseStored) and action.not_modified
+    mismatch = decide(
+        request(If_None_Match='"x"', If_Modified_Since=format_http_date(NOW)), [entry], NOW, DEFAULT
+    )
+    assert isinstance(mismatch, UseStored) and not mismatch.not_modified
+
+
+@pytest.mark.parametrize(
+    ("since", "not_modified"),
+    [
+        (format_http_date(NOW - 3000), True),  # the same date
+        (format_http_date(NOW - 2000), True),  # later than Last-Modified
+        # an RFC 850 date with a four-digit year is no date: ignored
+        ("Thursday, " + format_http_date(NOW - 3000)[5:].replace(" ", "-", 2), False),
+        (format_http_date(NOW - 4000), False),  # earlier: modified since
+        ("not a date", False),  # ignored (RFC 9110 §13.1.3)
+    ],
+)
+def test_if_modified_since_against_last_modified(since: str, not_modified: bool) -> None:
+    entry = stored({**FRESH, "Last-Modified": format_http_date(NOW - 3000)})
+    action = decide(request(If_Modified_Since=since), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and action.not_modified is not_modified
+
+
+def test_if_modified_since_in_the_rfc850_form() -> None:
+    modified = NOW - 3000
+    rfc850 = time.strftime("%A, %d-%b-%y %H:%M:%S GMT", time.gmtime(modified))
+    entry = stored({**FRESH, "Last-Modified": format_http_date(modified)})
+    action = decide(request(If_Modified_Since=rfc850), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and action.not_modified
+
+
+def test_if_modified_since_without_last_modified_uses_the_date() -> None:
+    entry = stored(FRESH, received=NOW - 10)  # Date: NOW - 10
+    later = decide(request(If_Modified_Since=format_http_date(NOW)), [entry], NOW, DEFAULT)
+    assert isinstance(later, UseStored) and later.not_modified
+    earlier = decide(request(If_Modified_Since=format_http_date(NOW - 20)), [entry], NOW, DEFAULT)
+    assert isinstance(earlier, UseStored) and not earlier.not_modified
+
+
+def test_a_stale_entry_leaves_the_callers_conditional_to_the_origin() -> None:
+    entry = stored({"Cache-Control": "max-age=1", "ETag": '"abcdef"'}, received=NOW - 100)
+    action = decide(request(If_None_Match='"abcdef"'), [entry], NOW, DEFAULT)
+    assert isinstance(action, Forward) and action.may_store
+    assert action.stale is entry  # still there for stale-if-error
+    assert isinstance(decide(request(If_None_Match='"abcdef"'), [], NOW, DEFAULT), Forward)
+
+
+def test_the_304_carries_the_validators_and_the_age() -> None:
+    entry = stored(
+        {**FRESH, "ETag": '"abcdef"', "Content-Type": "text/plain", "X-Other": "1"},
+        received=NOW - 10,
+    )
+    head = not_modified_head(entry, NOW)
+    assert head.status == 304
+    assert head.headers["ETag"] == '"abcdef"'
+    assert head.headers["Cache-Control"] == "max-age=3600"
+    assert head.headers["Age"] == "10"
+    assert "content-type" not in head.headers and "x-other" not in head.headers
+
+
+# ---- Vary: Accept-Language normalised (RFC 9111 §4.1, RFC 9110 §12.5.4) ---------------
+
+
+def _language_entry(accept_language: str, **fields: str) -> object:
+    headers = {"Cache-Control": "max-age=5000", "Vary": "Accept-Language", **fields}
+    return stored(headers, req=request(Accept_Language=accept_language))
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        "de, en",  # order
+        "eN, De",  # case
+        " en ,   de",  # whitespace
+        "en;q=1, de;q=1.0",  # the same weights, written out
+    ],
+)
+def test_accept_language_written_differently_selects_the_same_response(again: str) -> None:
+    entry = _language_entry("en, de")
+    assert isinstance(decide(request(Accept_Language=again), [entry], NOW, DEFAULT), UseStored)
+
+
+@pytest.mark.parametrize("again", ["en", "fr, de", "en;q=0.5, de", "en, de, fr", "en, de;q=0"])
+def test_other_languages_do_not_match(again: str) -> None:
+    entry = _language_entry("en, de")
+    assert isinstance(decide(request(Accept_Language=again), [entry], NOW, DEFAULT), Forward)
+
+
+def test_a_response_in_the_preferred_language_is_selected() -> None:
+    entry = _language_entry("en, de", **{"Content-Language": "de"})
+    preferring = request(Accept_Language="fr;q=0.5, de;q=1.0")
+    assert isinstance(decide(preferring, [entry], NOW, DEFAULT), UseStored)
+    tied = request(Accept_Language="fr, de")  # de is not preferred over fr
+    assert isinstance(decide(tied, [entry], NOW, DEFAULT), Forward)
+    absent = request()
+    assert isinstance(decide(absent, [entry], NOW, DEFAULT), Forward)
+
+
+def test_other_fields_are_still_compared_as_sent() -> None:
+    entry = stored({"Cache-Control": "max-age=5000", "Vary": "Foo"}, req=request(Foo="a, b"))
+    assert isinstance(decide(request(Foo="b, a"), [entry], NOW, DEFAULT), Forward)
+    assert isinstance(decide(request(Foo=" a ,b "), [entry], NOW, DEFAULT), UseStored)
