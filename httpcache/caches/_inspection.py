@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import requests
 
     from .._views import RequestKeys
-    from .base import BaseCache
+    from .base import BaseCache, EntryInfo
 
 REDIRECTS = range(300, 400)
 
@@ -132,7 +132,7 @@ class RequestsCacheNames:
 
     def _selected(
         self, valid: bool, expired: bool, older_than: ExpirationTime, now: float
-    ) -> Iterator[Entry]:
+    ) -> Iterator[EntryInfo]:
         if not (valid or expired):
             return
         wanted = None if valid and expired else expired

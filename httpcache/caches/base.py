@@ -22,7 +22,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 from urllib.parse import urlsplit
 
 from ..models import Entry
@@ -51,9 +51,60 @@ class BodyWriter(ABC):
             self.abort()
 
 
+class EntryInfo(NamedTuple):
+    """What ``entries()`` yields on every backend: one entry's metadata, read from an
+    index where the backend has one, without its header fields or its body
+    (``cache.get(key)`` reads the whole entry). Times are POSIX seconds."""
+
+    key: str
+    primary_key: str
+    method: str
+    url: str
+    status: int
+    size: int
+    created_at: float
+    expires: float | None
+    stale_until: float | None = None
+    request_time: float = 0.0
+    response_time: float = 0.0
+
+    @classmethod
+    def of(cls, entry: Entry) -> EntryInfo:
+        return cls(
+            entry.key,
+            entry.primary_key,
+            entry.method,
+            entry.url,
+            entry.status,
+            entry.size,
+            entry.created_at,
+            entry.expires,
+            entry.stale_until,
+            entry.request_time,
+            entry.response_time,
+        )
+
+    @property
+    def host(self) -> str:
+        return host_of(self.url)
+
+    @property
+    def is_expired(self) -> bool:
+        return self.is_expired_at(time.time())
+
+    def is_expired_at(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def is_removable_at(self, now: float) -> bool:
+        """True once the entry can no longer be served or revalidated."""
+        return self.stale_until is not None and now >= self.stale_until
+
+
 @dataclass(frozen=True)
 class CacheStats:
-    """What ``cache.stats()`` reports."""
+    """What ``cache.stats()`` reports. ``disk_bytes`` is what the store takes on disk
+    and ``reclaimable`` what of it holds no live entry (``compact()`` gives that back),
+    where the backend measures them (SQLite: the file and its WAL; else ``None``)."""
 
     entries: int
     bytes: int
@@ -61,9 +112,11 @@ class CacheStats:
     hits: int
     misses: int
     per_host: dict[str, int] = field(default_factory=dict)
+    disk_bytes: int | None = None
+    reclaimable: int | None = None
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        found: dict[str, object] = {
             "entries": self.entries,
             "bytes": self.bytes,
             "expired": self.expired,
@@ -71,6 +124,10 @@ class CacheStats:
             "misses": self.misses,
             "per_host": dict(self.per_host),
         }
+        if self.disk_bytes is not None:
+            found["disk_bytes"] = self.disk_bytes
+            found["reclaimable"] = self.reclaimable
+        return found
 
 
 def freshens(freshened: Entry, stored: Entry) -> bool:
@@ -207,7 +264,7 @@ class BaseCache(RequestsCacheNames, ABC):
         url: str | None = None,
         host: str | None = None,
         now: float | None = None,
-    ) -> Iterator[Entry]:
+    ) -> Iterator[EntryInfo]:
         """Iterate entries' metadata; filter on expiry, a URL glob, or a host."""
         now = time.time() if now is None else now
         wanted_host = host.lower() if host else None
@@ -218,7 +275,7 @@ class BaseCache(RequestsCacheNames, ABC):
                 continue
             if wanted_host is not None and host_of(entry.url) != wanted_host:
                 continue
-            yield entry
+            yield EntryInfo.of(entry)
 
     def get(self, key: str) -> Entry | None:
         return self.read_entry(key)

@@ -133,9 +133,9 @@ def write_with_tiny_file_limit(cache_class: type[FileCacheBase], folder: str, co
 def count_lookups(cache_class: type[FileCacheBase], folder: str, worker: int, conn) -> None:
     """300 lookups (worker 0: 100 hits...), folding every few bytes, reading counts too."""
     try:
-        from httpcache.caches import _files
+        from httpcache.caches._files import stats_log
 
-        _files.FOLD_AT = 7  # many folds racing with other processes' appends
+        stats_log.FOLD_AT = 7  # many folds racing with other processes' appends
         cache = cache_class(folder)
         for n in range(300):
             cache.record_lookup(hit=n % 3 != worker % 3)

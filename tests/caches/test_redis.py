@@ -24,6 +24,7 @@ from redis.crc import key_slot
 
 from httpcache.caches import redis as redis_module
 from httpcache.caches.redis import RedisCache
+from httpcache.caches.redis import index as redis_index
 from httpcache.errors import ConfigurationError, StorageError
 from httpcache.models import Entry
 from httpcache.serialize import dumps_entry
@@ -295,7 +296,7 @@ def test_vanished_entries_are_skipped_and_pruned(
     assert [e.key for e in cache.entries()] == [kept.key]
     assert redis_client.hlen("gone:{gone}:meta") == 2  # too young to prune
     assert len(cache) == 2  # the index's count: until a listing notices
-    monkeypatch.setattr(redis_module, "PRUNE_GRACE", 0.0)
+    monkeypatch.setattr(redis_index, "PRUNE_GRACE", 0.0)
     assert [e.key for e in cache.entries()] == [kept.key]
     assert redis_client.hlen("gone:{gone}:meta") == 1
     assert len(cache) == 1
@@ -305,8 +306,8 @@ def test_vanished_entries_are_skipped_and_pruned(
 def test_commits_prune_rows_of_vanished_expired_entries(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(redis_module, "PRUNE_GRACE", 0.0)
-    monkeypatch.setattr(redis_module, "PRUNE_EVERY", 1)
+    monkeypatch.setattr(redis_index, "PRUNE_GRACE", 0.0)
+    monkeypatch.setattr(redis_index, "PRUNE_EVERY", 1)
     cache = RedisCache(redis_client, namespace="prune")
     old = cache.save(make_entry("http://h.test/old"), b"o")  # expired in 2023
     redis_client.unlink(f"prune:{{{old.primary_key}}}:h:{old.key}")  # as its TTL would

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from httpcache.caches import sqlite as sqlite_module
+from httpcache.caches.base import EntryInfo
 from httpcache.caches.memory import DictCache
 from httpcache.caches.sqlite import SQLiteCache, resolve_path
+from httpcache.caches.sqlite import index as sqlite_index
 from httpcache.errors import StorageError
-from httpcache.models import Entry, Headers, Request, Response
+from httpcache.models import Headers, Response
 from httpcache.serialize import dumps_entry
 
 from .contract import NOW, CacheContract, make_entry
@@ -137,7 +138,7 @@ def test_close_closes_connections_of_every_thread_and_reopens(cache: SQLiteCache
     worker = threading.Thread(target=lambda: cache.read_entry(entry.key))
     worker.start()
     worker.join()
-    conns = [conn for _, conn in cache._conns]
+    conns = cache.connections.all_open()
     assert len(conns) == 2
     cache.close()
     for conn in conns:
@@ -273,7 +274,7 @@ def test_unclosed_reader_gives_its_connection_back_when_collected(cache: SQLiteC
     stream = cache.open_body(entry.key)
     stream.read(10)
     del stream
-    assert len(cache._readers_idle) == 1
+    assert cache.connections.idle_readers() == 1
     cache.clear()  # compacting works: no snapshot left open
 
 
@@ -327,7 +328,7 @@ def test_orphans_of_dead_writers_are_deleted(
     abandoned.write(body_of(2 * CHUNK))
     cache.save(make_entry("http://h.test/other"), body_of(CHUNK + 1))
     assert chunk_rows(db_path) == 2 + 2  # still young: kept
-    monkeypatch.setattr(sqlite_module, "ORPHAN_AGE", -1.0)
+    monkeypatch.setattr(sqlite_index, "ORPHAN_AGE", -1.0)
     cache.save(make_entry("http://h.test/third"), b"y")
     assert chunk_rows(db_path) == 2  # the orphan's chunks went with the next commit
     with pytest.raises(StorageError, match="removed"):
@@ -400,14 +401,33 @@ def test_update_head_rewrites_only_the_head(cache: SQLiteCache, db_path: Path) -
     assert [e.expires for e in cache.entries()] == [NOW + 999]
 
 
-def test_eviction_counts_heads_and_bodies(cache: SQLiteCache) -> None:
-    first = cache.save(make_entry("http://h.test/1"), body_of(1000))
-    head = len(dumps_entry(first))
-    cache.max_size = 2 * (1000 + head)
-    cache.save(make_entry("http://h.test/2"), body_of(1000))
-    assert len(cache) == 2  # exactly at the limit
-    cache.save(make_entry("http://h.test/3"), b"")
-    assert {e.url for e in cache.entries()} == {"http://h.test/2", "http://h.test/3"}
+def disk(path: Path) -> int:
+    """The bytes of the database file and its WAL."""
+    wal = path.with_name(path.name + "-wal")
+    return path.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
+
+
+@pytest.mark.parametrize("size", [300, 10 * 1024, CHUNK + 1], ids=["small", "10k", "chunked"])
+def test_max_size_bounds_the_file_and_its_wal(db_path: Path, size: int) -> None:
+    """What eviction counts is the pages entries take (a 10 KiB body fills three 4 KiB
+    pages), and the WAL is cut back past its share: the file and the WAL together
+    stay within max_size (plus the few pages of an empty cache)."""
+    limit = 2_000_000
+    cache = SQLiteCache(db_path, chunk_size=CHUNK, max_size=limit)
+    empty = disk(db_path) if db_path.exists() else 0
+    largest = 0
+    writes = 3 * limit // size if size < CHUNK else 3 * limit // size + 5
+    for i in range(writes):
+        cache.save(make_entry(f"http://h.test/{i}", expires=None), body_of(size, i))
+        largest = max(largest, disk(db_path))
+    assert largest <= limit * 1.1 + max(empty, 128 * 1024)
+    kept = sorted(int(e.url.rsplit("/", 1)[1]) for e in cache.entries())
+    assert kept == list(range(writes - len(kept), writes))  # the most recent ones
+    assert len(kept) > 0.5 * limit / (size + 1500)  # pages cost, but not wildly
+    assert cache.read_body(make_entry(f"http://h.test/{writes - 1}").key) == body_of(
+        size, writes - 1
+    )
+    cache.close()
 
 
 def test_byte_counters_follow_every_change(cache: SQLiteCache, db_path: Path) -> None:
@@ -435,9 +455,11 @@ def test_byte_counters_follow_every_change(cache: SQLiteCache, db_path: Path) ->
     check()
     assert cache.remove_expired(now=NOW) == 1
     check()
-    cache.max_size = 1_000
-    cache.save(make_entry("http://h.test/e"), body_of(600))
-    assert {e.url for e in cache.entries()} == {"http://h.test/e"}
+    cache.max_size = 60_000
+    for i in range(12):  # 10 KiB each: past the limit, the oldest go
+        cache.save(make_entry(f"http://h.test/e{i}"), body_of(10 * 1024))
+    kept = {e.url for e in cache.entries()}
+    assert "http://h.test/b" not in kept and "http://h.test/e11" in kept
     check()
     cache.clear()
     check()
@@ -595,27 +617,87 @@ def test_unreadable_head_is_a_miss_with_one_warning(
     assert cache.read_body(bad.key) == b"again"
 
 
-def test_garbage_file_raises_storage_error_only(tmp_path: Path) -> None:
-    path = tmp_path / "garbage.sqlite"
-    path.write_bytes(os.urandom(64 * 1024))
+FOREIGN = {
+    "garbage": lambda path: path.write_bytes(os.urandom(64 * 1024)),
+    "text": lambda path: path.write_text("not a database\n" * 100),
+    "another application's database": lambda path: _foreign_database(path),
+}
+
+
+def _foreign_database(path: Path) -> None:
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, value BLOB)")
+    conn.execute("INSERT INTO responses VALUES ('k', x'00ff')")
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN))
+@pytest.mark.parametrize(
+    "first_call",
+    [
+        lambda cache: cache.find("k"),
+        lambda cache: cache.save(make_entry(), b"x"),
+        lambda cache: list(cache.entries()),
+        lambda cache: len(cache),
+        lambda cache: cache.stats(),
+        lambda cache: cache.clear(),
+    ],
+    ids=["find", "save", "entries", "len", "stats", "clear"],
+)
+def test_an_unusable_file_is_moved_aside_with_one_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str, first_call: object
+) -> None:
+    path = tmp_path / "cache.sqlite"
+    FOREIGN[kind](path)
+    original = path.read_bytes()
     cache = SQLiteCache(path)  # does not touch the file yet
-    calls = [
-        lambda: cache.find("k"),
-        lambda: cache.read_entry("k"),
-        lambda: cache.open_body("k"),
-        lambda: cache.save(make_entry(), b"x"),
-        lambda: list(cache.entries()),
-        lambda: list(cache.iter_entries()),
-        lambda: len(cache),
-        lambda: cache.stats(),
-        lambda: cache.remove_expired(),
-        lambda: cache.record_lookup(hit=True),
-        lambda: cache.clear(),
-    ]
-    for call in calls:
-        with pytest.raises(StorageError) as raised:
-            call()
-        assert isinstance(raised.value.__cause__, sqlite3.DatabaseError)
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        first_call(cache)  # type: ignore[operator]
+        cache.save(make_entry(), b"works")
+        assert cache.read_body(make_entry().key) == b"works"
+    [warning] = [r.getMessage() for r in caplog.records]
+    assert "moved aside" in warning
+    [aside] = tmp_path.glob("cache.sqlite.corrupt-*")
+    assert aside.name in warning and aside.read_bytes() == original  # kept as it was
+    assert len(cache) == 1
+    cache.close()
+
+
+def test_a_file_found_damaged_while_in_use_is_moved_aside(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = SQLiteCache(db_path, chunk_size=CHUNK)
+    for i in range(20):
+        cache.save(make_entry(f"http://h.test/{i}"), body_of(CHUNK // 2, i))
+    cache.close()
+    data = bytearray(db_path.read_bytes())
+    data[4096 * 3 : 4096 * 6] = os.urandom(4096 * 3)  # pages past the header
+    db_path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        for i in range(20):  # some query meets the damage: StorageError, moved aside
+            try:
+                cache.read_body(make_entry(f"http://h.test/{i}").key)
+                list(cache.iter_entries())
+                cache.delete(make_entry(f"http://h.test/{i}").key)
+            except StorageError as exc:
+                assert "moved aside" in str(exc)
+                break
+        else:
+            raise AssertionError("the damage was never found")
+    assert len(list(db_path.parent.glob("cache.sqlite.corrupt-*"))) == 1
+    cache.save(make_entry(), b"new")  # a new file
+    assert len(cache) == 1 and cache.read_body(make_entry().key) == b"new"
+    cache.close()
+
+
+@pytest.mark.parametrize("kind", list(FOREIGN))
+def test_clear_works_on_a_damaged_file(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "cache.sqlite"
+    FOREIGN[kind](path)
+    cache = SQLiteCache(path)
+    cache.clear()
+    assert len(cache) == 0 and list(cache.entries()) == []
     cache.close()
 
 
@@ -645,7 +727,7 @@ def test_locked_beyond_the_timeout_is_a_storage_error(db_path: Path) -> None:
 
 def test_disk_full_is_a_storage_error_and_keeps_the_old_entry(cache: SQLiteCache) -> None:
     entry = cache.save(make_entry(), b"old")
-    conn = cache._connection()
+    conn = cache.connections.connection()
     (pages,) = conn.execute("PRAGMA page_count").fetchone()
     conn.execute(f"PRAGMA max_page_count = {pages + 20}")  # SQLite's own "disk full"
     with pytest.raises(StorageError, match="full"):
@@ -662,12 +744,13 @@ def test_newer_schema_is_refused_and_older_one_replaced(
         conn.execute("UPDATE meta SET value = 99 WHERE name = 'schema'")
     with pytest.raises(StorageError, match="newer"):
         SQLiteCache(db_path).find("k")
+    assert not list(db_path.parent.glob("*.corrupt-*"))  # a newer version's: left alone
     with raw(db_path) as conn:
         conn.execute("UPDATE meta SET value = 0 WHERE name = 'schema'")
     cache = SQLiteCache(db_path)
     with caplog.at_level(logging.WARNING, logger="httpcache"):
         assert len(cache) == 0
-    assert "old schema" in caplog.text
+    assert "older httpcache" in caplog.text
     cache.save(make_entry(), b"x")
     assert len(cache) == 1
 
@@ -749,13 +832,16 @@ def test_read_only_storage_is_a_storage_error(shared_dir: Path, what: str) -> No
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_opens_its_own_connections(cache: SQLiteCache) -> None:
     entry = cache.save(make_entry(), b"parent")
-    parent_conn = cache._connection()
+    parent_conn = cache.connections.connection()
     ctx = get_context("fork")
     results = ctx.Queue()
 
     def child() -> None:
         try:
-            ok = cache.read_body(entry.key) == b"parent" and cache._connection() is not parent_conn
+            ok = (
+                cache.read_body(entry.key) == b"parent"
+                and cache.connections.connection() is not parent_conn
+            )
             cache.save(make_entry("http://h.test/child"), b"child")
             results.put(ok)
         except BaseException as exc:
@@ -766,24 +852,10 @@ def test_forked_child_opens_its_own_connections(cache: SQLiteCache) -> None:
     process.join(30)
     assert results.get(timeout=5) is True
     assert cache.read_body(make_entry("http://h.test/child").key) == b"child"
-    assert cache._connection() is parent_conn
+    assert cache.connections.connection() is parent_conn
 
 
-def test_summary_is_a_whole_entry(cache: SQLiteCache) -> None:
+def test_a_listing_gives_every_field_of_its_entries(cache: SQLiteCache) -> None:
     stored = cache.save(make_entry("http://h.test/s", expires=NOW + 5), b"body")
     (summary,) = cache.entries()
-    expected = Entry(
-        stored.key,
-        stored.primary_key,
-        Request(stored.method, stored.url, Headers()),
-        Response(stored.status, Headers()),
-        stored.request_time,
-        stored.response_time,
-        stored.created_at,
-        stored.expires,
-        stored.size,
-        stored.stale_until,
-    )
-    assert summary == expected
-    assert repr(summary) == repr(expected)  # every field set
-    assert summary.with_changes(size=1).size == 1
+    assert summary == EntryInfo.of(stored)

@@ -1,16 +1,23 @@
 """RedisCache's Lua scripts, and the pipeline that runs them by digest.
 
 Each script touches the keys of one slot only (one entry's keys share a hash tag),
-so it runs on a Redis Cluster as on one server.
+so it runs on a Redis Cluster as on one server. Scripts run by digest (``EVALSHA``);
+a server that lacks one (restarted, ``SCRIPT FLUSH``, a new primary after a
+failover) gets it loaded and the call sent again, so a lost script costs one round
+trip, never a failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import redis
 from redis.cluster import RedisCluster
+
+from ...errors import StorageError
 
 Client = redis.Redis | RedisCluster
 
@@ -285,3 +292,40 @@ class Batch:
             for (index, *_), result in zip(missing, again.execute(), strict=True):
                 results[index] = result
         return results
+
+
+def run_script(client: Client, name: str, keys: list[str], args: list[Any]) -> Any:
+    """One script call, by digest; loaded first if the server lacks it."""
+    command = ("EVALSHA", DIGESTS[name], len(keys), *keys, *args)
+    # redis-py leaves execute_command unannotated
+    try:
+        return client.execute_command(*command)  # type: ignore[no-untyped-call]
+    except redis.exceptions.NoScriptError:
+        client.script_load(SCRIPTS[name])
+        return client.execute_command(*command)  # type: ignore[no-untyped-call]
+
+
+#: What redis-py raises for a failure of the server or of the connection.
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException)
+
+
+@contextlib.contextmanager
+def storage_errors(owner: object, what: str) -> Iterator[None]:
+    """Every Redis failure becomes ``StorageError`` (the driver falls back to the network)."""
+    try:
+        yield
+    except REDIS_ERRORS as exc:
+        raise StorageError(f"{owner!r}: could not {what}: {exc}") from exc
+
+
+def raise_errors(results: list[Any]) -> list[Any]:
+    """A pipeline's replies, the first error among them raised."""
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+def batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

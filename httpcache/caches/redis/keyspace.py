@@ -1,0 +1,62 @@
+"""The names of a Redis cache's keys (``ns`` is the namespace; ``{...}`` is a Redis
+Cluster hash tag, so every key of one resource, i.e. all variants of one primary
+key, lives in one slot):
+
+- ``ns:{pk}:h:<key>``         head of one variant, a hash (see ``heads``)
+- ``ns:{pk}:b:<key>:<gen>``   a body of several chunks: a list of ``chunk_size`` pieces
+- ``ns:{pk}:v``               the set of variant keys of the resource (``find``)
+- ``ns:{ns}:expires``         index: sorted set, key -> ``expires`` (``+inf``: never)
+- ``ns:{ns}:gone``            index: sorted set, key -> when Redis drops the entry (its
+                              TTL; ``+inf``: never): what ``len`` and pruning go by
+- ``ns:{ns}:meta``            index: hash, key -> msgpack row (url, status, size ...)
+- ``ns:{ns}:lru``             sorted set, key -> last use (``max_size``)
+- ``ns:{ns}:sizes``/``bytes`` what each entry counts for ``max_size``, and the sum
+- ``ns:{ns}:stats``           hash: hits and misses (``clear`` keeps them)
+
+``pk`` is the primary key itself, or ``#`` and a digest of it when it cannot be a
+hash tag (empty, braces, or a leading ``#``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+class Keyspace:
+    """The key names of one namespace."""
+
+    def __init__(self, namespace: str) -> None:
+        self.namespace = ns = namespace
+        names = ("expires", "gone", "lru", "meta", "sizes", "bytes")
+        #: The index keys, in the order the index scripts take them.
+        self.index = [f"{ns}:{{{ns}}}:{name}" for name in names]
+        self.expires, self.gone, self.lru, self.meta, self.sizes, self.bytes = self.index
+        self.stats = f"{ns}:{{{ns}}}:stats"
+
+    def entry(self, primary_key: str, key: str) -> tuple[str, str, str]:
+        """Head, variant set and body prefix of an entry."""
+        base = f"{self.namespace}:{{{tag(primary_key)}}}"
+        return f"{base}:h:{key}", f"{base}:v", f"{base}:b:{key}:"
+
+    def head(self, primary_key: str, key: str) -> str:
+        return self.entry(primary_key, key)[0]
+
+    def every_key(self) -> str:
+        """A ``SCAN`` pattern matching every key of the namespace and nothing else."""
+        return glob_escape(self.namespace) + ":{*"
+
+
+def tag(primary_key: str) -> str:
+    """The hash tag of a primary key: itself, or a digest when it cannot be one."""
+    if primary_key and not ("{" in primary_key or "}" in primary_key or primary_key[0] == "#"):
+        return primary_key
+    data = primary_key.encode("utf-8", "surrogatepass")
+    return "#" + hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+def text(value: bytes | str) -> str:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value

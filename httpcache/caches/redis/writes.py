@@ -1,0 +1,133 @@
+"""Storing entries in Redis: chunks of a body as they come, then one round trip that
+writes the index row and swaps the head (on a cluster the two go to their own nodes
+in parallel), then eviction past ``max_size`` and a little pruning of the index.
+
+TTLs: every key of an entry lives until its ``stale_until`` (at least ``min_ttl``
+seconds, to allow for clocks of several machines); ``None`` means no TTL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable
+
+from ...errors import DeserializationError, StorageError
+from ...models import Entry
+from ...serialize import dumps_entry
+from . import index as index_module
+from .counters import Counters
+from .heads import HEAD_FORMAT, HeadMemo
+from .index import Index
+from .keyspace import Keyspace
+from .rows import load_row
+from .scripts import REDIS_ERRORS, Batch, Client, raise_errors, storage_errors
+
+logger = logging.getLogger("httpcache")
+
+#: TTL of the chunks of a body being written, renewed with every chunk.
+PENDING_TTL = 600.0
+#: A replaced or deleted body stays readable this long, for readers in the middle of
+#: it (another thread or process streaming a hit); then Redis drops it.
+REPLACED_BODY_GRACE = 60.0
+
+
+def queue_delete(batch: Batch, keys: Keyspace, primary_key: str, key: str) -> None:
+    head_key, variants, body_prefix = keys.entry(primary_key, key)
+    args = [key, int(REPLACED_BODY_GRACE * 1000)]
+    batch.eval("delete", [head_key, variants, body_prefix], args)
+
+
+class Writes:
+    """The write path of one cache, handed the parts it works with."""
+
+    def __init__(
+        self,
+        client: Client,
+        keys: Keyspace,
+        index: Index,
+        memo: HeadMemo,
+        counters: Counters,
+        owner: object,
+        settings: Callable[[], tuple[int | None, float]],
+        delete_keys: Callable[[Iterable[str]], int],
+    ) -> None:
+        """``settings()``: the cache's ``max_size`` and ``min_ttl`` now."""
+        self.client = client
+        self.keys = keys
+        self.index = index
+        self.memo = memo
+        self.counters = counters
+        self.owner = owner
+        self._settings = settings
+        self._delete_keys = delete_keys
+        self._commits = 0
+
+    def ttl_ms(self, entry: Entry, now: float) -> int:
+        """Milliseconds until Redis may drop the entry; 0 for never."""
+        if entry.stale_until is None:
+            return 0
+        _, min_ttl = self._settings()
+        return math.ceil(max(entry.stale_until - now, min_ttl) * 1000)
+
+    def push_chunk(self, body_key: str, chunk: bytes) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.rpush(body_key, chunk)
+        pipe.pexpire(body_key, int(PENDING_TTL * 1000))
+        pipe.execute()
+
+    def commit(self, entry: Entry, gen: str, pushed: int, tail: bytes, crc: int) -> int:
+        """Index row and head swap in one round trip; returns the total cost for
+        ``max_size``."""
+        head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
+        data = dumps_entry(entry)
+        now = time.time()
+        ttl = self.ttl_ms(entry, now)
+        row = self.index.row_args(entry, len(data), now, ttl)
+        args = [gen, data, entry.size, pushed, tail, ttl, entry.key]
+        args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
+        args += ["0" if pushed else "1", crc]
+        keys = [head_key, variants, body_prefix + gen, body_prefix]
+        batch = Batch(self.client)
+        batch.eval("index_put", self.keys.index, row)
+        batch.eval("commit", keys, args)
+        self.counters.send(batch.pipe)
+        self.memo.forget(entry.key)
+        (total, old), status = raise_errors(batch.execute())[:2]
+        if status != 1:
+            self.index.remove([(entry.key, row[4])])
+            raise StorageError(f"{self.owner!r}: the body of {entry.key} lost chunks before commit")
+        old_row = None
+        with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
+            old_row = load_row(entry.key, old) if old else None
+        if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
+            batch = Batch(self.client)
+            queue_delete(batch, self.keys, old_row.primary_key, entry.key)
+            raise_errors(batch.execute())
+        return int(total)
+
+    def after_commit(self, total: int) -> None:
+        """Eviction and a little index pruning: the entry is stored whatever happens here."""
+        self._commits += 1
+        max_size, _ = self._settings()
+        try:
+            with storage_errors(self.owner, "evict"):
+                if max_size is not None:
+                    ratio = self.index.memory_ratio(self._commits)
+                    if total * ratio > max_size:
+                        self.index.evict(total, max_size, ratio, self._delete_keys)
+                if self._commits % index_module.PRUNE_EVERY == 0:
+                    self.index.prune_some()
+        except StorageError as exc:
+            logger.warning("%s", exc)
+
+    def discard(self, body_key: str) -> None:
+        """Drop a body that will not be committed (its TTL is the safety net)."""
+        try:
+            self.client.unlink(body_key)
+        except REDIS_ERRORS as exc:
+            logger.debug(
+                "%r: could not discard %s (%s); it expires by itself", self.owner, body_key, exc
+            )
