@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from logging import WARNING
 from typing import Any, assert_never
 
@@ -87,7 +88,12 @@ def plan_for(
     """The engine's plan for a prepared request."""
     model = _convert.request_from_prepared(prepared)
     key = engine.key_for(model, tls, prepared)
-    return engine.lookup(model, key, options, body_is_stream=_convert.body_is_stream(prepared))
+    plan = engine.lookup(model, key, options, body_is_stream=_convert.body_is_stream(prepared))
+    if model.method == "HEAD":  # a 200 to it updates the stored GET (RFC 9111 §4.3.5)
+        as_get = prepared.copy()
+        as_get.method = "GET"
+        plan.get_key = engine.key_for(replace(model, method="GET"), tls, as_get)
+    return plan
 
 
 def stored_answer(

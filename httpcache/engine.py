@@ -71,6 +71,9 @@ class Plan:
     trace: Trace
     #: ``FLIGHTS.landed`` before the lookup: a fetch that landed since may have stored.
     landed: int
+    #: For a HEAD: the primary key of the same request as a GET, whose stored
+    #: responses a 200 to the HEAD updates (RFC 9111 §4.3.5); set by the glue.
+    get_key: str | None = None
 
     @property
     def entry(self) -> Entry | None:
@@ -138,7 +141,19 @@ class CacheEngine:
             action = bypass
         else:
             action = self._decide(request, key, settings, trace)
-        return Plan(request, key, settings, action, trace, landed)
+        plan = Plan(request, key, settings, action, trace, landed)
+        if request.method == "HEAD" and self.config.key_fn is None:
+            plan.get_key = self._get_key_of_head(request, key)
+        return plan
+
+    def _get_key_of_head(self, request: Request, key: str) -> str | None:
+        """The primary key of a HEAD request made as a GET, when the HEAD's ``key`` is
+        the one of requests' default TLS settings (the glue, which knows the TLS
+        settings, sets it otherwise). A 200 to the HEAD updates what is stored
+        there (RFC 9111 §4.3.5)."""
+        if self.key_for(request) != key:
+            return None
+        return self.key_for(replace(request, method="GET"))
 
     def _decide(
         self, request: Request, key: str, settings: Settings, trace: Trace
@@ -292,6 +307,8 @@ class CacheEngine:
             may_store=may_store,
             revalidated=revalidated,
         )
+        if plan.get_key is not None and head.status == 200 and not self.config.read_only:
+            self._update_from_head(plan, exchange, plan.get_key)
         invalidate = decision.invalidate
         if invalidate is not None and plan.request.method in plan.settings.cacheable_methods:
             # The caller keeps this method's responses (POST in allowable_methods): it
@@ -321,6 +338,19 @@ class CacheEngine:
             case DoNotStore():
                 plan.trace.add("response", "DoNotStore", outcome.reason)
         return outcome
+
+    def _update_from_head(self, plan: Plan, exchange: Exchange, get_key: str) -> None:
+        """RFC 9111 §4.3.5: a 200 to a HEAD updates the stored GET responses it could
+        have been chosen for, or removes them as stale."""
+        nothing: list[Entry] = []
+        entries = self.guard.call("look up", lambda: self.cache.find(get_key), nothing)
+        updates, stale = controller.head_updates(exchange, entries, plan.settings)
+        for update in updates:
+            self.freshen(plan, update.entry)
+            plan.trace.add("response", "Freshen", update.reason)
+        if stale:
+            self.guard.call("invalidate", lambda: self.cache.delete(*stale), 0)
+            plan.trace.add("response", "Invalidate", f"{len(stale)} stored GET disagree (§4.3.5)")
 
     def not_stored(self, plan: Plan, reason: str, *, level: int = logging.DEBUG) -> None:
         """A storable response was not kept after all (filter_fn, a cut-short body...)."""

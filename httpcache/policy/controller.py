@@ -53,7 +53,7 @@ from .freshness import (
     resident_time,
     response_directives,
 )
-from .selection import select_entry
+from .selection import select_entry, vary_matches
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Requests carrying these are passed through: the cache does not combine ranges, and
@@ -523,6 +523,41 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         expiry_from_caller=from_caller
     )
     return Freshen(freshened, "304 Not Modified: freshened")
+
+
+def head_updates(
+    exchange: Exchange, entries: Sequence[Entry], settings: Settings
+) -> tuple[tuple[Freshen, ...], tuple[str, ...]]:
+    """RFC 9111 §4.3.5: what a 200 to a HEAD does to the stored GET responses that
+    could have been chosen for it: those whose validators (and Content-Length) agree
+    with it are updated with its fields; the others are removed, as stale. Returns
+    the updates and the keys to remove."""
+    head = exchange.response
+    if exchange.request.method.upper() != "HEAD" or head.status != 200:
+        return (), ()
+    updates: list[Freshen] = []
+    stale: list[str] = []
+    for entry in entries:
+        if entry.method.upper() != "GET":
+            continue
+        if not vary_matches(exchange.request, entry, settings.sensitive_headers):
+            continue
+        outcome = freshen(entry, exchange, settings) if _agree(head, entry.response) else None
+        if isinstance(outcome, Freshen):
+            updates.append(replace(outcome, reason="a 200 to a HEAD updated it (§4.3.5)"))
+        else:
+            stale.append(entry.key)
+    return tuple(updates), tuple(stale)
+
+
+def _agree(head: Response, stored: Response) -> bool:
+    """The HEAD response's validators and Content-Length, where it has them, are the
+    stored response's (§4.3.5)."""
+    return all(
+        head.headers.get(name, "").strip() == stored.headers.get(name, "").strip()
+        for name in ("etag", "last-modified", "content-length")
+        if name in head.headers
+    )
 
 
 def invalidation_for(request: Request, response: Response) -> Invalidate | None:

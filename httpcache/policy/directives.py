@@ -182,9 +182,7 @@ _TIME = r"(\d{2}):(\d{2}):(\d{2})"
 # RFC 9110 §5.6.7: the three formats, and nothing else. Names are matched in any case
 # (a server's "THU" or "gMT" is not ambiguous); every space, digit and sign is exact.
 _IMF_FIXDATE = re.compile(rf"{_DAY}, (\d{{2}}) {_MONTH} (\d{{4}}) {_TIME} gmt", re.IGNORECASE)
-_RFC850_DATE = re.compile(
-    rf"{_DAY_LONG}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} gmt", re.IGNORECASE
-)
+_RFC850_DATE = re.compile(rf"{_DAY_LONG}, (\d{{2}})-{_MONTH}-(\d{{2}}) {_TIME} gmt", re.IGNORECASE)
 _ASCTIME_DATE = re.compile(rf"{_DAY} {_MONTH} (\d{{2}}| \d) {_TIME} (\d{{4}})", re.IGNORECASE)
 #: rfc850-date's two-digit year: 69-99 are 1969-1999, 00-68 are 2000-2068. This is
 #: RFC 9110 §5.6.7's "more than 50 years in the future is in the past" rule for any

@@ -216,3 +216,40 @@ def test_accept_language_in_another_order_or_case_is_a_hit(
     assert session.get(url, headers={"Accept-Language": "DE, en"}).from_cache
     assert not session.get(url, headers={"Accept-Language": "fr"}).from_cache
     assert origin.hits("/lang") == 2
+
+
+# ---- a 200 to a HEAD updates the stored GET (RFC 9111 §4.3.5) ------------------------
+
+
+def test_a_head_freshens_and_updates_the_stored_get(origin: Origin, session: CachedSession) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.method == "HEAD":
+            fields = {"Cache-Control": "max-age=1000", "Template-A": "2", "Content-Length": "8"}
+            return Reply(200, fields)  # the GET's length: it agrees with what is stored
+        stored = {"Cache-Control": "max-age=2", "Template-A": "1", "ETag": '"v1"'}
+        return Reply(200, stored, b"the body")  # the ETag keeps it once stale
+
+    url = origin.route("/headed", handler)
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 10, tick=False):
+        assert session.head(url).status_code == 200
+        again = session.get(url)
+        assert again.from_cache and again.content == b"the body"
+        assert again.headers["Template-A"] == "2"
+    assert [s.method for s in origin.requests_to("/headed")] == ["GET", "HEAD"]
+
+
+def test_a_head_with_another_etag_makes_the_stored_get_go(
+    origin: Origin, session: CachedSession
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.method == "HEAD":
+            return Reply(200, {"Cache-Control": "max-age=1000", "ETag": '"v2"'})
+        return Reply(200, {"Cache-Control": "max-age=1000", "ETag": '"v1"'}, b"v1")
+
+    url = origin.route("/changed", handler)
+    session.get(url)
+    assert session.get(url).from_cache
+    session.head(url)
+    assert not session.get(url).from_cache

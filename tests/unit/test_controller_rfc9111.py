@@ -14,12 +14,13 @@ from email.utils import formatdate, parsedate
 import pytest
 
 from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified, OneDayCache
+from httpcache.models import Headers, Response
 from httpcache.policy.actions import DoNotStore, Forward, Revalidate, Store, UseStored
 from httpcache.policy.answers import not_modified_head
-from httpcache.policy.controller import Settings, decide
+from httpcache.policy.controller import Exchange, Settings, decide, head_updates
 from httpcache.policy.directives import format_http_date
 from httpcache.policy.expiration import resolve
-from tests.unit.test_controller import NOW, request, respond, stored
+from tests.unit.test_controller import NOW, URL, request, respond, stored
 
 DEFAULT = Settings()
 
@@ -378,3 +379,56 @@ def test_other_fields_are_still_compared_as_sent() -> None:
     entry = stored({"Cache-Control": "max-age=5000", "Vary": "Foo"}, req=request(Foo="a, b"))
     assert isinstance(decide(request(Foo="b, a"), [entry], NOW, DEFAULT), Forward)
     assert isinstance(decide(request(Foo=" a ,b "), [entry], NOW, DEFAULT), UseStored)
+
+
+# ---- a 200 to a HEAD updates the stored GET (RFC 9111 §4.3.5) ------------------------
+
+
+def _head_exchange(headers: dict[str, str], status: int = 200) -> Exchange:
+    response = Response(status, Headers({"Date": format_http_date(NOW), **headers}), "", URL)
+    return Exchange(request("HEAD"), response, NOW, NOW)
+
+
+def test_a_head_updates_the_stored_get_it_agrees_with() -> None:
+    entry = stored({"Cache-Control": "max-age=2", "ETag": '"a"', "X-A": "1"}, received=NOW - 50)
+    head = _head_exchange({"Cache-Control": "max-age=1000", "ETag": '"a"', "X-A": "2"})
+    updates, stale = head_updates(head, [entry], DEFAULT)
+    assert stale == ()
+    (update,) = updates
+    assert update.entry.response.headers["X-A"] == "2"
+    assert isinstance(decide(request(), [update.entry], NOW + 10, DEFAULT), UseStored)
+
+
+def test_without_validators_the_head_still_updates() -> None:
+    entry = stored({"Cache-Control": "max-age=2", "Template-A": "1"}, received=NOW - 50)
+    updates, _ = head_updates(_head_exchange({"Cache-Control": "max-age=1000"}), [entry], DEFAULT)
+    assert updates and updates[0].entry.response.headers["Template-A"] == "1"  # kept
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"ETag": '"b"'},
+        {"Last-Modified": format_http_date(NOW - 1)},
+        {"Content-Length": "99"},
+    ],
+)
+def test_a_head_that_disagrees_makes_the_stored_get_go(fields: dict[str, str]) -> None:
+    entry = stored(
+        {
+            "Cache-Control": "max-age=2",
+            "ETag": '"a"',
+            "Last-Modified": format_http_date(NOW - 999),
+            "Content-Length": "10",
+        },
+        received=NOW - 50,
+    )
+    updates, stale = head_updates(_head_exchange(fields), [entry], DEFAULT)
+    assert updates == () and stale == (entry.key,)
+
+
+def test_only_a_200_to_a_head_updates() -> None:
+    entry = stored({"Cache-Control": "max-age=2"}, received=NOW - 50)
+    assert head_updates(_head_exchange({}, status=410), [entry], DEFAULT) == ((), ())
+    got = Exchange(request(), Response(200, Headers({}), "", URL), NOW, NOW)
+    assert head_updates(got, [entry], DEFAULT) == ((), ())
