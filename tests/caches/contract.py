@@ -1,15 +1,17 @@
 """The contract every cache backend honours. Each backend's test module subclasses
-``CacheContract`` and provides a ``cache`` fixture that yields a fresh, empty cache
-(and another instance on the same store from ``reopen``, where that means anything).
+``CacheContract`` and provides a ``cache`` fixture that yields a fresh, empty cache,
+and, for a store that outlives its instance, a ``reopen`` fixture: a function that
+closes an instance and opens another on the same store.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import pytest
 
-from httpcache.caches.base import BaseCache
+from httpcache.caches.base import BaseCache, EntryInfo
 from httpcache.keys import digest
 from httpcache.models import Entry, Headers, Request, Response
 
@@ -50,6 +52,83 @@ class CacheContract:
     @pytest.fixture
     def cache(self) -> BaseCache:  # pragma: no cover - every subclass overrides it
         raise NotImplementedError
+
+    @pytest.fixture
+    def reopen(self) -> Callable[[BaseCache], BaseCache] | None:
+        """Close an instance and open another on the same store; None: the store is
+        the instance (memory)."""
+        return None
+
+    # ---- reading a pair ---------------------------------------------------------
+
+    def test_open_entry_gives_the_head_and_body_of_one_write(self, cache: BaseCache) -> None:
+        assert cache.open_entry("missing") is None
+        first = cache.save(make_entry(), b"first body")
+        pair = cache.open_entry(first.key)
+        assert pair is not None
+        entry, stream = pair
+        with stream:
+            assert (entry, stream.read()) == (first, b"first body")
+        second = cache.save(make_entry(created_at=NOW + 5), b"the second, longer body")
+        cache.find(second.primary_key)  # as the driver does before serving
+        entry, stream = cache.open_entry(second.key) or (None, None)
+        assert entry == second and stream is not None
+        with stream:
+            assert stream.read() == b"the second, longer body"
+        cache.delete_keys([second.key])
+        assert cache.open_entry(second.key) is None
+
+    def test_open_entry_streams_a_large_body(self, cache: BaseCache) -> None:
+        body = bytes(range(256)) * 12_000  # 3 MB: several chunks, or a file read as it goes
+        stored = cache.save(make_entry(), body)
+        pair = cache.open_entry(stored.key)
+        assert pair is not None
+        with pair[1] as stream:
+            parts = []
+            while part := stream.read(65536):
+                parts.append(part)
+        assert b"".join(parts) == body and pair[0].size == len(body)
+
+    # ---- the shape of a listing -----------------------------------------------------
+
+    def test_entries_yield_entry_info_with_every_field(self, cache: BaseCache) -> None:
+        stored = cache.save(make_entry("http://h.test/info", expires=NOW + 5), b"info body")
+        [info] = cache.entries(now=NOW)
+        assert type(info) is EntryInfo
+        assert info == EntryInfo.of(stored)
+        assert (info.key, info.url, info.method, info.status) == (
+            stored.key,
+            "http://h.test/info",
+            "GET",
+            200,
+        )
+        assert (info.size, info.created_at, info.expires) == (9, NOW, NOW + 5)
+        assert info.host == "h.test"
+        assert not info.is_expired_at(NOW) and info.is_expired_at(NOW + 5)
+        assert cache.get(info.key) == stored  # the whole entry, headers and all
+
+    # ---- a store outlives its instance --------------------------------------------
+
+    def test_a_reopened_store_keeps_its_entries(
+        self, cache: BaseCache, reopen: Callable[[BaseCache], BaseCache] | None
+    ) -> None:
+        if reopen is None:
+            pytest.skip("the store is the instance")
+        kept = cache.save(make_entry("http://h.test/kept"), b"kept body")
+        gone = cache.save(make_entry("http://h.test/gone"), b"gone body")
+        cache.delete_keys([gone.key])
+        cache.record_lookup(hit=True)
+        cache.record_lookup(hit=False)
+        other = reopen(cache)
+        assert other is not cache
+        assert other.find(kept.primary_key) == [kept]
+        assert other.read_body(kept.key) == b"kept body"
+        assert other.read_entry(gone.key) is None
+        assert [e.key for e in other.entries()] == [kept.key]
+        stats = other.stats()
+        assert (stats.entries, stats.bytes, stats.hits, stats.misses) == (1, 9, 1, 1)
+        stored = other.save(make_entry("http://h.test/new"), b"new")
+        assert reopen(other).read_body(stored.key) == b"new"
 
     # ---- storing and reading --------------------------------------------------
 

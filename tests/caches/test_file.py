@@ -34,6 +34,7 @@ import pytest
 from filelock import FileLock, Timeout
 
 from httpcache.caches._files import FRAME, SMALL_BODY, FileCacheBase, FlockLock, StagedWriter
+from httpcache.caches.base import BaseCache
 from httpcache.caches.file import FileCache
 from httpcache.errors import StorageError
 from httpcache.serialize import dumps_entry
@@ -211,6 +212,14 @@ class FileBackendTests(CacheContract):
     @pytest.fixture
     def cache(self, folder: Path) -> FileCacheBase:
         return self.cache_class(folder)
+
+    @pytest.fixture
+    def reopen(self, folder: Path) -> Callable[[BaseCache], BaseCache]:
+        def reopen(cache: BaseCache) -> BaseCache:
+            cache.close()
+            return self.cache_class(folder)
+
+        return reopen
 
     # ---- layout -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from httpcache.caches import redis as redis_module
+from httpcache.caches.base import BaseCache
 from httpcache.caches.redis import RedisCache
 from httpcache.caches.redis import index as redis_index
 from httpcache.errors import ConfigurationError, StorageError
@@ -42,11 +43,36 @@ class TestRedisCache(CacheContract):
         yield cache
         cache.close()
 
+    @pytest.fixture
+    def reopen(
+        self, redis_server: RedisServer, redis_namespace: str
+    ) -> Iterator[Callable[[BaseCache], BaseCache]]:
+        opened: list[BaseCache] = []
+
+        def reopen(cache: BaseCache) -> BaseCache:
+            cache.close()  # sends its counts
+            opened.append(RedisCache(url=redis_server.url, namespace=redis_namespace))
+            return opened[-1]
+
+        yield reopen
+        for cache in opened:
+            cache.close()
+
 
 class TestRedisClusterCache(CacheContract):
     @pytest.fixture
     def cache(self, redis_cluster_client: RedisCluster, redis_namespace: str) -> RedisCache:
         return RedisCache(redis_cluster_client, namespace=redis_namespace)
+
+    @pytest.fixture
+    def reopen(
+        self, redis_cluster_client: RedisCluster, redis_namespace: str
+    ) -> Callable[[BaseCache], BaseCache]:
+        def reopen(cache: BaseCache) -> BaseCache:
+            cache.close()
+            return RedisCache(redis_cluster_client, namespace=redis_namespace)
+
+        return reopen
 
 
 # ---- helpers --------------------------------------------------------------------------

@@ -10,14 +10,14 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
 import pytest
 
-from httpcache.caches.base import EntryInfo
+from httpcache.caches.base import BaseCache, EntryInfo
 from httpcache.caches.memory import DictCache
 from httpcache.caches.sqlite import SQLiteCache, resolve_path
 from httpcache.caches.sqlite import index as sqlite_index
@@ -58,6 +58,19 @@ class TestSQLiteCache(CacheContract):
         cache = SQLiteCache(db_path)
         yield cache
         cache.close()
+
+    @pytest.fixture
+    def reopen(self, db_path: Path) -> Iterator[Callable[[BaseCache], BaseCache]]:
+        opened: list[BaseCache] = []
+
+        def reopen(cache: BaseCache) -> BaseCache:
+            cache.close()
+            opened.append(SQLiteCache(db_path))
+            return opened[-1]
+
+        yield reopen
+        for cache in opened:
+            cache.close()
 
 
 # ---- file, folders, permissions ------------------------------------------------------

@@ -20,7 +20,7 @@ import redis
 
 from httpcache import CachedSession
 from httpcache.caches.redis import RedisCache
-from tests.support.origin import Origin, counter_handler
+from tests.support.origin import Origin, Reply, counter_handler
 from tests.support.redis_servers import RedisServer
 
 FRESH = {"Cache-Control": "max-age=600"}
@@ -131,3 +131,35 @@ def test_the_backoff_between_retries_is_bounded() -> None:
     assert all(retry._backoff.compute(n) <= 0.05 for n in range(10))
     cache.close()
     assert isinstance(retry, redis.retry.Retry)
+
+
+def test_redis_out_of_memory_during_a_store(
+    origin: Origin, server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis's "full disk": ``maxmemory`` reached with ``noeviction``. A store fails
+    (the caller gets the origin's response, one warning); caching resumes once
+    there is room again."""
+    big = bytes(range(256)) * 8192  # 2 MiB, in two chunks
+    url = origin.route("/oom", lambda seen: Reply(200, FRESH, big))
+    session = _session(server, "oom")
+    admin = server.client()
+    used = int(admin.info("memory")["used_memory"])
+    admin.config_set("maxmemory-policy", "noeviction")
+    admin.config_set("maxmemory", str(used + 512 * 1024))
+    try:
+        with caplog.at_level(logging.WARNING, logger="httpcache"):
+            for _ in range(3):
+                response = session.get(url)
+                assert response.content == big and not response.from_cache
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1 and "maxmemory" in warnings[0].getMessage()
+    finally:
+        admin.config_set("maxmemory", "0")
+        admin.close()
+    session.close()
+    # (The failed store may have been slow enough for the session to skip storage for
+    # a second: another session, as the next process would, stores at once.)
+    session = _session(server, "oom")
+    session.get(url)
+    assert session.get(url).from_cache
+    session.close()
