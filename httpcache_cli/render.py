@@ -21,12 +21,13 @@ ROW_STYLES = {"fresh": "green", "expired": "yellow", "stale": "yellow", "error":
 SECTION_STYLES = {"good": "bold green", "bad": "bold red", "warn": "bold yellow", "": "bold"}
 
 
-def console(stream: IO[str] | None = None, force: bool = False) -> Console:
-    """A console on ``stream``; ``force`` draws colours even in a pipe (--pretty)."""
+def console(stream: IO[str] | None = None, force: bool = False, soft_wrap: bool = False) -> Console:
+    """A console on ``stream``; ``force`` draws colours even in a pipe (--pretty);
+    ``soft_wrap`` leaves long lines whole (the terminal wraps them, a copy keeps them)."""
     return Console(
         file=stream or sys.stdout,
         highlight=False,
-        soft_wrap=force,
+        soft_wrap=soft_wrap or force,
         force_terminal=True if force else None,
     )
 
@@ -85,7 +86,7 @@ def print_head(
     lines: list[str], stream: IO[str], response: bool = True, force: bool = False
 ) -> None:
     """A message head, coloured as httpie does: status by class, names in cyan."""
-    out = console(stream, force)
+    out = console(stream, force, soft_wrap=True)
     for index, line in enumerate(lines):
         if index == 0:
             out.print(Text(line, style=_first_line_style(line, response)))
@@ -100,7 +101,7 @@ def print_head(
 
 def print_status_lines(lines: list[str], stream: IO[str]) -> None:
     """Status lines (redirects followed, an error status), coloured by class."""
-    out = console(stream)
+    out = console(stream, soft_wrap=True)
     for line in lines:
         out.print(Text(line, style=_first_line_style(line, True)))
 

@@ -538,3 +538,14 @@ def test_verbose_on_a_hit_and_through_redirects(hc_run: Run, origin: Origin) -> 
     assert hops.index("HTTP/1.1 302 Found") < hops.index("GET /end HTTP/1.1")
     assert hops.index("GET /end HTTP/1.1") < hops.index("HTTP/1.1 200 OK")
     assert hops.count("Cache-Status:") == 2
+
+
+def test_long_header_lines_are_not_cut_on_a_terminal(origin: Origin, cache_dir: Path) -> None:
+    from tests.cli.test_cache_shell import on_terminal, visible
+
+    url = origin.route("/w", Reply(200, {**CACHEABLE, "X-Long": "v" * 120}, b"w"))
+    env = clean_environment(HC_CACHE_DIR=str(cache_dir))
+    shown = visible(on_terminal(["get", "-v", url], env, columns=80)).splitlines()
+    assert f"X-Long: {'v' * 120}" in shown  # whole, for the terminal to wrap
+    status = next(line for line in shown if line.startswith("Cache-Status:"))
+    assert status.endswith("detail=miss")
