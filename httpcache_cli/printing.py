@@ -113,7 +113,7 @@ def to_stdout(response: Any, what: str, fetch: Fetch, read_body: bool = True) ->
     if "m" in what:
         lines = ["Cache-Status: " + output.cache_status(response)]
         elapsed = getattr(response, "elapsed", None)
-        if elapsed is not None:
+        if elapsed is not None and not getattr(response, "from_cache", False):
             lines.append(f"Elapsed time: {elapsed.total_seconds():.6f}s")
         output.write_stdout(("\n" if "h" in what or "b" in what else "").encode())
         output.write_stdout(("\n".join(lines) + "\n").encode())

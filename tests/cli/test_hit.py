@@ -253,6 +253,11 @@ def same_output(
         ["get", "-v", "-H", "Accept: application/json", "{base}/vary-accept"],
         ["get", "-v", "-H", "X-Flavour: mint", "{base}/vary-custom"],
         ["get", "-v", "{base}/vary-custom"],
+        ["get", "-p", "Hhbm", "{base}/plain"],
+        ["get", "-h", "{base}/plain"],
+        ["get", "--pretty", "format", "{base}/json"],
+        ["get", "--pretty", "all", "--style", "monokai", "{base}/json"],
+        ["get", "{base}/plain", "X-Item:1", "Accept:"],
     ],
     ids=" ".join,
 )
@@ -272,6 +277,8 @@ def test_same_output_as_the_full_path(
     for name, vary in [("encoding", "Accept-Encoding"), ("accept", "Accept, User-Agent")]:
         origin.route(f"/vary-{name}", Reply(200, {**text, "Vary": vary}, name.encode()))
     origin.route("/vary-custom", Reply(200, {**text, "Vary": "X-Flavour"}, b"custom"))
+    json_headers = {**text, "Content-Type": "application/json"}
+    origin.route("/json", Reply(200, json_headers, b'{"b": 1, "a": [true, null]}'))
     same_output(argv)
 
 
