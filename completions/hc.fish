@@ -55,7 +55,7 @@ complete -c hc -n '__hc_at hc get' -s j -l json -d 'Send data items as a JSON ob
 complete -c hc -n '__hc_at hc get' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc get' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc get' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc get' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc get' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc get' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc get' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc get' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -65,7 +65,7 @@ complete -c hc -n '__hc_at hc get' -s h -l headers -d 'Print only the response h
 complete -c hc -n '__hc_at hc get' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc get' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc get' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc get' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc get' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc get' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc get' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc get' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -89,7 +89,7 @@ complete -c hc -n '__hc_at hc fetch' -s j -l json -d 'Send data items as a JSON 
 complete -c hc -n '__hc_at hc fetch' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc fetch' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc fetch' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc fetch' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc fetch' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc fetch' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc fetch' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc fetch' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -99,7 +99,7 @@ complete -c hc -n '__hc_at hc fetch' -s h -l headers -d 'Print only the response
 complete -c hc -n '__hc_at hc fetch' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc fetch' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc fetch' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc fetch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc fetch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc fetch' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc fetch' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc fetch' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -119,7 +119,7 @@ complete -c hc -n '__hc_at hc fetch' -s h -l help -d 'Show the help and exit'
 complete -c hc -n '__hc_at hc head' -s H -l header -d 'A request header (repeatable), as curl takes it; \'Name:\' removes a default one' -x
 complete -c hc -n '__hc_at hc head' -l param -d 'A query parameter (repeatable); the item name==value does the same' -x
 complete -c hc -n '__hc_at hc head' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc head' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc head' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc head' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc head' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc head' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -129,7 +129,7 @@ complete -c hc -n '__hc_at hc head' -s h -l headers -d 'Print only the response 
 complete -c hc -n '__hc_at hc head' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc head' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc head' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc head' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc head' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc head' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc head' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc head' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -150,7 +150,7 @@ complete -c hc -n '__hc_at hc post' -s j -l json -d 'Send data items as a JSON o
 complete -c hc -n '__hc_at hc post' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc post' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc post' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc post' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc post' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc post' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc post' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc post' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -160,7 +160,7 @@ complete -c hc -n '__hc_at hc post' -s h -l headers -d 'Print only the response 
 complete -c hc -n '__hc_at hc post' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc post' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc post' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc post' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc post' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc post' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc post' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc post' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -184,7 +184,7 @@ complete -c hc -n '__hc_at hc put' -s j -l json -d 'Send data items as a JSON ob
 complete -c hc -n '__hc_at hc put' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc put' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc put' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc put' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc put' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc put' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc put' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc put' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -194,7 +194,7 @@ complete -c hc -n '__hc_at hc put' -s h -l headers -d 'Print only the response h
 complete -c hc -n '__hc_at hc put' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc put' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc put' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc put' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc put' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc put' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc put' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc put' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -218,7 +218,7 @@ complete -c hc -n '__hc_at hc patch' -s j -l json -d 'Send data items as a JSON 
 complete -c hc -n '__hc_at hc patch' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc patch' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc patch' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc patch' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc patch' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc patch' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc patch' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc patch' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -228,7 +228,7 @@ complete -c hc -n '__hc_at hc patch' -s h -l headers -d 'Print only the response
 complete -c hc -n '__hc_at hc patch' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc patch' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc patch' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc patch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc patch' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc patch' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc patch' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc patch' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -252,7 +252,7 @@ complete -c hc -n '__hc_at hc delete' -s j -l json -d 'Send data items as a JSON
 complete -c hc -n '__hc_at hc delete' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc delete' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc delete' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc delete' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc delete' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc delete' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc delete' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc delete' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -262,7 +262,7 @@ complete -c hc -n '__hc_at hc delete' -s h -l headers -d 'Print only the respons
 complete -c hc -n '__hc_at hc delete' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc delete' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc delete' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc delete' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc delete' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc delete' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc delete' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc delete' -l sorted -d 'Sort JSON keys when formatting (the default)'
@@ -286,7 +286,7 @@ complete -c hc -n '__hc_at hc request' -s j -l json -d 'Send data items as a JSO
 complete -c hc -n '__hc_at hc request' -s f -l form -d 'Send data items as a form (multipart with file items)'
 complete -c hc -n '__hc_at hc request' -l multipart -d 'Send data items as multipart/form-data'
 complete -c hc -n '__hc_at hc request' -s a -l auth -d 'Credentials: USER[:PASSWORD] (asked for when missing), or a token with --auth-type bearer' -x
-complete -c hc -n '__hc_at hc request' -s A -l auth-type -d 'basic (default), digest or bearer' -x
+complete -c hc -n '__hc_at hc request' -s A -l auth-type -d 'basic (default), digest or bearer' -x -a 'basic digest bearer'
 complete -c hc -n '__hc_at hc request' -l verify -d 'Check the server\'s TLS certificate: yes (default), no, or a CA bundle PATH' -x
 complete -c hc -n '__hc_at hc request' -s k -l insecure -d 'Same as --verify no'
 complete -c hc -n '__hc_at hc request' -l cert -d 'A client TLS certificate (with its key, or see --cert-key)' -r -F
@@ -296,7 +296,7 @@ complete -c hc -n '__hc_at hc request' -s h -l headers -d 'Print only the respon
 complete -c hc -n '__hc_at hc request' -s b -l body -d 'Print only the response body (-p b)'
 complete -c hc -n '__hc_at hc request' -s i -l include -d 'Print the status line and response headers first (-p hb)'
 complete -c hc -n '__hc_at hc request' -s v -l verbose -d 'Print request and response headers and the Cache-Status (RFC 9211) on stderr'
-complete -c hc -n '__hc_at hc request' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x
+complete -c hc -n '__hc_at hc request' -l pretty -d 'all: format and colour (the default on a terminal), colors, format, or none (the default in a pipe: the body byte for byte)' -x -a 'all colors format none'
 complete -c hc -n '__hc_at hc request' -s s -l style -d 'The colour scheme (a Pygments style, such as monokai)' -x
 complete -c hc -n '__hc_at hc request' -l unsorted -d 'Keep JSON keys in the server\'s order when formatting'
 complete -c hc -n '__hc_at hc request' -l sorted -d 'Sort JSON keys when formatting (the default)'

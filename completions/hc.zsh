@@ -133,7 +133,7 @@ _hc_request() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -143,7 +143,7 @@ _hc_request() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -174,7 +174,7 @@ _hc_delete() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -184,7 +184,7 @@ _hc_delete() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -214,7 +214,7 @@ _hc_patch() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -224,7 +224,7 @@ _hc_patch() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -254,7 +254,7 @@ _hc_put() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -264,7 +264,7 @@ _hc_put() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -294,7 +294,7 @@ _hc_post() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -304,7 +304,7 @@ _hc_post() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -330,7 +330,7 @@ _hc_head() {
         ''*{-H,--header}'[A request header (repeatable), as curl takes it; Name - removes a default one]:NAME_-_VALUE: ' \
         '*--param[A query parameter (repeatable); the item name==value does the same]:NAME=VALUE: ' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -340,7 +340,7 @@ _hc_head() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -367,7 +367,7 @@ _hc_fetch() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -377,7 +377,7 @@ _hc_fetch() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \
@@ -407,7 +407,7 @@ _hc_get() {
         '(-f --form)'{-f,--form}'[Send data items as a form (multipart with file items)]' \
         '(--multipart)--multipart[Send data items as multipart/form-data]' \
         '(-a --auth)'{-a,--auth}'[Credentials - USER( -PASSWORD) (asked for when missing), or a token with --auth-type bearer]:USER(_-PASS): ' \
-        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE: ' \
+        '(-A --auth-type)'{-A,--auth-type}'[basic (default), digest or bearer]:TYPE:(basic digest bearer)' \
         '(--verify)--verify[Check the servers TLS certificate - yes (default), no, or a CA bundle PATH]:yes|no|PATH: ' \
         '(-k --insecure)'{-k,--insecure}'[Same as --verify no]' \
         '(--cert)--cert[A client TLS certificate (with its key, or see --cert-key)]:FILE:_files' \
@@ -417,7 +417,7 @@ _hc_get() {
         '(-b --body)'{-b,--body}'[Print only the response body (-p b)]' \
         '(-i --include)'{-i,--include}'[Print the status line and response headers first (-p hb)]' \
         '(-v --verbose)'{-v,--verbose}'[Print request and response headers and the Cache-Status (RFC 9211) on stderr]' \
-        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none: ' \
+        '(--pretty)--pretty[all - format and colour (the default on a terminal), colors, format, or none (the default in a pipe - the body byte for byte)]:all|colors|format|none:(all colors format none)' \
         '(-s --style)'{-s,--style}'[The colour scheme (a Pygments style, such as monokai)]:STYLE: ' \
         '(--unsorted)--unsorted[Keep JSON keys in the servers order when formatting]' \
         '(--sorted)--sorted[Sort JSON keys when formatting (the default)]' \

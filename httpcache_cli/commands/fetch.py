@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ..config import options_of
-from ..fetching import make_fetch, run
-from ..spec import COMMAND_OPTIONS, FETCH
+from ..fetching import AUTH_TYPES, make_fetch, run
+from ..spec import COMMAND_OPTIONS, FETCH, PRETTY
+
+#: Choices as enums, so that help, the man page and the completions list them.
+Pretty = StrEnum("Pretty", {name: name for name in PRETTY})  # type: ignore[misc]
+AuthType = StrEnum("AuthType", {name: name for name in AUTH_TYPES})  # type: ignore[misc]
 
 #: Option types other than a flag (bool) or text (str | None), and their defaults.
 _TYPES: dict[str, tuple[Any, Any]] = {
@@ -27,6 +32,8 @@ _TYPES: dict[str, tuple[Any, Any]] = {
     "cert_key": (Path | None, None),
     "timeout": (float | None, None),
     "max_redirects": (int, 30),
+    "pretty": (Pretty | None, None),
+    "auth_type": (AuthType | None, None),
 }
 #: Only ``--help`` asks for help here: ``-h`` prints the response headers (as in httpie).
 CONTEXT = {"help_option_names": ["--help"]}

@@ -74,6 +74,11 @@ def test_bash_completion() -> None:
     assert "expires" in complete_in_bash(["hc", "cache", "ls", "--sort", ""])
     assert complete_in_bash(["hc", "--cache-name", "x", "get", "--ti"]) == ["--timeout"]
     assert complete_in_bash(["hc", "get", "-H", "X: 1", "--of"]) == ["--offline"]
+    assert complete_in_bash(["hc", "po"]) == ["post"]
+    assert complete_in_bash(["hc", "get", "--pr"]) == ["--print", "--pretty"]
+    assert complete_in_bash(["hc", "get", "--pretty", ""]) == ["all", "colors", "format", "none"]
+    assert complete_in_bash(["hc", "put", "-A", ""]) == ["basic", "digest", "bearer"]
+    assert "compact" in complete_in_bash(["hc", "cache", ""])
 
 
 @pytest.mark.skipif(shutil.which("zsh") is None, reason="zsh is not installed")
