@@ -87,6 +87,8 @@ def save(response: Any, fetch: Fetch) -> None:
     """Write the body where -o or -d says; a note on a terminal when done."""
     target = fetch.output if fetch.output is not None else _free_name(download_name(response))
     target = target.expanduser()
+    if fetch.cache_options is not None:
+        refuse_cache_files(target, fetch.cache_options)
     if fetch.resume and response.status_code == 206:
         _append(response, target)
     else:

@@ -12,7 +12,7 @@ No typer here: ``fast.py`` runs this for ``hc get URL`` without loading typer.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +59,8 @@ class Fetch:
     insecure: bool = False
     cert: Path | None = None
     cert_key: Path | None = None
+    #: The cache, whose own files no download may replace (set by ``check``).
+    cache_options: CacheOptions | None = field(default=None, compare=False, repr=False)
 
     @property
     def saves_to_file(self) -> bool:
@@ -117,6 +119,8 @@ class Fetch:
             raise usage("--cert-key without --cert", "give the certificate with --cert FILE")
         if self.resume and self.output is None:
             raise usage("--continue needs -o FILE", "name the partial file: -c -o FILE")
+        if options is not None:
+            self.cache_options = options
         if options is not None and self.output is not None and str(self.output) != "-":
             from . import downloads  # only what saves a file needs it
 

@@ -399,6 +399,13 @@ def test_refuses_to_write_over_the_cache(hc_run: Run, origin: Origin, cache_dir:
         assert done.returncode == 64
         assert "the cache's own file" in done.stderr.decode()
     assert database.read_bytes() == before
+    named = origin.route("/http_cache.sqlite", Reply(200, {}, b"not a database"))
+    downloaded = hc_run("get", "-d", named, cwd=cache_dir)
+    assert downloaded.returncode == 64
+    assert "the cache's own file" in downloaded.stderr.decode()
+    assert database.read_bytes().startswith(b"SQLite format 3\0")
+    assert not (cache_dir / "http_cache.sqlite-1").exists()
+    assert hc_run("get", url).stdout == b"x" and origin.hits("/x") == 1
     folder = hc_run(
         "--backend", "filesystem", "get", "-o", str(cache_dir / "http_cache.filesystem" / "f"), url
     )
