@@ -89,7 +89,9 @@ class CacheControlAdapter(HTTPAdapter):
         )
 
     def close(self) -> None:
-        """Close the connection pools, and the cache (``session.close()`` calls this)."""
+        """Close the connection pools, and the cache (``session.close()`` calls this),
+        once a stale-while-revalidate refresh still running has stored its answer."""
+        self.engine.wait_for_background(self.engine.config.coalesce_timeout)
         super().close()
         self.cache.close()
 

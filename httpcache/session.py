@@ -323,7 +323,12 @@ class CacheMixin:
         return self.cache.remove_expired_responses(expire_after)
 
     def close(self) -> None:
-        """Close the transport adapters, and the cache unless ``autoclose=False``."""
+        """Close the transport adapters, and the cache unless ``autoclose=False``.
+
+        A stale-while-revalidate refresh still running is waited for first (at most
+        ``coalesce_timeout``): it stores into the cache being closed.
+        """
+        self.engine.wait_for_background(self.engine.config.coalesce_timeout)
         super().close()  # type: ignore[misc]
         if self.engine.config.autoclose:
             self.cache.close()

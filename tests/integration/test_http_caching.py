@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -191,6 +192,36 @@ def test_stale_while_revalidate_refreshes_in_background(origin: Origin) -> None:
         fresh = session.get(url)
         assert (fresh.text, fresh.cache_status) == ("body 2", CacheStatus.HIT)
     assert origin.hits("/swr") == 2
+
+
+def test_closing_waits_for_a_background_refresh(origin: Origin, tmp_path: Path) -> None:
+    """The refresh stores into the cache: close() must not pull it from under it."""
+    started, release = threading.Event(), threading.Event()
+    answers = iter([b"body 1", b"body 2"])
+
+    def slow_refresh(_seen: Seen) -> Reply:
+        text = next(answers)
+        if text == b"body 2":
+            started.set()
+            release.wait(10)
+        return Reply(200, {"Cache-Control": "max-age=10, stale-while-revalidate=100"}, text)
+
+    url = origin.route("/swr-close", slow_refresh)
+    session = CachedSession(str(tmp_path / "swr.sqlite"), backend="sqlite")
+    with time_machine.travel(1_800_000_000, tick=False):
+        session.get(url)
+    with time_machine.travel(1_800_000_000 + 30, tick=False):
+        assert session.get(url).cache_status == CacheStatus.STALE
+        assert started.wait(10)
+        closer = threading.Thread(target=session.close)
+        closer.start()
+        closer.join(0.5)
+        assert closer.is_alive()  # waiting for the refresh in flight
+        release.set()
+        closer.join(10)
+        reopened = CachedSession(str(tmp_path / "swr.sqlite"), backend="sqlite")
+        assert reopened.get(url, only_if_cached=True).text == "body 2"
+        reopened.close()
 
 
 # ---- request directives -------------------------------------------------------------------
