@@ -36,6 +36,7 @@ from .policy.actions import (
     UseStored,
 )
 from .policy.answers import not_modified_head, served_head
+from .policy.ranges import byte_range_of
 
 #: Sends one request to the origin and returns its response with the body unread.
 Network = Callable[[requests.PreparedRequest], requests.Response]
@@ -163,7 +164,8 @@ def _serve(
     network: Network | None,
     connection: Any,
 ) -> requests.Response | None:
-    pair = engine.open_stored(plan, action.entry, preload=not stream)
+    ranged = action.byte_range
+    pair = engine.open_stored(plan, action.entry, preload=not stream or ranged is not None)
     if pair is None:
         return None
     entry, body = pair
@@ -172,6 +174,8 @@ def _serve(
         if not isinstance(body, bytes):
             body.close()
         head, body = not_modified_head(entry, engine.clock()), b""
+    elif ranged is not None and isinstance(body, bytes):  # bytes of it (RFC 9110 §14)
+        head, body = byte_range_of(head, body, ranged)
     response = _convert.build_response(prepared, head, body, connection, action.hide_fields)
     _report_damage(engine, plan, entry, response, body)
     if action.revalidate_in_background and network is not None:

@@ -180,12 +180,13 @@ class CacheEngine:
     def served_alone(self, plan: Plan) -> UseStored | None:
         """The plan's stored answer if it needs nothing but storage: not a background
         refresh (that needs the network), not a redirect (the client follows it), not
-        a 304 to the caller's own conditional (made by the full path)."""
+        a 304 to the caller's own conditional nor a range (made by the full path)."""
         action = plan.action
         if (
             isinstance(action, UseStored)
             and not action.revalidate_in_background
             and not action.not_modified
+            and action.byte_range is None
             and action.entry.response.status not in REDIRECT_STATUSES
         ):
             return action

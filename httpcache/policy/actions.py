@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..models import Entry
+from .ranges import ByteRange
 
 
 class CacheStatus(StrEnum):
@@ -36,6 +37,8 @@ class UseStored:
     revalidate_in_background: bool = False
     #: The caller's own conditional matches: answer 304 from the entry (§4.3.2).
     not_modified: bool = False
+    #: The caller asked for these bytes of the stored complete response (RFC 9110 §14).
+    byte_range: ByteRange | None = None
 
 
 @dataclass(frozen=True, slots=True)

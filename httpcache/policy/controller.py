@@ -53,12 +53,13 @@ from .freshness import (
     resident_time,
     response_directives,
 )
+from .ranges import ByteRange, if_range_holds, parse_range
 from .selection import select_entry, vary_matches
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-#: Requests carrying these are passed through: the cache does not combine ranges, and
-#: leaves these preconditions to the origin.
-PASS_THROUGH_HEADERS = ("range", "if-range", "if-match", "if-unmodified-since")
+#: Requests carrying these are passed through: the cache leaves these preconditions to
+#: the origin. (A Range it understands is served from a stored complete response.)
+PASS_THROUGH_HEADERS = ("if-match", "if-unmodified-since")
 #: The caller's own validation request: answered from a fresh stored response
 #: (§4.3.2), else sent to the origin as it is.
 USER_CONDITIONALS = ("if-none-match", "if-modified-since")
@@ -155,7 +156,13 @@ def decide(
     request: Request, entries: Sequence[Entry], now: float, settings: Settings
 ) -> RequestAction:
     """What to do with ``request``, given every stored variant of its resource."""
+    wanted = request.headers.get("range")
+    byte_range = parse_range(wanted) if wanted is not None else None
+    if wanted is not None and (byte_range is None or request.method.upper() != "GET"):
+        return Forward("a Range the cache does not serve", CacheStatus.BYPASS, may_store=False)
     action = _decide(request, entries, now, settings)
+    if byte_range is not None:
+        action = for_range(request, action, byte_range)
     own = [h for h in USER_CONDITIONALS if h in request.headers]
     if not own:
         return action
@@ -167,11 +174,30 @@ def decide(
                     action,
                     reason=f"{action.reason}; the caller's {own[0]} matches: 304 (§4.3.2)",
                     not_modified=True,
+                    byte_range=None,  # a 304 answers before any range (RFC 9110 §13.2.2)
                 )
             return action
         case Revalidate(entry=entry):
             # Sent as the caller made it: the origin answers the caller's condition.
             why = f"{action.reason}; the caller's own {own[0]} goes to the origin"
+            return Forward(why, CacheStatus.EXPIRED, action.may_store, entry)
+    return action
+
+
+def for_range(request: Request, action: RequestAction, byte_range: ByteRange) -> RequestAction:
+    """A Range request: served from a stored complete response (RFC 9110 §14.2), unless
+    an If-Range says it changed (§13.1.5: then whole); sent as it is otherwise."""
+    match action:
+        case UseStored(entry=entry) if entry.status == 200:
+            condition = request.headers.get("if-range")
+            if condition is not None and not if_range_holds(condition, entry):
+                return replace(action, reason=f"{action.reason}; If-Range fails: the whole")
+            return replace(action, reason=f"{action.reason}; a range of it", byte_range=byte_range)
+        case UseStored(entry=entry):  # not a complete 200: the origin answers the range
+            why = f"{action.reason}; the Range goes to the origin"
+            return Forward(why, CacheStatus.MISS, True, entry)
+        case Revalidate(entry=entry):
+            why = f"{action.reason}; the Range goes to the origin"
             return Forward(why, CacheStatus.EXPIRED, action.may_store, entry)
     return action
 

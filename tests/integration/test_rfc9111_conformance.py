@@ -253,3 +253,73 @@ def test_a_head_with_another_etag_makes_the_stored_get_go(
     assert session.get(url).from_cache
     session.head(url)
     assert not session.get(url).from_cache
+
+
+# ---- a range of a stored complete response (RFC 9110 §14, RFC 9111 §3.4) --------------
+
+
+@pytest.mark.parametrize(
+    ("wanted", "content", "content_range"),
+    [
+        ("bytes=0-1", b"01", "bytes 0-1/11"),
+        ("bytes=1-", b"123456789A", "bytes 1-10/11"),
+        ("bytes=-1", b"A", "bytes 10-10/11"),
+    ],
+)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_range_is_served_from_the_stored_response(
+    origin: Origin,
+    session: CachedSession,
+    wanted: str,
+    content: bytes,
+    content_range: str,
+    stream: bool,
+) -> None:
+    url = origin.route(
+        "/whole", Reply(200, {"Cache-Control": "max-age=3600", "A": "1"}, b"0123456789A")
+    )
+    session.get(url)
+    part = session.get(url, headers={"Range": wanted}, stream=stream)
+    assert part.status_code == 206 and part.from_cache
+    assert part.content == content
+    assert part.headers["Content-Range"] == content_range
+    assert part.headers["A"] == "1" and "Age" in part.headers
+    assert session.get(url).content == b"0123456789A"  # the stored response is whole
+    assert origin.hits("/whole") == 1
+
+
+def test_a_range_past_the_end_is_416(origin: Origin, session: CachedSession) -> None:
+    url = origin.route("/short", Reply(200, {"Cache-Control": "max-age=3600"}, b"abc"))
+    session.get(url)
+    past = session.get(url, headers={"Range": "bytes=10-"})
+    assert past.status_code == 416 and past.headers["Content-Range"] == "bytes */3"
+    assert origin.hits("/short") == 1
+
+
+def test_a_range_without_a_stored_response_goes_to_the_origin(
+    origin: Origin, session: CachedSession
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("range") == "bytes=0-1":
+            headers = {"Cache-Control": "max-age=3600", "Content-Range": "bytes 0-1/11"}
+            return Reply(206, headers, b"01")
+        return Reply(200, {"Cache-Control": "max-age=3600"}, b"0123456789A")
+
+    url = origin.route("/ranged", handler)
+    first = session.get(url, headers={"Range": "bytes=0-1"})
+    assert first.status_code == 206 and not first.from_cache and first.content == b"01"
+    assert not session.get(url).from_cache  # the 206 was not stored as the whole
+    assert session.get(url, headers={"Range": "bytes=0-1"}).from_cache
+    assert [s.headers.get("range") for s in origin.requests_to("/ranged")] == ["bytes=0-1", None]
+
+
+def test_if_range_that_fails_gets_the_whole_stored_response(
+    origin: Origin, session: CachedSession
+) -> None:
+    headers = {"Cache-Control": "max-age=3600", "ETag": '"v2"'}
+    url = origin.route("/if-range", Reply(200, headers, b"0123456789A"))
+    session.get(url)
+    whole = session.get(url, headers={"Range": "bytes=0-1", "If-Range": '"v1"'})
+    assert whole.status_code == 200 and whole.content == b"0123456789A" and whole.from_cache
+    part = session.get(url, headers={"Range": "bytes=0-1", "If-Range": '"v2"'})
+    assert part.status_code == 206 and part.content == b"01"

@@ -415,7 +415,9 @@ def test_cache_etags_false_is_time_priority() -> None:
 def test_methods_and_pass_through_requests() -> None:
     entry = stored({"Cache-Control": "max-age=100"})
     assert isinstance(decide(request("POST"), [entry], NOW, DEFAULT), Forward)
-    assert isinstance(decide(request(Range="bytes=0-10"), [entry], NOW, DEFAULT), Forward)
+    ranged = decide(request(Range="bytes=0-10"), [entry], NOW, DEFAULT)  # RFC 9110 §14
+    assert isinstance(ranged, UseStored) and ranged.byte_range is not None
+    assert isinstance(decide(request(If_Match='"a"'), [entry], NOW, DEFAULT), Forward)
     own = decide(request(If_None_Match='"a"'), [entry], NOW, DEFAULT)  # §4.3.2: no match
     assert isinstance(own, UseStored) and not own.not_modified
     posting = Settings(cacheable_methods=frozenset({"GET", "POST"}))

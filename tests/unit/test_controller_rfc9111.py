@@ -20,6 +20,7 @@ from httpcache.policy.answers import not_modified_head
 from httpcache.policy.controller import Exchange, Settings, decide, head_updates
 from httpcache.policy.directives import format_http_date
 from httpcache.policy.expiration import resolve
+from httpcache.policy.ranges import ByteRange
 from tests.unit.test_controller import NOW, URL, request, respond, stored
 
 DEFAULT = Settings()
@@ -432,3 +433,50 @@ def test_only_a_200_to_a_head_updates() -> None:
     assert head_updates(_head_exchange({}, status=410), [entry], DEFAULT) == ((), ())
     got = Exchange(request(), Response(200, Headers({}), "", URL), NOW, NOW)
     assert head_updates(got, [entry], DEFAULT) == ((), ())
+
+
+# ---- ranges from a stored complete response (RFC 9110 §14, RFC 9111 §3.4) -------------
+
+
+def test_a_range_is_served_from_a_fresh_stored_200() -> None:
+    entry = stored(FRESH)
+    action = decide(request(Range="bytes=0-1"), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and action.byte_range == ByteRange(0, 1)
+
+
+def test_a_failing_if_range_gets_the_whole_response() -> None:
+    entry = stored({**FRESH, "ETag": '"a"'})
+    failing = decide(request(Range="bytes=0-1", If_Range='"b"'), [entry], NOW, DEFAULT)
+    assert isinstance(failing, UseStored) and failing.byte_range is None
+    holding = decide(request(Range="bytes=0-1", If_Range='"a"'), [entry], NOW, DEFAULT)
+    assert isinstance(holding, UseStored) and holding.byte_range == ByteRange(0, 1)
+
+
+@pytest.mark.parametrize("value", ["bytes=0-1,5-6", "items=1-2", "bytes=5-1"])
+def test_ranges_not_understood_go_to_the_origin_unstored(value: str) -> None:
+    action = decide(request(Range=value), [stored(FRESH)], NOW, DEFAULT)
+    assert isinstance(action, Forward) and not action.may_store
+
+
+def test_a_range_with_a_stale_or_partial_entry_goes_to_the_origin() -> None:
+    stale = stored({"Cache-Control": "max-age=1", "ETag": '"a"'}, received=NOW - 100)
+    action = decide(request(Range="bytes=0-1"), [stale], NOW, DEFAULT)
+    assert isinstance(action, Forward) and action.stale is stale
+    missing = stored(FRESH, status=404)
+    assert isinstance(decide(request(Range="bytes=0-1"), [missing], NOW, DEFAULT), Forward)
+    assert isinstance(decide(request(Range="bytes=0-1"), [], NOW, DEFAULT), Forward)
+
+
+def test_a_range_of_a_head_request_is_left_to_the_origin() -> None:
+    action = decide(request("HEAD", Range="bytes=0-1"), [stored(FRESH)], NOW, DEFAULT)
+    assert isinstance(action, Forward)
+
+
+def test_a_matching_conditional_answers_304_before_any_range() -> None:
+    entry = stored({**FRESH, "ETag": '"a"'})
+    action = decide(request(Range="bytes=0-1", If_None_Match='"a"'), [entry], NOW, DEFAULT)
+    assert isinstance(action, UseStored) and action.not_modified and action.byte_range is None
+
+
+def test_a_206_is_still_not_stored() -> None:
+    assert isinstance(respond({"Cache-Control": "max-age=60"}, status=206), DoNotStore)
