@@ -872,3 +872,42 @@ def test_a_listing_gives_every_field_of_its_entries(cache: SQLiteCache) -> None:
     stored = cache.save(make_entry("http://h.test/s", expires=NOW + 5), b"body")
     (summary,) = cache.entries()
     assert summary == EntryInfo.of(stored)
+
+
+def test_removed_entries_leave_reclaimable_space_that_compact_gives_back(
+    cache: SQLiteCache, db_path: Path
+) -> None:
+    for i in range(200):
+        cache.save(
+            make_entry(f"http://h.test/{i}", expires=NOW - 1 if i % 2 else None), body_of(10_000, i)
+        )
+    full = cache.stats()
+    assert full.disk_bytes is not None and full.disk_bytes >= 200 * 10_000
+    assert cache.remove_expired(now=NOW) == 100
+    after = cache.stats()
+    assert after.reclaimable is not None and after.reclaimable >= 100 * 10_000 * 0.9
+    assert after.disk_bytes is not None and after.disk_bytes >= full.disk_bytes  # held still
+    given = cache.compact()
+    assert given >= 100 * 10_000 * 0.9
+    compacted = cache.stats()
+    assert compacted.disk_bytes is not None and compacted.disk_bytes <= after.disk_bytes - given
+    assert compacted.reclaimable is not None and compacted.reclaimable < 64 * 1024
+    assert disk(db_path) == compacted.disk_bytes
+    for i in range(0, 200, 2):  # the entries kept are whole
+        assert cache.read_body(make_entry(f"http://h.test/{i}").key) == body_of(10_000, i)
+    assert cache.compact() < 64 * 1024  # nothing more to give
+
+
+def test_compact_of_a_file_made_without_incremental_vacuum_rewrites_it(db_path: Path) -> None:
+    raw_conn = raw(db_path)
+    raw_conn.execute("PRAGMA auto_vacuum = NONE")
+    raw_conn.execute("CREATE TABLE t (x)")  # fixes the mode in the file
+    raw_conn.execute("DROP TABLE t")
+    raw_conn.close()
+    cache = SQLiteCache(db_path, chunk_size=CHUNK)
+    for i in range(50):
+        cache.save(make_entry(f"http://h.test/{i}"), body_of(10_000, i))
+    cache.delete(*[make_entry(f"http://h.test/{i}").key for i in range(40)])
+    assert cache.compact() > 0
+    assert len(cache) == 10
+    cache.close()

@@ -173,15 +173,20 @@ def clear(connections: Connections) -> None:
 
 
 def compact(connections: Connections) -> int:
-    """Rewrite the file without its free pages, then empty the WAL into it; return
-    the bytes given back."""
+    """Give the file's free pages back to the file system (an incremental vacuum, which
+    needs no copy of the file; a full ``VACUUM`` for a file made without it), then
+    empty the WAL into the file; return the bytes given back."""
     before = sum(disk_bytes(connections.path))
     with connections.errors("compact"):
         conn = connections.connection()
         if connections.read_only:
             raise StorageError(f"SQLite cache {connections.path} is read-only: not compacted")
         try:
-            conn.execute("VACUUM")
+            (mode,) = conn.execute("PRAGMA auto_vacuum").fetchone()
+            if mode == 2:  # INCREMENTAL; run to its end (``execute`` frees one page)
+                conn.executescript("PRAGMA incremental_vacuum;")
+            else:
+                conn.execute("VACUUM")
             checkpoint(conn)
         except sqlite3.OperationalError as exc:  # busy: readers elsewhere, say
             raise StorageError(f"SQLite cache {connections.path}: not compacted: {exc}") from exc
