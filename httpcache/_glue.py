@@ -304,7 +304,10 @@ def _handle_response(
     match outcome:
         case Store(entry=entry, heuristic_fields=fields):
             response.headers.update(fields)  # the heuristic's fields, on the miss too
-        case DoNotStore() | Freshen():
+        case DoNotStore(heuristic_fields=fields):
+            response.headers.update(fields)  # and on what is not stored
+            return _annotate(engine, response, plan, status, None, False)
+        case Freshen():
             return _annotate(engine, response, plan, status, None, False)
         case _:
             assert_never(outcome)

@@ -53,6 +53,8 @@ class CacheControlAdapter(HTTPAdapter):
                 cache_etags=cache_etags,
                 allowable_methods=tuple(cacheable_methods or ("GET",)),
             )
+        # CacheControl keeps permanent redirects, so that they are followed from the cache.
+        config = config.with_changes(permanent_redirects=True)
         self.engine = CacheEngine(self.cache, config, clock)
         self.cache.request_keys = EngineRequestKeys(self.engine)
 

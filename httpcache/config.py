@@ -91,6 +91,8 @@ class CacheConfig:
     filter_fn: Callable[[Any], bool] | None = None
     key_fn: Callable[..., str] | None = None
     shared: bool = False
+    #: Keep 301 and 308 responses without freshness of their own (CacheControl's face).
+    permanent_redirects: bool = False
     #: Revalidate every stored response before using it, fresh or not.
     always_revalidate: bool = False
     #: Serve what is stored, but write nothing: no new entry, no freshening, no removal.
@@ -131,6 +133,7 @@ class CacheConfig:
                 self.stale_while_revalidate, "stale_while_revalidate"
             ),
             sensitive_headers=frozenset(headers) | frozenset(CREDENTIAL_HEADERS),
+            permanent_redirects=self.permanent_redirects,
         )
         resolved["base_settings"] = base
 

@@ -1,22 +1,26 @@
 """Heuristic freshness (RFC 9111 §4.2.2), in CacheControl's style.
 
-A heuristic returns header fields to set on a response; the policy applies it before
-it judges the response's fields, as CacheControl does, to a status that is
-heuristically cacheable or marked ``public``, and never to a ``no-store`` response.
-So a custom heuristic may make a ``private, max-age=0`` response cacheable, and
-``ExpiresAfter`` / ``OneDayCache`` set ``Expires`` and ``Cache-Control: public``.
-``LastModified`` is RFC 9111 §4.2.2's: it gives a lifetime only to a response
-without explicit freshness (no max-age, no Expires). The fields set, and the
-``warning()``, are on the response the caller gets, stored or not.
+A heuristic returns header fields to set on a response, as CacheControl's do: the
+policy applies it to every response to a cached method (but a ``no-store`` one)
+before it judges the response's fields, and the caller gets the fields set, and the
+``warning()``, whether the response is stored or not. What the heuristic wrote
+decides storage only for a status that is heuristically cacheable (RFC 9110 §15.1)
+or marked ``public``; a heuristic never stores a ``no-store`` response. So a custom
+heuristic may make a ``private, max-age=0`` response cacheable, and ``ExpiresAfter``
+/ ``OneDayCache`` set ``Expires`` and ``Cache-Control: public``. ``LastModified``
+gives a lifetime only to a response without explicit freshness (§4.2.2), and only
+where CacheControl's does (no Cache-Control but ``public``, a status cacheable by
+default).
 
-Custom heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and,
-if they like, ``warning``), exactly as with CacheControl. The response they receive
-has ``.status``, ``.headers`` (a case-insensitive mapping) and ``.response_time``.
-A date a heuristic writes in another form than an HTTP-date (``email.utils``'
+Custom heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and, if
+they like, ``warning``), exactly as with CacheControl. The response they receive has
+``.status``, ``.headers`` (a case-insensitive mapping) and ``.response_time``. A date
+a heuristic writes in another form than an HTTP-date (``email.utils``'
 ``formatdate()`` gives ``-0000``) is rewritten as an IMF-fixdate.
 
 Built-in heuristics take the response's ``Date`` (or its arrival time) as "now",
-never the clock, so the policy stays a pure function.
+never the clock, so the policy stays a pure function. They also take the response
+objects CacheControl's heuristics do (anything with ``.status`` and ``.headers``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from .policy.directives import format_http_date, parse_cache_control, parse_http
 
 #: RFC 9110 §15.1: status codes that are cacheable by default.
 HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501})
+#: Fields whose value is an HTTP-date (RFC 9110 §5.6.7).
+DATE_FIELDS = frozenset({"date", "expires", "last-modified"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +58,9 @@ class BaseHeuristic:
     """Override ``update_headers`` to return the fields to set on the response."""
 
     def warning(self, response: Any) -> str | None:
-        """A Warning field value to add, or ``None`` (Warning is obsolete, RFC 9111 §5.5)."""
-        return None
+        """The Warning field value added when fields were set: CacheControl's (Warning
+        is obsolete, RFC 9111 §5.5; return ``None`` for none)."""
+        return '110 - "Response is Stale"'
 
     def update_headers(self, response: Any) -> dict[str, str]:
         return {}
@@ -61,7 +68,8 @@ class BaseHeuristic:
     def apply(self, response: Response, response_time: float) -> Response:
         """The response with this heuristic's fields set (the same object if none)."""
         view = HeuristicInput(response.status, response.headers, response_time)
-        updated = {name: _as_http_date(name, str(value)) for name, value in _items(view, self)}
+        fields = (self.update_headers(view) or {}).items()
+        updated = {name: _as_http_date(name, str(value)) for name, value in fields}
         if not updated:
             return response
         warning = self.warning(view)
@@ -70,12 +78,96 @@ class BaseHeuristic:
         return replace(response, headers=response.headers.updated(updated.items()))
 
 
-def _items(view: HeuristicInput, heuristic: BaseHeuristic) -> list[tuple[str, Any]]:
-    return list((heuristic.update_headers(view) or {}).items())
+class ExpiresAfter(BaseHeuristic):
+    """Fresh for a fixed time after the response's date, whatever its own fields say
+    (but ``no-store``): ``ExpiresAfter(days=1)`` sets ``Expires`` and
+    ``Cache-Control: public``, with a ``Warning`` as CacheControl's does."""
+
+    def __init__(self, **timedelta_kwargs: float) -> None:
+        self.delta = timedelta(**timedelta_kwargs)
+
+    def update_headers(self, response: Any) -> dict[str, str]:
+        date = _date_of(response)
+        if date is None:
+            return {}
+        expires = date + self.delta.total_seconds()
+        return {"expires": format_http_date(expires), "cache-control": "public"}
+
+    def warning(self, response: Any) -> str | None:
+        return f"110 - Automatically cached for {self.delta}. Response might be stale"
+
+    def __repr__(self) -> str:
+        return f"ExpiresAfter({self.delta!r})"
 
 
-#: Fields whose value is an HTTP-date (RFC 9110 §5.6.7).
-DATE_FIELDS = frozenset({"date", "expires", "last-modified"})
+class OneDayCache(ExpiresAfter):
+    """Fresh for one day after the response's date, unless it has an ``Expires``:
+    sets ``Expires`` and ``Cache-Control: public``, with CacheControl's warning."""
+
+    def __init__(self) -> None:
+        super().__init__(days=1)
+
+    def update_headers(self, response: Any) -> dict[str, str]:
+        if _field(response, "expires") is not None:
+            return {}
+        return super().update_headers(response)
+
+    warning = BaseHeuristic.warning
+
+    def __repr__(self) -> str:
+        return "OneDayCache()"
+
+
+class LastModified(BaseHeuristic):
+    """10% of the time since Last-Modified (RFC 9111 §4.2.2), at most ``max_lifetime``;
+    only for a response without explicit freshness, with no Cache-Control but
+    ``public``, and of a status cacheable by default (CacheControl's conditions)."""
+
+    def __init__(self, fraction: float = 0.1, max_lifetime: timedelta = timedelta(days=1)) -> None:
+        self.fraction = fraction
+        self.max_lifetime = max_lifetime.total_seconds()
+
+    def update_headers(self, response: Any) -> dict[str, str]:
+        if _field(response, "expires") is not None:
+            return {}  # explicit freshness: no heuristic (§4.2.2)
+        cache_control = _field(response, "cache-control")
+        if cache_control is not None:
+            directives = parse_cache_control([cache_control])
+            if directives != parse_cache_control(["public"]):
+                return {}  # max-age (explicit), or anything that asks for care
+        if getattr(response, "status", None) not in HEURISTICALLY_CACHEABLE:
+            return {}
+        last_modified = parse_http_date(_field(response, "last-modified"))
+        date = _date_of(response)
+        if last_modified is None or date is None:
+            return {}
+        lifetime = min(max(0.0, date - last_modified) * self.fraction, self.max_lifetime)
+        if lifetime <= 0:
+            return {}
+        return {"expires": format_http_date(date + lifetime)}
+
+    def warning(self, response: Any) -> str | None:
+        return None
+
+
+def _field(response: Any, name: str) -> str | None:
+    """A header field of any response-like object (its ``.headers`` mapping)."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get(name)
+    if value is None and isinstance(headers, dict):  # a plain dict: case as written
+        value = next((v for k, v in headers.items() if str(k).lower() == name), None)
+    return None if value is None else str(value)
+
+
+def _date_of(response: Any) -> float | None:
+    """The response's Date, else when it arrived (if known)."""
+    date = parse_http_date(_field(response, "date"))
+    if date is not None:
+        return date
+    arrived = getattr(response, "response_time", None)
+    return float(arrived) if isinstance(arrived, int | float) else None
 
 
 def _as_http_date(name: str, value: str) -> str:
@@ -91,63 +183,3 @@ def _as_http_date(name: str, value: str) -> str:
     except (ValueError, OverflowError):
         return value
     return format_http_date(when)
-
-
-class ExpiresAfter(BaseHeuristic):
-    """Fresh for a fixed time after the response's date, whatever its own fields say
-    (but ``no-store``): ``ExpiresAfter(days=1)`` sets ``Expires`` and
-    ``Cache-Control: public``, with a ``Warning`` as CacheControl's does."""
-
-    def __init__(self, **timedelta_kwargs: float) -> None:
-        self.delta = timedelta(**timedelta_kwargs)
-
-    def update_headers(self, response: Any) -> dict[str, str]:
-        expires = response.date + self.delta.total_seconds()
-        return {"Expires": format_http_date(expires), "Cache-Control": "public"}
-
-    def warning(self, response: Any) -> str | None:
-        return f"110 - Automatically cached for {self.delta}. Response might be stale"
-
-    def __repr__(self) -> str:
-        return f"ExpiresAfter({self.delta!r})"
-
-
-class OneDayCache(ExpiresAfter):
-    """Fresh for one day after the response's date, unless it has an ``Expires``:
-    sets ``Expires`` and ``Cache-Control: public`` (no ``Warning``)."""
-
-    def __init__(self) -> None:
-        super().__init__(days=1)
-
-    def update_headers(self, response: Any) -> dict[str, str]:
-        if "expires" in response.headers:
-            return {}
-        return super().update_headers(response)
-
-    def warning(self, response: Any) -> str | None:
-        return None
-
-    def __repr__(self) -> str:
-        return "OneDayCache()"
-
-
-class LastModified(BaseHeuristic):
-    """10% of the time since Last-Modified (RFC 9111 §4.2.2), at most ``max_lifetime``."""
-
-    def __init__(self, fraction: float = 0.1, max_lifetime: timedelta = timedelta(days=1)) -> None:
-        self.fraction = fraction
-        self.max_lifetime = max_lifetime.total_seconds()
-
-    def update_headers(self, response: Any) -> dict[str, str]:
-        headers = response.headers
-        explicit = parse_cache_control(headers.get_all("cache-control")).max_age is not None
-        if explicit or "expires" in headers:
-            return {}  # explicit freshness: no heuristic (§4.2.2)
-        last_modified = parse_http_date(headers.get("last-modified"))
-        if last_modified is None:
-            return {}
-        date = response.date
-        lifetime = min(max(0.0, date - last_modified) * self.fraction, self.max_lifetime)
-        if lifetime <= 0:
-            return {}
-        return {"Expires": format_http_date(date + lifetime)}

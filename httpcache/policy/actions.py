@@ -90,6 +90,8 @@ class Store:
 @dataclass(frozen=True, slots=True)
 class DoNotStore:
     reason: str
+    #: Fields the heuristic set: the caller's response carries them all the same.
+    heuristic_fields: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

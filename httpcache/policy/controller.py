@@ -79,6 +79,7 @@ HOP_BY_HOP = frozenset(
 )
 NOT_UPDATED_BY_304 = HOP_BY_HOP | {"content-length", "content-encoding", "content-range"}
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
+PERMANENT_REDIRECTS = frozenset({301, 308})
 #: RFC 9110 §15: the status codes whose requirements this cache knows and follows
 #: (what ``must-understand`` asks of it, RFC 9111 §5.2.2.3).
 UNDERSTOOD_STATUSES = frozenset(
@@ -112,6 +113,9 @@ class Settings:
     revalidation_grace: float = DEFAULT_REVALIDATION_GRACE
     #: Request fields whose values are secrets: kept only as digests in ``Entry.vary``.
     sensitive_headers: frozenset[str] = field(default_factory=frozenset)
+    #: Keep a 301 or 308 without freshness of its own, as CacheControl does, so that
+    #: the permanent redirect is followed from the cache (its face sets this).
+    permanent_redirects: bool = False
 
     @property
     def caller_sets_lifetime(self) -> bool:
@@ -373,9 +377,11 @@ def on_response(
     if revalidated is not None and response.status == 304:
         return ResponseDecision(freshen(revalidated, exchange, settings), invalidation)
 
-    store = storability(exchange, settings, may_store)
+    applied = with_heuristic(exchange, settings)
+    shown = () if applied is None else _changed_fields(response.headers, applied.headers)
+    store = storability(exchange, settings, may_store, applied)
     if isinstance(store, DoNotStore):
-        return ResponseDecision(store, invalidation)
+        return ResponseDecision(replace(store, heuristic_fields=shown), invalidation)
     response, lifetime = store
     response = replace(response, url=stored_request.url)  # the stored, redacted URL
     vary = parse_vary(response.headers)
@@ -392,20 +398,41 @@ def on_response(
         vary=values,
     )
     entry = with_expiry(draft, lifetime, settings)
-    if settings.lifetime_is_callers(response.status):
-        entry = entry.with_changes(expiry_from_caller=True)
-    heuristic_fields = _changed_fields(exchange.response.headers, response.headers)
+    if settings.lifetime_is_callers(response.status) or math.isinf(lifetime):
+        entry = entry.with_changes(expiry_from_caller=True)  # not the headers' lifetime
     reason = f"storable: lifetime {_seconds(lifetime)}"
-    return ResponseDecision(Store(entry, reason, heuristic_fields), invalidation)
+    return ResponseDecision(Store(entry, reason, shown), invalidation)
+
+
+def with_heuristic(exchange: Exchange, settings: Settings) -> Response | None:
+    """The response with the heuristic's fields set, as CacheControl applies one: to
+    any response to a cached method, before its fields are judged; never to a
+    no-store one, nor where the caller's ``expire_after`` sets the lifetime. None
+    when there is no heuristic or it set nothing."""
+    request, response = exchange.request, exchange.response
+    heuristic = settings.heuristic
+    if heuristic is None or not settings.cache_control:
+        return None
+    if request.method.upper() not in settings.cacheable_methods:
+        return None
+    if settings.caller_expiration(response.status) is not None:
+        return None
+    directives = response_directives(response)
+    if directives.no_store and not directives.must_understand:
+        return None
+    applied = heuristic.apply(response, exchange.response_time)
+    return None if applied is response else applied
 
 
 def storability(
-    exchange: Exchange, settings: Settings, may_store: bool
+    exchange: Exchange, settings: Settings, may_store: bool, applied: Response | None = None
 ) -> DoNotStore | tuple[Response, float]:
     """RFC 9111 §3: whether the response may be stored, and if so with what lifetime.
 
-    Returns the response to store (stripped of hop-by-hop fields and with any
-    heuristic applied) and its freshness lifetime, or the reason not to store it.
+    ``applied`` is the response with the heuristic's fields (``with_heuristic``):
+    judged in its place where the status is heuristically cacheable or public.
+    Returns the response to store (stripped of hop-by-hop fields) and its freshness
+    lifetime, or the reason not to store it.
     """
     request, response = exchange.request, exchange.response
     method, status = request.method.upper(), response.status
@@ -432,14 +459,11 @@ def storability(
     refused = refusal(request, response, settings)
     if refused is not None:
         return refused
-    if (
-        expiration is None
-        and settings.heuristic is not None
-        and (status in HEURISTICALLY_CACHEABLE or response_directives(response).public)
+    if applied is not None and (
+        status in HEURISTICALLY_CACHEABLE or response_directives(response).public
     ):
-        # The heuristic rewrites the fields before they are judged; the built-in
-        # LastModified only where there is no explicit freshness (§4.2.2).
-        response = settings.heuristic.apply(response, exchange.response_time)
+        # The heuristic rewrote the fields before they are judged (§4.2.2).
+        response = strip_hop_by_hop(applied)
         refused = refusal(request, response, settings)
         if refused is not None:
             return refused
@@ -449,6 +473,8 @@ def storability(
         lifetime: float | None = expiration.lifetime_from(exchange.response_time)
     else:
         lifetime = header_lifetime(response, exchange.response_time, settings.shared)
+        if lifetime is None and status in PERMANENT_REDIRECTS and settings.permanent_redirects:
+            lifetime = math.inf  # kept until replaced, as CacheControl keeps them
         # §3: a final status may be stored with explicit freshness (or public, or
         # private in a private cache); without, only a heuristically cacheable one.
         explicit = lifetime is not None or cc.public or (cc.private and not settings.shared)

@@ -118,6 +118,20 @@ def test_cachecontrol_heuristic_makes_an_uncacheable_response_cacheable(origin: 
     assert second.text == first.text == "body 1"
 
 
+def test_cachecontrol_heuristic_fields_reach_responses_not_stored(origin: Origin) -> None:
+    class Marks(BaseHeuristic):
+        def update_headers(self, response: requests.Response) -> dict[str, str]:
+            return {"x-dummy-header": "foobar"}
+
+    url = origin.route("/plain", counter_handler(PLAIN))
+    sess = CacheControl(requests.Session(), heuristic=Marks())
+    for response in (sess.get(url), sess.get(url)):
+        assert response.headers["x-dummy-header"] == "foobar"
+        assert response.headers["Warning"] == '110 - "Response is Stale"'  # CacheControl's
+        assert not response.from_cache  # no freshness, no validator: not kept
+    assert origin.hits("/plain") == 2
+
+
 def test_cachecontrol_heuristic_never_stores_no_store(origin: Origin) -> None:
     url = origin.route("/secret", counter_handler({**PLAIN, "Cache-Control": "no-store"}))
     sess = CacheControl(requests.Session(), heuristic=OneWeekHeuristic())
@@ -163,6 +177,22 @@ def test_cachecontrol_cache_etags_false(origin: Origin) -> None:
     with_etags.get(url)
     with_etags.get(url)
     assert origin.requests_to("/etag")[-1].headers.get("if-none-match") == '"v1"'
+
+
+def test_cachecontrol_follows_a_permanent_redirect_from_the_cache(origin: Origin) -> None:
+    # CacheControl keeps a 301 (or 308) without caching headers of its own.
+    origin.route("/old", Reply(301, {"Location": "/new"}, b"See: /new"))
+    origin.route("/new", counter_handler(CACHEABLE))
+    sess = CacheControl(requests.Session())
+    first = sess.get(origin.url("/old"))
+    again = sess.get(origin.url("/old"))
+    assert again.text == first.text == "body 1"
+    assert [r.status_code for r in again.history] == [301] and again.history[0].from_cache
+    assert (origin.hits("/old"), origin.hits("/new")) == (1, 1)
+    plain = CachedSession(backend="memory")  # httpcache's own default: RFC 9111 alone
+    plain.get(origin.url("/old"))
+    plain.get(origin.url("/old"))
+    assert origin.hits("/old") == 3
 
 
 def test_cachecontrol_cache_etags_false_is_time_priority(origin: Origin) -> None:

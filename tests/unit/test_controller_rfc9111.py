@@ -176,7 +176,7 @@ def test_a_custom_heuristic_makes_a_private_max_age_0_response_cacheable() -> No
     store = respond({"Cache-Control": "private, max-age=0", "Expires": "-1"}, settings)
     assert isinstance(store, Store)
     assert store.entry.expires == pytest.approx(NOW + 7 * 86_400)
-    fields = dict(store.heuristic_fields)
+    fields = Headers(store.heuristic_fields)
     assert fields["cache-control"] == "public"
     assert fields["expires"] == format_http_date(NOW + 7 * 86_400)  # as an IMF-fixdate
     assert fields["Warning"] == '110 - "Automatically cached! Response is Stale."'
@@ -197,7 +197,7 @@ def test_expires_after_overrides_the_fields_and_says_public() -> None:
     assert isinstance(store, Store)
     assert store.entry.expires == pytest.approx(NOW + 7200)
     assert store.entry.response.headers["Cache-Control"] == "public"
-    assert "Warning" in dict(store.heuristic_fields)
+    assert "Warning" in Headers(store.heuristic_fields)
 
 
 def test_one_day_cache_leaves_an_expires_alone() -> None:
@@ -207,7 +207,7 @@ def test_one_day_cache_leaves_an_expires_alone() -> None:
     assert own.heuristic_fields == ()
     plain = respond({}, settings)
     assert isinstance(plain, Store) and plain.entry.expires == pytest.approx(NOW + 86_400)
-    assert dict(plain.heuristic_fields)["Cache-Control"] == "public"
+    assert Headers(plain.heuristic_fields)["Cache-Control"] == "public"
 
 
 def test_last_modified_stays_rfc9111_4_2_2() -> None:
@@ -480,3 +480,58 @@ def test_a_matching_conditional_answers_304_before_any_range() -> None:
 
 def test_a_206_is_still_not_stored() -> None:
     assert isinstance(respond({"Cache-Control": "max-age=60"}, status=206), DoNotStore)
+
+
+class Marks(BaseHeuristic):
+    """CacheControl's test heuristic: one field, no freshness."""
+
+    def update_headers(self, response):  # type: ignore[no-untyped-def]
+        return {"x-dummy-header": "foobar"}
+
+
+@pytest.mark.parametrize(("status", "headers"), [(200, {}), (304, {}), (500, {}), (301, {})])
+def test_the_callers_response_gets_the_heuristics_fields_stored_or_not(
+    status: int, headers: dict[str, str]
+) -> None:
+    outcome = respond(headers, Settings(heuristic=Marks()), status=status)
+    assert isinstance(outcome, DoNotStore)  # no freshness, no validator
+    assert Headers(outcome.heuristic_fields)["x-dummy-header"] == "foobar"
+
+
+def test_a_heuristics_freshness_stores_only_heuristically_cacheable_statuses() -> None:
+    settings = Settings(heuristic=ExpiresAfter(days=1))
+    error = respond({}, settings, status=500)
+    assert isinstance(error, DoNotStore)
+    assert Headers(error.heuristic_fields)["Cache-Control"] == "public"  # shown all the same
+
+
+def test_no_store_gets_no_heuristic_fields() -> None:
+    outcome = respond({"Cache-Control": "no-store"}, Settings(heuristic=Marks()))
+    assert isinstance(outcome, DoNotStore) and outcome.heuristic_fields == ()
+
+
+def test_a_post_gets_no_heuristic_fields() -> None:
+    post = request("POST")
+    outcome = respond({}, Settings(heuristic=Marks()), req=post)
+    assert isinstance(outcome, DoNotStore) and outcome.heuristic_fields == ()
+
+
+# ---- permanent redirects kept, as CacheControl keeps them (its face) -------------------
+
+
+@pytest.mark.parametrize("status", [301, 308])
+def test_the_cachecontrol_face_keeps_a_permanent_redirect(status: int) -> None:
+    face = Settings(permanent_redirects=True)
+    store = respond({"Location": "/there"}, face, status=status)
+    assert isinstance(store, Store) and store.entry.expires is None
+    assert isinstance(decide(request(), [store.entry], NOW + 10**7, face), UseStored)
+    assert isinstance(decide(request(Cache_Control="no-cache"), [store.entry], NOW, face), Forward)
+    assert isinstance(respond({"Location": "/there"}, status=status), DoNotStore)  # default
+
+
+def test_the_face_keeps_no_other_redirect_and_honours_the_fields() -> None:
+    face = Settings(permanent_redirects=True)
+    assert isinstance(respond({"Location": "/x"}, face, status=302), DoNotStore)
+    assert isinstance(respond({"Cache-Control": "no-store"}, face, status=301), DoNotStore)
+    timed = respond({"Cache-Control": "max-age=60"}, face, status=301)
+    assert isinstance(timed, Store) and timed.entry.expires == pytest.approx(NOW + 60)

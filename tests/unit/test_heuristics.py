@@ -83,9 +83,16 @@ def test_one_day_cache() -> None:
     assert isinstance(OneDayCache(), ExpiresAfter)
 
 
-def test_one_day_cache_adds_no_warning() -> None:
+def test_one_day_cache_warns_as_cachecontrol_does() -> None:
     result = OneDayCache().apply(response(Date=format_http_date(DATE)), ARRIVED)
-    assert "warning" not in result.headers
+    assert result.headers["Warning"] == '110 - "Response is Stale"'
+
+
+def test_last_modified_adds_no_warning() -> None:
+    original = response(
+        Date=format_http_date(DATE), Last_Modified=format_http_date(DATE - 10 * DAY)
+    )
+    assert "warning" not in LastModified().apply(original, ARRIVED).headers
 
 
 @pytest.mark.parametrize("heuristic", [ExpiresAfter(days=1), OneDayCache()])
@@ -233,10 +240,22 @@ class NoWarning(BaseHeuristic):
         return {"Cache-Control": "max-age=60"}
 
 
-def test_a_custom_heuristic_without_warning_adds_none() -> None:
+def test_a_custom_heuristic_gets_cachecontrols_default_warning() -> None:
     result = NoWarning().apply(response(), ARRIVED)
     assert result.headers["cache-control"] == "max-age=60"
-    assert "warning" not in result.headers
+    assert result.headers["warning"] == '110 - "Response is Stale"'
+
+
+class Silent(BaseHeuristic):
+    def update_headers(self, response):  # type: ignore[no-untyped-def]
+        return {"Cache-Control": "max-age=60"}
+
+    def warning(self, response):  # type: ignore[no-untyped-def]
+        return None
+
+
+def test_a_custom_heuristic_whose_warning_is_none_adds_none() -> None:
+    assert "warning" not in Silent().apply(response(), ARRIVED).headers
 
 
 class SeesTheResponse(BaseHeuristic):
@@ -278,7 +297,7 @@ def test_apply_returns_the_same_object_when_nothing_changes(heuristic: BaseHeuri
 
 def test_base_heuristic_defaults() -> None:
     assert BaseHeuristic().update_headers(None) == {}
-    assert BaseHeuristic().warning(None) is None
+    assert BaseHeuristic().warning(None) == '110 - "Response is Stale"'  # CacheControl's
 
 
 def test_heuristically_cacheable_statuses_rfc9110_15_1() -> None:
