@@ -724,3 +724,26 @@ def test_a_hit_is_one_round_trip_and_counts_ride_along(
     assert other.lookup_counts() == (2, 1)  # the last hit is not sent yet
     cache.close()
     assert other.lookup_counts() == (3, 1)
+
+
+def test_a_redis_that_refuses_to_measure_memory_still_holds_a_limit(
+    redis_client: redis.Redis,
+    redis_namespace: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis before 6.2 has no ZRANDMEMBER, and a managed one may refuse MEMORY: the
+    limit then goes by an assumed ratio of memory to bytes, without a warning."""
+
+    def refused(self: object) -> float:
+        raise redis.ResponseError("unknown command 'MEMORY'")
+
+    monkeypatch.setattr(redis_index.Index, "_measure", refused)
+    cache = RedisCache(redis_client, namespace=redis_namespace, max_size=60_000)
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        for i in range(20):
+            cache.save(live_entry(f"http://h.test/{i}"), b"x" * 5_000)
+    assert caplog.records == []
+    counted = int(redis_client.get(f"{redis_namespace}:{{{redis_namespace}}}:bytes") or 0)
+    assert counted * redis_index.ASSUMED_RATIO <= 60_000
+    assert cache.read_body(live_entry("http://h.test/19").key) == b"x" * 5_000

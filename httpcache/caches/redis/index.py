@@ -26,7 +26,7 @@ from ...errors import DeserializationError
 from ...models import Entry
 from .keyspace import Keyspace, text
 from .rows import Row, load_row, older_row, row_bytes
-from .scripts import Client, batches, run_script, storage_errors
+from .scripts import REDIS_ERRORS, Client, batches, run_script, storage_errors
 
 logger = logging.getLogger("httpcache")
 
@@ -231,7 +231,11 @@ class Index:
         ``MEASURE_EVERY`` commits (a failed measure keeps the last one)."""
         if self.ratio is None or commits - self._measured_at >= MEASURE_EVERY:
             self._measured_at = commits
-            measured = self._measure()
+            try:
+                measured = self._measure()
+            except REDIS_ERRORS as exc:  # MEMORY or ZRANDMEMBER refused (old or managed Redis)
+                logger.debug("%r: memory not measured: %s", self.owner, exc)
+                measured = ASSUMED_RATIO if self.ratio is None else None
             if measured is not None:
                 self.ratio = measured
         return ASSUMED_RATIO if self.ratio is None else self.ratio

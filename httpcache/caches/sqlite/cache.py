@@ -21,6 +21,7 @@ from typing import BinaryIO, cast
 from ...errors import ChecksumMismatchError, StorageError
 from ...models import Entry
 from .._checksum import verified
+from .._files.frames import HeadMemo
 from ..base import BaseCache, BodyWriter, CacheStats, EntryInfo
 from . import index, queries
 from .bodies import ChunkReader, SQLiteWriter
@@ -66,6 +67,9 @@ class SQLiteCache(BaseCache):
         self.busy_timeout = busy_timeout
         self.chunk_size = chunk_size
         self.connections = Connections(self.path, busy_timeout)
+        #: Heads decoded lately, by their bytes: a hit reads its head twice (the lookup,
+        #: then the pair it serves) and decodes it once.
+        self._memo = HeadMemo()
 
     def __repr__(self) -> str:
         return f"SQLiteCache({str(self.path)!r})"
@@ -92,7 +96,7 @@ class SQLiteCache(BaseCache):
         found = []
         damaged = []
         for key, head, _, entry_id in rows:
-            entry = index.load(key, head)
+            entry = self._load(key, head)
             if entry is None:
                 damaged.append((entry_id,))
             else:
@@ -120,7 +124,7 @@ class SQLiteCache(BaseCache):
                 )
                 .fetchone()
             )
-        return None if row is None else index.load(key, row[0])
+        return None if row is None else self._load(key, row[0])
 
     def open_body(self, key: str) -> BinaryIO | None:
         found = self._open_pair(key, with_head=False)
@@ -252,6 +256,16 @@ class SQLiteCache(BaseCache):
 
     # ---- reading ----------------------------------------------------------------------
 
+    def _load(self, key: str, head: bytes) -> Entry | None:
+        """A stored head decoded (checked against its CRC-32), or the entry decoded
+        before from the very same bytes; None if unreadable (logged)."""
+        entry = self._memo.get(len(head), head)
+        if entry is None:
+            entry = index.load(key, head)
+            if entry is not None:
+                self._memo.put(len(head), head, entry)
+        return entry
+
     def _touch(self, conn: sqlite3.Connection, primary_key: str) -> None:
         """Mark a resource as used for LRU eviction; a read-only or busy file only
         loses LRU precision, so a failure here does not fail (or long delay) the
@@ -296,7 +310,7 @@ class SQLiteCache(BaseCache):
         where = f"SQLite cache {self.path}: {key}"
         if len(data) != size:
             raise ChecksumMismatchError(where, f"{len(data)} bytes, not {size}")
-        entry = index.load(key, head) if with_head else None
+        entry = self._load(key, head) if with_head else None
         return entry, io.BytesIO(verified(data, crc, where))
 
     def _open_stream(self, key: str, with_head: bool) -> tuple[Entry | None, BinaryIO] | None:
@@ -317,7 +331,7 @@ class SQLiteCache(BaseCache):
             connections.release_reader(conn)
             return None
         head, body_id, chunks, size, crc = row
-        entry = index.load(key, head) if with_head else None
+        entry = self._load(key, head) if with_head else None
         if with_head and entry is None:
             connections.release_reader(conn)
             return None, io.BytesIO(b"")

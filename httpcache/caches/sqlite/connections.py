@@ -199,8 +199,10 @@ class Connections:
         lends the connection a larger page cache for the transaction: deleting many
         rows touches index pages in random order."""
         with self.errors(action):
-            conn = self.connection()
             self._check_writable(action)
+            conn = self.connection()
+            if self.read_only:  # found so by the set-up this call made
+                raise StorageError(f"SQLite cache {self.path} is read-only: not written ({action})")
             if bulk:
                 conn.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
             try:
