@@ -269,8 +269,10 @@ class CacheEngine:
         (the response fetched instead may take its place)."""
         logger.warning("%s; a miss, and the entry is removed", damage)
         plan.trace.add("note", "Note", "the stored body is damaged (checksum): removed")
+        # ``delete``, not ``delete_keys``: a damaged entry goes even from a cache that
+        # keeps its entries through the driver's deletions (``FileCache(forever=True)``).
         self.guard.call(
-            "remove a damaged entry", lambda: self.cache.delete_keys([entry.key]), 0, minor=True
+            "remove a damaged entry", lambda: self.cache.delete(entry.key), 0, minor=True
         )
 
     def count_hit(self) -> None:

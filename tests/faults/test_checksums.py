@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import requests
@@ -166,3 +167,25 @@ def test_an_intact_body_streams_and_reads_whole(
         whole = session.get(url)
         assert whole.content == LARGE and whole.from_cache
     assert _warnings(caplog) == []
+
+
+def test_a_damaged_body_is_removed_from_a_cache_that_keeps_entries_forever(
+    origin: Origin, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``FileCache(forever=True)`` keeps its entries through the driver's deletions,
+    but not a damaged one."""
+    from httpcache.caches.file import FileCache
+
+    route = Once(SMALL)
+    url = origin.route("/forever", route)
+    cache = FileCache(str(tmp_path / "forever"), forever=True)
+    session = CachedSession(backend=cache)
+    key = session.get(url).cache_key
+    path = Path(cache.path_of(key))
+    data = path.read_bytes()
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with caplog.at_level(logging.WARNING, logger="httpcache"):
+        again = session.get(url)
+    assert again.content == SMALL and not again.from_cache
+    assert len(_warnings(caplog)) == 1
+    assert len(cache) == 0
