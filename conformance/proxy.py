@@ -55,6 +55,9 @@ class CachingProxy(ThreadingHTTPServer):
             for prefix in ("http://", "https://"):
                 client.mount(prefix, InterimGuard())
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that gave up (its own timeout) is reported by the client
+
     @property
     def base_url(self) -> str:
         host, port = self.server_address[:2]

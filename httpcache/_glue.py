@@ -90,10 +90,12 @@ def plan_for(
     model = _convert.request_from_prepared(prepared)
     key = engine.key_for(model, tls, prepared)
     plan = engine.lookup(model, key, options, body_is_stream=_convert.body_is_stream(prepared))
-    if model.method == "HEAD":  # a 200 to it updates the stored GET (RFC 9111 §4.3.5)
+    if model.method in ("HEAD", "POST") and plan.get_key is None:
+        # The same request as a GET: what a HEAD updates, where a POST's response to
+        # its own URI is kept (RFC 9111 §4, §4.3.5).
         as_get = prepared.copy()
-        as_get.method = "GET"
-        plan.get_key = engine.key_for(replace(model, method="GET"), tls, as_get)
+        as_get.method, as_get.body = "GET", None
+        plan.get_key = engine.key_for(replace(model, method="GET", body=None), tls, as_get)
     return plan
 
 

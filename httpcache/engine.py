@@ -71,8 +71,9 @@ class Plan:
     trace: Trace
     #: ``FLIGHTS.landed`` before the lookup: a fetch that landed since may have stored.
     landed: int
-    #: For a HEAD: the primary key of the same request as a GET, whose stored
-    #: responses a 200 to the HEAD updates (RFC 9111 §4.3.5); set by the glue.
+    #: For a HEAD or a POST: the primary key of the same request as a GET (without a
+    #: body), whose stored responses a 200 to the HEAD updates (RFC 9111 §4.3.5) and
+    #: where a POST's response for its own URI is kept (§4, RFC 9110 §9.3.3).
     get_key: str | None = None
 
     @property
@@ -142,18 +143,25 @@ class CacheEngine:
         else:
             action = self._decide(request, key, settings, trace)
         plan = Plan(request, key, settings, action, trace, landed)
-        if request.method == "HEAD" and self.config.key_fn is None:
-            plan.get_key = self._get_key_of_head(request, key)
+        if request.method == "HEAD":  # (a POST's is found when its response needs it)
+            plan.get_key = self._get_key_of(request, key)
         return plan
 
-    def _get_key_of_head(self, request: Request, key: str) -> str | None:
-        """The primary key of a HEAD request made as a GET, when the HEAD's ``key`` is
-        the one of requests' default TLS settings (the glue, which knows the TLS
-        settings, sets it otherwise). A 200 to the HEAD updates what is stored
-        there (RFC 9111 §4.3.5)."""
-        if self.key_for(request) != key:
+    def _get_key_of(self, request: Request, key: str) -> str | None:
+        """The primary key of a request made as a GET, when its ``key`` is the one of
+        requests' default TLS settings (the glue, which knows the TLS settings, sets
+        it otherwise) and keys are the engine's own."""
+        if self.config.key_fn is not None or self.key_for(request) != key:
             return None
-        return self.key_for(replace(request, method="GET"))
+        return self.key_for(replace(request, method="GET", body=None))
+
+    def _post_get_key(self, plan: Plan, head: Response) -> str | None:
+        """For a POST answered with a Content-Location, the key it may be kept under as
+        a GET (RFC 9110 §9.3.3); None for anything else."""
+        request = plan.request
+        if request.method != "POST" or "content-location" not in head.headers:
+            return None
+        return plan.get_key or self._get_key_of(request, plan.key)
 
     def _decide(
         self, request: Request, key: str, settings: Settings, trace: Trace
@@ -309,8 +317,10 @@ class CacheEngine:
             settings=plan.settings,
             may_store=may_store,
             revalidated=revalidated,
+            get_key=self._post_get_key(plan, head),
         )
-        if plan.get_key is not None and head.status == 200 and not self.config.read_only:
+        head_update = plan.request.method == "HEAD" and head.status == 200
+        if plan.get_key is not None and head_update and not self.config.read_only:
             self._update_from_head(plan, exchange, plan.get_key)
         invalidate = decision.invalidate
         if invalidate is not None and plan.request.method in plan.settings.cacheable_methods:

@@ -9,8 +9,8 @@ or marked ``public``; a heuristic never stores a ``no-store`` response. So a cus
 heuristic may make a ``private, max-age=0`` response cacheable, and ``ExpiresAfter``
 / ``OneDayCache`` set ``Expires`` and ``Cache-Control: public``. ``LastModified``
 gives a lifetime only to a response without explicit freshness (§4.2.2), and only
-where CacheControl's does (no Cache-Control but ``public``, a status cacheable by
-default).
+where CacheControl's does (no Cache-Control but ``public``; a status cacheable by
+default, or any status marked ``public``).
 
 Custom heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and, if
 they like, ``warning``), exactly as with CacheControl. The response they receive has
@@ -131,12 +131,11 @@ class LastModified(BaseHeuristic):
         if _field(response, "expires") is not None:
             return {}  # explicit freshness: no heuristic (§4.2.2)
         cache_control = _field(response, "cache-control")
-        if cache_control is not None:
-            directives = parse_cache_control([cache_control])
-            if directives != parse_cache_control(["public"]):
-                return {}  # max-age (explicit), or anything that asks for care
-        if getattr(response, "status", None) not in HEURISTICALLY_CACHEABLE:
-            return {}
+        public = cache_control is not None
+        if public and parse_cache_control([str(cache_control)]) != _PUBLIC:
+            return {}  # max-age (explicit), or anything that asks for care
+        if not public and getattr(response, "status", None) not in HEURISTICALLY_CACHEABLE:
+            return {}  # RFC 9110 §15.1: only these, or any status marked public
         last_modified = parse_http_date(_field(response, "last-modified"))
         date = _date_of(response)
         if last_modified is None or date is None:
@@ -148,6 +147,9 @@ class LastModified(BaseHeuristic):
 
     def warning(self, response: Any) -> str | None:
         return None
+
+
+_PUBLIC = parse_cache_control(["public"])
 
 
 def _field(response: Any, name: str) -> str | None:

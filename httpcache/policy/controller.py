@@ -3,24 +3,28 @@
 ``decide`` says what to do with a request; ``on_response`` what to do with what the
 origin answered; ``stale_if_error_allows`` whether a failure may be hidden by a stale
 entry. Nothing here reads the clock, touches storage or the network: the driver
-(``adapter.py``) does that and performs the returned actions.
+(``engine.py``) does that and performs the returned actions. Its parts: ``settings``
+(what shapes a decision), ``selection`` (Vary, §4.1), ``storing`` (§3), ``answers``
+(what is served from storage: Age, the 304 to a caller's own conditional, §4.3.2),
+``ranges`` (a range of a stored response, RFC 9110 §14).
 
 Precedence (the contract): the caller's request directives first, then the caller's
-``expire_after`` (which replaces the freshness lifetime), then the response's
-header fields (RFC 9111), then the heuristic. ``cache_control=False`` ignores the
-header fields and keeps everything allowable for ``expire_after``.
+``expire_after`` (which replaces the freshness lifetime, for 200 and the caller's
+``allowable_codes``), then the response's header fields (RFC 9111), then the
+heuristic, which (as CacheControl's do) rewrites those fields before they are judged,
+never for a no-store response. ``cache_control=False`` ignores the header fields and
+keeps everything allowable for ``expire_after``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
-from ..heuristics import HEURISTICALLY_CACHEABLE, BaseHeuristic
 from ..keys import variant_key, vary_values
-from ..models import Entry, Headers, Request, Response
+from ..models import Entry, Request, Response
 from .actions import (
     CacheStatus,
     DoNotStore,
@@ -42,7 +46,6 @@ from .directives import (
     parse_vary,
     pragma_no_cache,
 )
-from .expiration import Expiration
 from .freshness import (
     Freshness,
     cache_control_of,
@@ -55,6 +58,17 @@ from .freshness import (
 )
 from .ranges import ByteRange, if_range_holds, parse_range
 from .selection import select_entry, vary_matches
+from .settings import Settings as Settings  # re-exported: the session resolves these
+from .storing import (
+    NO_DIRECTIVES,
+    NOT_UPDATED_BY_304,
+    changed_fields,
+    first_set,
+    storability,
+    with_expiry,
+    with_heuristic,
+)
+from .storing import Exchange as Exchange  # re-exported: the engine builds these
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Requests carrying these are passed through: the cache leaves these preconditions to
@@ -63,88 +77,7 @@ PASS_THROUGH_HEADERS = ("if-match", "if-unmodified-since")
 #: The caller's own validation request: answered from a fresh stored response
 #: (§4.3.2), else sent to the origin as it is.
 USER_CONDITIONALS = ("if-none-match", "if-modified-since")
-#: RFC 9111 §3.1 and §3.2: never stored, never updated by a 304.
-HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-        "proxy-authenticate",
-        "proxy-authentication-info",
-    }
-)
-NOT_UPDATED_BY_304 = HOP_BY_HOP | {"content-length", "content-encoding", "content-range"}
 ERROR_STATUSES = frozenset({500, 502, 503, 504})
-PERMANENT_REDIRECTS = frozenset({301, 308})
-#: RFC 9110 §15: the status codes whose requirements this cache knows and follows
-#: (what ``must-understand`` asks of it, RFC 9111 §5.2.2.3).
-UNDERSTOOD_STATUSES = frozenset(
-    {200, 201, 202, 203, 204, 205, 206, 300, 301, 302, 303, 304, 305, 307, 308}
-    | set(range(400, 418))
-    | {421, 422, 426}
-    | set(range(500, 506))
-)
-#: How long past expiry an entry with validators is kept for revalidation.
-DEFAULT_REVALIDATION_GRACE = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """Everything that shapes one decision, resolved by the session for one request."""
-
-    cache_control: bool = True
-    #: The caller's expiration (request, else URL pattern, else session); None: headers.
-    expiration: Expiration | None = None
-    shared: bool = False
-    cacheable_methods: frozenset[str] = frozenset({"GET", "HEAD"})
-    #: Status codes that may be stored; None: every one RFC 9111 §3 allows.
-    allowable_codes: frozenset[int] | None = None
-    heuristic: BaseHeuristic | None = None
-    cache_etags: bool = True
-    stale_if_error: float = 0.0
-    stale_while_revalidate: float = 0.0
-    only_if_cached: bool = False
-    refresh: bool = False
-    force_refresh: bool = False
-    revalidation_grace: float = DEFAULT_REVALIDATION_GRACE
-    #: Request fields whose values are secrets: kept only as digests in ``Entry.vary``.
-    sensitive_headers: frozenset[str] = field(default_factory=frozenset)
-    #: Keep a 301 or 308 without freshness of its own, as CacheControl does, so that
-    #: the permanent redirect is followed from the cache (its face sets this).
-    permanent_redirects: bool = False
-
-    @property
-    def caller_sets_lifetime(self) -> bool:
-        """The lifetime is the caller's (``expire_after``, or ``cache_control=False``)."""
-        return self.expiration is not None or not self.cache_control
-
-    def allows_status(self, status: int) -> bool:
-        """Whether the caller lets ``status`` be stored (``allowable_codes``; without
-        it, every status with ``cache_control``, else 200 only)."""
-        if self.allowable_codes is not None:
-            return status in self.allowable_codes
-        return self.cache_control or status == 200
-
-    def caller_expiration(self, status: int) -> Expiration | None:
-        """The caller's ``expire_after`` for a response of ``status``: it applies to 200
-        and to the caller's own ``allowable_codes``, so an error is never kept for the
-        caller's hour by accident; other statuses go by their header fields."""
-        if self.expiration is None:
-            return None
-        if status == 200 or (self.allowable_codes is not None and status in self.allowable_codes):
-            return self.expiration
-        return None
-
-    def lifetime_is_callers(self, status: int) -> bool:
-        """The lifetime of a ``status`` response is the caller's, not the headers'."""
-        return not self.cache_control or self.caller_expiration(status) is not None
-
-
-NO_DIRECTIVES = CacheDirectives()
 
 
 def request_directives(request: Request, settings: Settings) -> CacheDirectives:
@@ -251,7 +184,7 @@ def _decide(
     if must_validate is None and may_serve_stale:
         if req_cc.max_stale is not None and freshness.staleness <= req_cc.max_stale:
             return UseStored(entry, CacheStatus.STALE, "stale, within the request's max-stale")
-        swr = _first_set(resp_cc.stale_while_revalidate, settings.stale_while_revalidate)
+        swr = first_set(resp_cc.stale_while_revalidate, settings.stale_while_revalidate)
         if swr and freshness.staleness <= swr:
             return UseStored(
                 entry,
@@ -337,7 +270,7 @@ def stale_if_error_allows(
     """The reason a stale entry may stand in for an error (RFC 5861 §4), or None."""
     req_cc = request_directives(request, settings)
     resp_cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
-    allowance = _first_set(req_cc.stale_if_error, resp_cc.stale_if_error, settings.stale_if_error)
+    allowance = first_set(req_cc.stale_if_error, resp_cc.stale_if_error, settings.stale_if_error)
     if not allowance:
         return None
     if resp_cc.stale_if_error is None and (resp_cc.must_revalidate or resp_cc.no_cache):
@@ -351,16 +284,6 @@ def stale_if_error_allows(
 # ---- responses -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Exchange:
-    """One request/response round trip, as the driver saw it."""
-
-    request: Request  # as sent
-    response: Response
-    request_time: float
-    response_time: float
-
-
 def on_response(
     exchange: Exchange,
     *,
@@ -369,16 +292,23 @@ def on_response(
     settings: Settings,
     may_store: bool = True,
     revalidated: Entry | None = None,
+    get_key: str | None = None,
 ) -> ResponseDecision:
-    """What to do with the origin's response: store, freshen, invalidate, or not."""
+    """What to do with the origin's response: store, freshen, invalidate, or not.
+    ``get_key`` is the key of the request made as a GET (a POST's response to its own
+    URI is kept there, RFC 9110 §9.3.3)."""
     request, response = exchange.request, exchange.response
     invalidation = invalidation_for(request, response)
+    if get_key is not None and request.method.upper() not in settings.cacheable_methods:
+        kept = post_as_get(exchange, get_key, stored_request, settings)
+        if kept is not None:
+            return ResponseDecision(kept, invalidation)
 
     if revalidated is not None and response.status == 304:
         return ResponseDecision(freshen(revalidated, exchange, settings), invalidation)
 
     applied = with_heuristic(exchange, settings)
-    shown = () if applied is None else _changed_fields(response.headers, applied.headers)
+    shown = () if applied is None else changed_fields(response.headers, applied.headers)
     store = storability(exchange, settings, may_store, applied)
     if isinstance(store, DoNotStore):
         return ResponseDecision(replace(store, heuristic_fields=shown), invalidation)
@@ -404,143 +334,35 @@ def on_response(
     return ResponseDecision(Store(entry, reason, shown), invalidation)
 
 
-def with_heuristic(exchange: Exchange, settings: Settings) -> Response | None:
-    """The response with the heuristic's fields set, as CacheControl applies one: to
-    any response to a cached method, before its fields are judged; never to a
-    no-store one, nor where the caller's ``expire_after`` sets the lifetime. None
-    when there is no heuristic or it set nothing."""
+def post_as_get(
+    exchange: Exchange, get_key: str, stored_request: Request, settings: Settings
+) -> Store | None:
+    """RFC 9111 §4 and RFC 9110 §9.3.3: a POST's response with explicit freshness and a
+    Content-Location of the POST's own URI stands for that URI: kept as its GET."""
     request, response = exchange.request, exchange.response
-    heuristic = settings.heuristic
-    if heuristic is None or not settings.cache_control:
+    if request.method.upper() != "POST" or not 200 <= response.status < 300:
         return None
-    if request.method.upper() not in settings.cacheable_methods:
+    location = response.headers.get("content-location")
+    own = urlsplit(request.url)._replace(fragment="").geturl()
+    if location is None or urljoin(request.url, location.strip()) != own:
         return None
-    if settings.caller_expiration(response.status) is not None:
+    if header_lifetime(response, exchange.response_time, settings.shared) is None:
         return None
-    directives = response_directives(response)
-    if directives.no_store and not directives.must_understand:
-        return None
-    applied = heuristic.apply(response, exchange.response_time)
-    return None if applied is response else applied
-
-
-def storability(
-    exchange: Exchange, settings: Settings, may_store: bool, applied: Response | None = None
-) -> DoNotStore | tuple[Response, float]:
-    """RFC 9111 §3: whether the response may be stored, and if so with what lifetime.
-
-    ``applied`` is the response with the heuristic's fields (``with_heuristic``):
-    judged in its place where the status is heuristically cacheable or public.
-    Returns the response to store (stripped of hop-by-hop fields) and its freshness
-    lifetime, or the reason not to store it.
-    """
-    request, response = exchange.request, exchange.response
-    method, status = request.method.upper(), response.status
-    if not may_store:
-        return DoNotStore("the request says no-store (RFC 9111 §5.2.1.5)")
-    if settings.expiration is not None and settings.expiration.do_not_cache:
-        return DoNotStore("expire_after is DO_NOT_CACHE")
-    if method not in settings.cacheable_methods:
-        return DoNotStore(f"{method} is not a cached method")
-    if status < 200 or status in (206, 304):
-        return DoNotStore(f"status {status} is not a complete, final response (§3)")
-    if not settings.allows_status(status):
-        return DoNotStore(f"status {status} is not in allowable_codes")
-    if parse_vary(response.headers) == ("*",):
-        return DoNotStore("Vary: * never matches a later request (§4.1)")
-    response = strip_hop_by_hop(response)
-    expiration = settings.caller_expiration(status)
-
-    if not settings.cache_control:
-        return response, expiration.lifetime_from(
-            exchange.response_time
-        ) if expiration else math.inf
-
-    refused = refusal(request, response, settings)
-    if refused is not None:
-        return refused
-    if applied is not None and (
-        status in HEURISTICALLY_CACHEABLE or response_directives(response).public
-    ):
-        # The heuristic rewrote the fields before they are judged (§4.2.2).
-        response = strip_hop_by_hop(applied)
-        refused = refusal(request, response, settings)
-        if refused is not None:
-            return refused
-
-    cc = response_directives(response)
-    if expiration is not None:
-        lifetime: float | None = expiration.lifetime_from(exchange.response_time)
-    else:
-        lifetime = header_lifetime(response, exchange.response_time, settings.shared)
-        if lifetime is None and status in PERMANENT_REDIRECTS and settings.permanent_redirects:
-            lifetime = math.inf  # kept until replaced, as CacheControl keeps them
-        # §3: a final status may be stored with explicit freshness (or public, or
-        # private in a private cache); without, only a heuristically cacheable one.
-        explicit = lifetime is not None or cc.public or (cc.private and not settings.shared)
-        if not explicit and status not in HEURISTICALLY_CACHEABLE:
-            return DoNotStore(
-                f"status {status} without explicit freshness is not heuristically cacheable (§3)"
-            )
-    lifetime = lifetime or 0.0
-    age = initial_age(_as_entry(exchange, response))
-    has_validator = storable_validator(response, settings)
-    stale_allowance = _first_set(cc.stale_if_error, settings.stale_if_error) or _first_set(
-        cc.stale_while_revalidate, settings.stale_while_revalidate
+    may_store = not request_directives(request, settings).no_store  # §5.2.1.5
+    as_get = replace(exchange, request=replace(request, method="GET", body=None))
+    decision = on_response(
+        as_get,
+        primary_key=get_key,
+        stored_request=replace(stored_request, method="GET", body=None),
+        settings=replace(settings, cacheable_methods=settings.cacheable_methods | {"GET"}),
+        may_store=may_store,
     )
-    if cc.no_cache and not cc.no_cache_fields and not has_validator:
-        return DoNotStore("no-cache, and no validator to revalidate with")
-    if lifetime <= age and not has_validator and not stale_allowance:
-        return DoNotStore("no freshness lifetime and no validator (§4.2, §4.3)")
-    return response, lifetime
-
-
-def refusal(request: Request, response: Response, settings: Settings) -> DoNotStore | None:
-    """The response's own reason not to be stored (§3, §5.2.2), if it has one."""
-    cc = response_directives(response)
-    if cc.must_understand:
-        # §5.2.2.3: only a cache that understands the status may store it, and one
-        # that does sets no-store aside (the directive is meant to come with it).
-        if response.status not in UNDERSTOOD_STATUSES:
-            return DoNotStore(f"must-understand, and status {response.status} is not understood")
-    elif cc.no_store:
-        return DoNotStore("the response says no-store (RFC 9111 §5.2.2.5)")
-    if settings.shared and cc.private:
-        return DoNotStore("private, and this cache is shared (§5.2.2.7)")
-    if (
-        settings.shared
-        and "authorization" in request.headers
-        and not (cc.public or cc.must_revalidate or cc.s_maxage is not None)
-    ):
-        return DoNotStore(
-            "request had Authorization; no public, s-maxage or must-revalidate (§3.5)"
-        )
-    return None
-
-
-def storable_validator(response: Response, settings: Settings) -> bool:
-    """A validator that makes a response without freshness worth keeping: an ETag
-    (unless ``cache_etags=False``, time priority), or Last-Modified."""
-    if "last-modified" in response.headers:
-        return True
-    return settings.cache_etags and parse_etag(response.headers) is not None
-
-
-def with_expiry(entry: Entry, lifetime: float, settings: Settings) -> Entry:
-    """The entry with ``expires`` and ``stale_until`` set from its lifetime."""
-    if math.isinf(lifetime):
-        return entry.with_changes(expires=None, stale_until=None)
-    expires = entry.response_time + lifetime - initial_age(entry)
-    cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
-    has_validator = bool(
-        parse_etag(entry.response.headers) or "last-modified" in entry.response.headers
+    outcome = decision.outcome
+    if not isinstance(outcome, Store):
+        return None
+    return replace(
+        outcome, reason=f"a POST's response for its own URI, as its GET; {outcome.reason}"
     )
-    keep = max(
-        _first_set(cc.stale_if_error, settings.stale_if_error) or 0.0,
-        _first_set(cc.stale_while_revalidate, settings.stale_while_revalidate) or 0.0,
-        settings.revalidation_grace if has_validator else 0.0,
-    )
-    return entry.with_changes(expires=expires, stale_until=expires + keep)
 
 
 def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | DoNotStore:
@@ -628,34 +450,7 @@ def invalidation_for(request: Request, response: Response) -> Invalidate | None:
     return Invalidate(tuple(dict.fromkeys(urls)), f"{request.method.upper()} is unsafe (§4.4)")
 
 
-def strip_hop_by_hop(response: Response) -> Response:
-    """Drop fields a cache must not store (§3.1): hop-by-hop and those named by Connection."""
-    named = {
-        token.strip().lower()
-        for line in response.headers.get_all("connection")
-        for token in line.split(",")
-    }
-    drop = HOP_BY_HOP | named
-    if not any(name.lower() in drop for name in response.headers):
-        return response
-    kept = Headers((k, v) for k, v in response.headers.fields() if k.lower() not in drop)
-    return replace(response, headers=kept)
-
-
 # ---- small helpers ---------------------------------------------------------------
-
-
-def _changed_fields(before: Headers, after: Headers) -> tuple[tuple[str, str], ...]:
-    """The field lines of ``after`` whose name has other values in ``before``."""
-    return tuple(
-        (name, value)
-        for name, value in after.fields()
-        if before.get_all(name) != after.get_all(name)
-    )
-
-
-def _first_set(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None and v is not False), None)
 
 
 def _seconds(value: float) -> str:
@@ -665,16 +460,3 @@ def _seconds(value: float) -> str:
 def _origin(url: str) -> tuple[str, str]:
     parts = urlsplit(url)
     return parts.scheme.lower(), parts.netloc.lower()
-
-
-def _as_entry(exchange: Exchange, response: Response) -> Entry:
-    return Entry(
-        key="",
-        primary_key="",
-        request=exchange.request,
-        response=response,
-        request_time=exchange.request_time,
-        response_time=exchange.response_time,
-        created_at=exchange.response_time,
-        expires=None,
-    )

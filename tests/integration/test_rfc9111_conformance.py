@@ -323,3 +323,23 @@ def test_if_range_that_fails_gets_the_whole_stored_response(
     assert whole.status_code == 200 and whole.content == b"0123456789A" and whole.from_cache
     part = session.get(url, headers={"Range": "bytes=0-1", "If-Range": '"v2"'})
     assert part.status_code == 206 and part.content == b"01"
+
+
+# ---- a POST's response for its own URI (RFC 9111 §4, RFC 9110 §9.3.3) ----------------
+
+
+def test_a_post_response_for_its_own_uri_answers_the_next_get(
+    origin: Origin, session: CachedSession
+) -> None:
+    def handler(seen: Seen) -> Reply:
+        fields = {"Cache-Control": "max-age=3600", "Content-Location": "/posted"}
+        return Reply(200, fields, b"after " + seen.method.encode())
+
+    url = origin.route("/posted", handler)
+    assert session.post(url, data=b"12345").text == "after POST"
+    again = session.get(url)
+    assert again.from_cache and again.text == "after POST"
+    assert [s.method for s in origin.requests_to("/posted")] == ["POST"]
+    other = origin.route("/elsewhere", Reply(200, {"Cache-Control": "max-age=60"}, b"x"))
+    session.post(other, data=b"1")
+    assert not session.get(other).from_cache  # no Content-Location of its own

@@ -17,7 +17,7 @@ from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified, OneD
 from httpcache.models import Headers, Response
 from httpcache.policy.actions import DoNotStore, Forward, Revalidate, Store, UseStored
 from httpcache.policy.answers import not_modified_head
-from httpcache.policy.controller import Exchange, Settings, decide, head_updates
+from httpcache.policy.controller import Exchange, Settings, decide, head_updates, on_response
 from httpcache.policy.directives import format_http_date
 from httpcache.policy.expiration import resolve
 from httpcache.policy.ranges import ByteRange
@@ -535,3 +535,39 @@ def test_the_face_keeps_no_other_redirect_and_honours_the_fields() -> None:
     assert isinstance(respond({"Cache-Control": "no-store"}, face, status=301), DoNotStore)
     timed = respond({"Cache-Control": "max-age=60"}, face, status=301)
     assert isinstance(timed, Store) and timed.entry.expires == pytest.approx(NOW + 60)
+
+
+# ---- a POST's response for its own URI stands for it (RFC 9111 §4, RFC 9110 §9.3.3) ---
+
+
+def _post(headers: dict[str, str], status: int = 200) -> object:
+    full = {"Date": format_http_date(NOW), **headers}
+    exchange = Exchange(request("POST"), Response(status, Headers(full), "", URL), NOW, NOW)
+    decision = on_response(
+        exchange, primary_key="post", stored_request=request("POST"), settings=DEFAULT, get_key="g"
+    )
+    return decision
+
+
+@pytest.mark.parametrize("location", [URL, "/r", "r"])
+def test_a_post_response_with_its_own_content_location_is_kept_as_the_get(location: str) -> None:
+    decision = _post({"Cache-Control": "max-age=3600", "Content-Location": location})
+    store = decision.outcome  # type: ignore[attr-defined]
+    assert isinstance(store, Store)
+    assert store.entry.primary_key == "g" and store.entry.method == "GET"
+    assert decision.invalidate is not None  # the POST still invalidates first (§4.4)
+    assert isinstance(decide(request(), [store.entry], NOW + 10, DEFAULT), UseStored)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Cache-Control": "max-age=3600"}, 200),  # no Content-Location
+        ({"Cache-Control": "max-age=3600", "Content-Location": "/elsewhere"}, 200),
+        ({"Content-Location": URL, "ETag": '"a"'}, 200),  # no explicit freshness
+        ({"Cache-Control": "max-age=3600, no-store", "Content-Location": URL}, 200),
+        ({"Cache-Control": "max-age=3600", "Content-Location": URL}, 500),
+    ],
+)
+def test_other_post_responses_are_not_kept(headers: dict[str, str], status: int) -> None:
+    assert isinstance(_post(headers, status).outcome, DoNotStore)  # type: ignore[attr-defined]

@@ -387,3 +387,48 @@ def test_headers_values_are_strings() -> None:
 
 def test_headers_repr_shows_the_fields() -> None:
     assert repr(Headers([("A", "1")])) == "Headers([('A', '1')])"
+
+
+@pytest.mark.parametrize(
+    ("status", "cache_control", "applies"),
+    [
+        (200, None, True),
+        (200, "public", True),
+        (200, "private", False),  # CacheControl's condition: no Cache-Control but public
+        (200, "no-cache", False),
+        (299, None, False),  # not cacheable by default (RFC 9110 §15.1)
+        (599, "public", True),  # any status marked public
+        (404, None, True),
+    ],
+)
+def test_where_last_modified_applies(status: int, cache_control: str | None, applies: bool) -> None:
+    fields = {"Date": format_http_date(DATE), "Last-Modified": format_http_date(DATE - DAY)}
+    if cache_control is not None:
+        fields["Cache-Control"] = cache_control
+    updated = LastModified().update_headers(HeuristicInput(status, Headers(fields), ARRIVED))
+    assert bool(updated) is applies
+    if applies:
+        assert list(updated) == ["expires"]  # CacheControl's field name, as it writes it
+
+
+class CacheControlsResponse:
+    """What CacheControl hands a heuristic: ``.status`` and a case-insensitive mapping."""
+
+    def __init__(self, status: int, headers: dict[str, str]) -> None:
+        from requests.structures import CaseInsensitiveDict
+
+        self.status = status
+        self.headers = CaseInsensitiveDict(headers)
+
+
+def test_built_in_heuristics_take_cachecontrols_response_objects() -> None:
+    now = format_http_date(DATE)
+    week_ago = format_http_date(DATE - 7 * DAY)
+    assert LastModified().update_headers(CacheControlsResponse(200, {})) == {}
+    seen = LastModified().update_headers(
+        CacheControlsResponse(200, {"Date": now, "Last-Modified": week_ago})
+    )
+    assert seen == {"expires": format_http_date(DATE + 0.7 * DAY)}
+    dated = ExpiresAfter(days=1).update_headers(CacheControlsResponse(200, {"date": now}))
+    assert dated == {"expires": format_http_date(DATE + DAY), "cache-control": "public"}
+    assert ExpiresAfter(days=1).update_headers(CacheControlsResponse(200, {})) == {}  # no date
