@@ -26,6 +26,7 @@ HOLD_FILE_LOCK = """
 import sys, time
 from httpcache.caches.file import FileCache
 from httpcache.caches.separate_body import SeparateBodyFileCache
+from httpcache.caches._files import name_of
 kind, location, key = sys.argv[1:]
 cache = (FileCache if kind == "filesystem" else SeparateBodyFileCache)(location)
 with cache._locked(name_of(key)[:2]):
