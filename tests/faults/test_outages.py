@@ -70,8 +70,9 @@ def fetch(session: CachedSession, base: str, path: str, problems: list[str]) -> 
     response = session.get(base + path, timeout=10)
     took = time.monotonic() - started
     problem = check_response(path, SIZE, response.status_code, response.headers, response.content)
-    if problem:
-        problems.append(problem)
+    if problem:  # with what tells where the answer came from
+        status = getattr(response, "cache_status", None)
+        problems.append(f"{problem} ({status}, {response.content[:40]!r}, {response.url})")
     if took > TIMEOUT + 1.0:
         problems.append(f"{path}: {took:.2f} s")
     return bool(response.from_cache)
