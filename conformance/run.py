@@ -92,7 +92,7 @@ def main() -> int:
         (RESULTS / f"{name}.json").write_text(json.dumps(found, indent=1) + "\n")
     previous = {v.name: _load(RESULTS / f"{v.name}.json") for v in VARIANTS}
     previous.update(rows)
-    summary = render_summary(suite, previous)
+    summary = render_summary(suite, previous, published(suite))
     (RESULTS / "summary.md").write_text(summary)
     print(summary)
     return 0
@@ -126,6 +126,16 @@ def origin_server(suite: Path) -> Iterator[str]:
             log.close()
 
 
+def published(suite: Path) -> dict[str, list[dict[str, object]]]:
+    """The suite's published results of other caches, per implementation."""
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "published.json"
+        command = ["node", str(HERE / "published.mjs"), str(suite), str(out)]
+        subprocess.run(command, cwd=suite, check=True, stdout=subprocess.DEVNULL)
+        found: dict[str, list[dict[str, object]]] = json.loads(out.read_text())
+    return found
+
+
 def run_variant(suite: Path, origin: str, variant: Variant) -> list[dict[str, object]]:
     session = CachedSession(backend="memory", **variant.options)  # type: ignore[arg-type]
     with running(origin, session) as proxy, tempfile.TemporaryDirectory() as scratch:
@@ -153,7 +163,11 @@ def tally(rows: list[dict[str, object]]) -> dict[str, tuple[int, int]]:
     return {kind: (passed[kind], total[kind]) for kind in KINDS}
 
 
-def render_summary(suite: Path, rows: dict[str, list[dict[str, object]] | None]) -> str:
+def render_summary(
+    suite: Path,
+    rows: dict[str, list[dict[str, object]] | None],
+    published_runs: dict[str, list[dict[str, object]]],
+) -> str:
     lines = [
         "# cache-tests results",
         "",
@@ -179,6 +193,17 @@ def render_summary(suite: Path, rows: dict[str, list[dict[str, object]] | None])
     if heuristic:
         own = [r for r in heuristic if not r["dependency_only"]]
         lines.append(_total_row("heuristic suite, `heuristic=LastModified()`", own))
+    if published_runs:
+        lines += [
+            "",
+            "The suite's published runs of other caches, counted the same way (browsers "
+            "are not run on the tests they skip):",
+            "",
+            "| cache | required | optional | checks |",
+            "|---|---|---|---|",
+        ]
+        for name, found in published_runs.items():
+            lines.append(_total_row(name, [r for r in found if not shared_only(r)]))
     if default:
         lines += ["", "## Per suite (default settings, private-cache tests)", ""]
         lines += ["| suite | required | optional | checks |", "|---|---|---|---|"]
