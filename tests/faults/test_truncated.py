@@ -131,7 +131,9 @@ def test_a_complete_gzip_body_is_stored(raw_origin: RawOrigin) -> None:  # noqa:
     whole = gzip.compress(BODY)
 
     def at_close(_seen: RawRequest, conn: socket.socket) -> None:
-        conn.sendall(_head(b"Content-Encoding: gzip\r\n") + whole)
+        # Connection: close, so that the client never picks this connection from its
+        # pool again in the moment before it sees the server close it.
+        conn.sendall(_head(b"Content-Encoding: gzip\r\n", b"Connection: close\r\n") + whole)
 
     def with_length(_seen: RawRequest, conn: socket.socket) -> None:
         conn.sendall(_head(b"Content-Encoding: gzip\r\n", b"Content-Length: %d\r\n" % len(whole)))
