@@ -35,7 +35,7 @@ from .policy.actions import (
     Store,
     UseStored,
 )
-from .policy.answers import not_modified_head, served_head
+from .policy.answers import age_of, not_modified_head
 from .policy.ranges import byte_range_of
 
 #: Sends one request to the origin and returns its response with the body unread.
@@ -171,7 +171,7 @@ def _serve(
     if pair is None:
         return None
     entry, body = pair
-    head = served_head(entry, engine.clock())
+    head = entry.response
     if action.not_modified:  # the caller's own conditional matched (RFC 9111 §4.3.2)
         if not isinstance(body, bytes):
             body.close()
@@ -179,6 +179,7 @@ def _serve(
     elif ranged is not None and isinstance(body, bytes):  # bytes of it (RFC 9110 §14)
         head, body = byte_range_of(head, body, ranged)
     response = _convert.build_response(prepared, head, body, connection, action.hide_fields)
+    _aged(response, entry, engine.clock())
     _report_damage(engine, plan, entry, response, body)
     if action.revalidate_in_background and network is not None:
         copy = prepared.copy()
@@ -275,9 +276,8 @@ def _revalidate(
         plan = engine.replan(plan, forward)
         return _forward(engine, prepared, plan, forward, stream, network, connection)
     stored, body = pair  # normally the head just written; a newer pair if rewritten since
-    served = _convert.build_response(
-        prepared, served_head(stored, engine.clock()), body, connection
-    )
+    served = _convert.build_response(prepared, stored.response, body, connection)
+    _aged(served, stored, engine.clock())
     _report_damage(engine, plan, stored, served, body)
     return _annotate(engine, served, plan, CacheStatus.REVALIDATED, stored, True, revalidated=True)
 
@@ -366,9 +366,16 @@ def _stale(
     if pair is None:
         return None
     stored, body = pair
-    head = served_head(stored, engine.clock())
-    response = _convert.build_response(prepared, head, body, connection)
+    response = _convert.build_response(prepared, stored.response, body, connection)
+    _aged(response, stored, engine.clock())
     return _annotate(engine, response, plan, CacheStatus.STALE, stored, True)
+
+
+def _aged(response: requests.Response, entry: Entry, now: float) -> None:
+    """A response served from storage carries its current age (RFC 9111 §4, §5.1)."""
+    age = age_of(entry, now)
+    response.headers["Age"] = age
+    response.raw.headers["Age"] = age
 
 
 def _annotate(

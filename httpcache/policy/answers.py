@@ -14,11 +14,15 @@ from .directives import DELTA_SECONDS_MAX
 from .freshness import current_age, parse_http_date
 
 
+def age_of(entry: Entry, now: float) -> str:
+    """The ``Age`` a response served from ``entry`` carries: its current age in whole
+    seconds, replacing any stored one (RFC 9111 §4, §5.1)."""
+    return str(int(min(current_age(entry, now), DELTA_SECONDS_MAX)))
+
+
 def served_head(entry: Entry, now: float) -> Response:
-    """The stored head as served: with an ``Age`` of the entry's current age, replacing
-    any stored one (RFC 9111 §4, §5.1)."""
-    age = min(current_age(entry, now), DELTA_SECONDS_MAX)
-    headers = entry.response.headers.updated([("Age", str(int(age)))])
+    """The stored head as served: with its ``Age`` (``age_of``)."""
+    headers = entry.response.headers.updated([("Age", age_of(entry, now))])
     return replace(entry.response, headers=headers)
 
 
