@@ -342,12 +342,11 @@ class CacheEngine:
         outcome = _cookies_left_out(decision.outcome)
         match outcome:
             case Store(entry=entry):
-                figures = {"lifetime": _lifetime(entry)}
+                figures = {"lifetime": controller.stored_lifetime(entry)}
                 plan.trace.add("response", "Store", outcome.reason, figures=figures)
             case Freshen(entry=entry):
-                plan.trace.add(
-                    "response", "Freshen", outcome.reason, figures={"lifetime": _lifetime(entry)}
-                )
+                figures = {"lifetime": controller.stored_lifetime(entry)}
+                plan.trace.add("response", "Freshen", outcome.reason, figures=figures)
             case DoNotStore():
                 plan.trace.add("response", "DoNotStore", outcome.reason)
         return outcome
@@ -496,10 +495,6 @@ def _freshness_figures(
         }
 
     return figures
-
-
-def _lifetime(entry: Entry) -> float:
-    return controller.stored_lifetime(entry)
 
 
 def _cookies_left_out(outcome: ResponseOutcome) -> ResponseOutcome:

@@ -22,7 +22,6 @@ against requests' and the output against the full path's.
 from __future__ import annotations
 
 import io
-import logging
 import os
 import re
 from dataclasses import dataclass
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
     from .fetching import Fetch
     from .inputs import RequestInput
 
-logger = logging.getLogger("httpcache")
 
 #: requests' default request fields (``requests.utils.default_headers``), in order;
 #: ``CacheOptions.open_session`` sets the User-Agent.
