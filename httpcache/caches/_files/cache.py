@@ -90,20 +90,34 @@ class FileCacheBase(BaseCache):
         if forever and max_size is not None:
             raise ValueError("forever=True keeps every entry, so it takes no max_size")
         super().__init__(max_size)
-        self.directory = cache_folder(directory, use_cache_dir)
         self.forever = forever
         self.filemode = filemode
         self.dirmode = dirmode
-        self._entries_dir = os.path.join(self.directory, "entries")
-        self._variants_dir = os.path.join(self.directory, "variants")
-        self._tmp_dir = os.path.join(self.directory, ".tmp")
-        self._locks_dir = os.path.join(self.directory, ".locks")
-        self._locks: dict[str, FileLock | FlockLock] = {}
         self._explicit = threading.local()
         self._reads = threading.local()  # .held: this thread's HeldFiles
+        self._place(cache_folder(directory, use_cache_dir))
+
+    @property
+    def directory(self) -> str:
+        """The cache's folder, created when first written to."""
+        return self._directory
+
+    @directory.setter
+    def directory(self, value: str | os.PathLike[str]) -> None:
+        # CacheControl's FileCache lets its folder be assigned after it is made.
+        self._place(cache_folder(value))
+
+    def _place(self, directory: str) -> None:
+        """Set the folder and everything derived from its path."""
+        self._directory = directory
+        self._entries_dir = os.path.join(directory, "entries")
+        self._variants_dir = os.path.join(directory, "variants")
+        self._tmp_dir = os.path.join(directory, ".tmp")
+        self._locks_dir = os.path.join(directory, ".locks")
+        self._locks: dict[str, FileLock | FlockLock] = {}
         self._swept: float | None = None  # when this instance last swept .tmp
         self._memo = HeadMemo()
-        self._stats = StatsLog(self, self.directory, self._locked, self._stage)
+        self._stats = StatsLog(self, directory, self._locked, self._stage)
         self._size_limit = SizeLimit(lambda: self._stripe_roots, self._entries_dir, self._remove)
 
     def __repr__(self) -> str:
