@@ -5,7 +5,10 @@ is CacheControl's signature. Without ``lock_class`` the caches lock with ``flock
 their lock files, the lock ``filelock.FileLock`` takes (which ``lock_class`` reports).
 With one, each lock is ``lock_class(path)`` used as a context manager, as CacheControl
 does (a lock for file systems without ``flock``, say), taken once per thread however
-deeply the cache nests its locking.
+deeply the cache nests its locking. Like CacheControl, the cache keeps whatever it is
+given (``cache.lock_class is lock_class``); one that cannot be called is warned about
+when the cache is made and raises ``ConfigurationError`` naming ``lock_class`` when a
+lock is needed (a write, a delete).
 
 ``forever=True`` keeps entries through the driver's invalidation after an unsafe
 request (RFC 9111 §4.4, ``invalidate``); an explicit ``delete()``, ``remove_expired()``
@@ -41,9 +44,8 @@ class FileCacheOptions(FileCacheBase):
         use_cache_dir: bool = False,
     ) -> None:
         if lock_class is not None and not callable(lock_class):
-            raise ConfigurationError(
-                f"lock_class must be a lock class (called with a path), not {lock_class!r}"
-            )
+            # Kept, as CacheControl keeps it; it is refused when a lock is needed.
+            logger.warning("lock_class %r is not callable: what needs a lock will fail", lock_class)
         if not isinstance(forever, bool):
             raise ConfigurationError(f"forever must be True or False, not {forever!r}")
         super().__init__(
@@ -70,6 +72,10 @@ class FileCacheOptions(FileCacheBase):
                 held[name][1] -= 1
             return
         path = os.path.join(self._locks_dir, name + ".lock")
+        if not callable(self.lock_class):
+            raise ConfigurationError(
+                f"lock_class must be a lock class (called with a path), not {self.lock_class!r}"
+            )
         try:
             self._make_dir(self._locks_dir)
             lock = self.lock_class(path)

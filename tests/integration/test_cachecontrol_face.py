@@ -91,16 +91,45 @@ def test_forever_keeps_entries_through_invalidation(
     assert not plain_sess.get(url).from_cache
 
 
-@pytest.mark.parametrize(
-    ("options", "named"),
-    [({"lock_class": object()}, "lock_class"), ({"forever": "yes"}, "forever")],
-)
 @pytest.mark.parametrize("cls", FILE_CACHES)
-def test_bad_file_cache_options_name_the_option(
-    tmp_path: Path, cls: type[FileCache], options: dict[str, object], named: str
+def test_bad_forever_names_the_option(tmp_path: Path, cls: type[FileCache]) -> None:
+    with pytest.raises(ConfigurationError, match="forever"):
+        cls(str(tmp_path), forever="yes")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("cls", FILE_CACHES)
+def test_a_lock_class_that_cannot_lock_is_kept_warned_and_refused_at_use(
+    origin: Origin, tmp_path: Path, cls: type[FileCache], caplog: pytest.LogCaptureFixture
 ) -> None:
-    with pytest.raises(ConfigurationError, match=named):
-        cls(str(tmp_path), **options)  # type: ignore[arg-type]
+    url = origin.route("/nolock", counter_handler(FRESH))
+    lock_class = object()
+    with caplog.at_level("WARNING", logger="httpcache"):
+        cache = cls(str(tmp_path / "c"), lock_class=lock_class)  # type: ignore[arg-type]
+    assert cache.lock_class is lock_class  # kept, as CacheControl keeps it
+    assert "lock_class" in caplog.text and "not callable" in caplog.text
+    sess = CacheControl(requests.Session(), cache=cache)
+    assert sess.get(url).text == "body 1"  # the caller still gets answers
+    assert sess.put(url).ok
+    with pytest.raises(ConfigurationError, match="lock_class"):
+        cache.clear()  # what needs a lock says why it cannot have one
+
+
+@pytest.mark.parametrize("cls", FILE_CACHES)
+def test_directory_assigned_after_the_cache_is_made(
+    origin: Origin, tmp_path: Path, cls: type[FileCache]
+) -> None:
+    url = origin.route("/moved", counter_handler(FRESH))
+    cache = cls(str(tmp_path / "first"))
+    sess = CacheControl(requests.Session(), cache=cache)
+    sess.get(url + "?a")
+    cache.directory = str(tmp_path / "missing" / "folder")
+    assert not (tmp_path / "missing").exists()
+    sess.get(url)
+    assert (tmp_path / "missing" / "folder" / "entries").is_dir()  # created, and used
+    assert sess.get(url).from_cache
+    assert not sess.get(url + "?a").from_cache  # the first folder is no longer read
+    assert len(cls(str(tmp_path / "missing" / "folder"))) == 2
+    assert origin.hits("/moved") == 3
 
 
 def test_dict_cache_starts_with_init_dict(origin: Origin) -> None:
