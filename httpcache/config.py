@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigurationError
-from .heuristics import BaseHeuristic
+from .heuristics import BaseHeuristic, as_heuristic
 from .keys import CREDENTIAL_HEADERS, DEFAULT_IGNORED_PARAMETERS, split_ignored
 from .models import Request
 from .policy.controller import Settings
@@ -104,8 +104,7 @@ class CacheConfig:
     _resolved: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.heuristic is not None and not isinstance(self.heuristic, BaseHeuristic):
-            raise ConfigurationError("heuristic must be an httpcache.heuristics.BaseHeuristic")
+        heuristic = as_heuristic(self.heuristic)  # refuses what has no update_headers
         for name in _FLAGS:
             if not isinstance(getattr(self, name), bool):
                 raise ConfigurationError(
@@ -126,7 +125,7 @@ class CacheConfig:
             shared=self.shared,
             cacheable_methods=frozenset(m.upper() for m in self.allowable_methods),
             allowable_codes=codes,
-            heuristic=self.heuristic,
+            heuristic=heuristic,
             cache_etags=self.cache_etags,
             stale_if_error=_allowance(self.stale_if_error, "stale_if_error"),
             stale_while_revalidate=_allowance(

@@ -13,7 +13,10 @@ where CacheControl's does (no Cache-Control but ``public``; a status cacheable b
 default, or any status marked ``public``).
 
 Custom heuristics subclass ``BaseHeuristic`` and override ``update_headers`` (and, if
-they like, ``warning``), exactly as with CacheControl. The response they receive has
+they like, ``warning``), exactly as with CacheControl. Any other object with an
+``update_headers(response)`` method is taken as one too (duck typing, as CacheControl
+takes it, a heuristic written against CacheControl's own ``BaseHeuristic`` included);
+its ``warning(response)`` is used if it has one. The response they receive has
 ``.status``, ``.headers`` (a case-insensitive mapping) and ``.response_time``. A date
 a heuristic writes in another form than an HTTP-date (``email.utils``'
 ``formatdate()`` gives ``-0000``) is rewritten as an IMF-fixdate.
@@ -26,11 +29,13 @@ objects CacheControl's heuristics do (anything with ``.status`` and ``.headers``
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import parsedate_tz
 from typing import Any
 
+from .errors import ConfigurationError
 from .models import Headers, Response
 from .policy.directives import format_http_date, parse_cache_control, parse_http_date
 
@@ -76,6 +81,48 @@ class BaseHeuristic:
         if warning is not None:
             updated["Warning"] = warning
         return replace(response, headers=response.headers.updated(updated.items()))
+
+
+class _Delegate(BaseHeuristic):
+    """A heuristic that is not a ``BaseHeuristic``: its own ``update_headers`` and
+    ``warning`` (``BaseHeuristic``'s default warning if it has none)."""
+
+    def __init__(self, heuristic: Any) -> None:
+        self.heuristic = heuristic
+
+    def update_headers(self, response: Any) -> dict[str, str]:
+        fields = self.heuristic.update_headers(response)
+        if fields is None:
+            return {}
+        if not isinstance(fields, Mapping):
+            raise ConfigurationError(
+                f"heuristic {self.heuristic!r}: update_headers() must return a mapping "
+                f"of header fields, not {fields!r}"
+            )
+        return dict(fields)
+
+    def warning(self, response: Any) -> str | None:
+        own = getattr(self.heuristic, "warning", None)
+        if not callable(own):
+            return super().warning(response)
+        value = own(response)
+        return None if value is None else str(value)
+
+    def __repr__(self) -> str:
+        return repr(self.heuristic)
+
+
+def as_heuristic(value: object) -> BaseHeuristic | None:
+    """``value`` as the policy's heuristic: a ``BaseHeuristic`` as it is, any other
+    object with an ``update_headers`` method through it; anything else is refused."""
+    if value is None or isinstance(value, BaseHeuristic):
+        return value
+    if callable(getattr(value, "update_headers", None)):
+        return _Delegate(value)
+    raise ConfigurationError(
+        f"heuristic must be a heuristic (an object with update_headers(response), "
+        f"such as an httpcache.heuristics.BaseHeuristic), not {value!r}"
+    )
 
 
 class ExpiresAfter(BaseHeuristic):

@@ -14,6 +14,7 @@ from httpcache import (
     EXPIRE_IMMEDIATELY,
     NEVER_EXPIRE,
     BackendNotAvailableError,
+    CacheControl,
     CachedSession,
     CacheMixin,
     CacheStatus,
@@ -377,6 +378,52 @@ def test_heuristic_option(origin: Origin) -> None:
         session.get(url)
         hit = session.get(url)
         assert hit.from_cache and hit.cache_status is CacheStatus.HIT  # no revalidation needed
+
+
+class DuckWeek:
+    """A heuristic that is not a BaseHeuristic (written against another library's)."""
+
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def update_headers(self, response: object) -> dict[str, str]:
+        self.seen.append(response.status)  # type: ignore[attr-defined]
+        return {"cache-control": "public, max-age=604800"}
+
+    def warning(self, response: object) -> str:
+        return '110 - "duck"'
+
+
+@pytest.mark.parametrize("face", ["session", "adapter"])
+def test_heuristic_option_takes_any_object_with_update_headers(origin: Origin, face: str) -> None:
+    duck = DuckWeek()
+    url = origin.route(f"/duck/{face}", counter_handler(PLAIN))
+    if face == "session":
+        session: requests.Session = CachedSession(backend="memory", heuristic=duck)
+    else:
+        session = CacheControl(requests.Session(), heuristic=duck)  # type: ignore[arg-type]
+    first, second = session.get(url), session.get(url)
+    assert duck.seen == [200]  # called on the miss; the hit is fresh by what it wrote
+    assert second.from_cache and origin.hits(f"/duck/{face}") == 1
+    assert first.headers["Warning"] == second.headers["Warning"] == '110 - "duck"'
+
+
+@pytest.mark.parametrize("bad", [object(), "LastModified", 3])
+def test_heuristic_without_update_headers_names_the_option(bad: object) -> None:
+    with pytest.raises(ConfigurationError, match="heuristic"):
+        CachedSession(backend="memory", heuristic=bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="heuristic"):
+        CacheControl(requests.Session(), heuristic=bad)  # type: ignore[arg-type]
+
+
+def test_a_heuristic_returning_no_mapping_names_the_option(origin: Origin) -> None:
+    class Odd:
+        def update_headers(self, response: object) -> list[str]:
+            return ["max-age=60"]
+
+    session = CachedSession(backend="memory", heuristic=Odd())  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="heuristic"):
+        session.get(origin.route("/odd", counter_handler(PLAIN)))
 
 
 def test_cache_etags_false(origin: Origin) -> None:
