@@ -83,12 +83,20 @@ class CacheControlAdapter(HTTPAdapter):
         tls = _glue.tls_of(kwargs.get("verify", True), kwargs.get("cert"))
         plan = _glue.plan_for(self.engine, request, tls, current_request_options())
 
+        sent: list[requests.PreparedRequest] = []
+
         def network(prepared: requests.PreparedRequest) -> requests.Response:
+            sent.append(prepared)
             return HTTPAdapter.send(self, prepared, stream=True, **kwargs)  # the transport
 
-        return _glue.cached_send(
+        response = _glue.cached_send(
             self.engine, request, plan, stream=stream, network=network, connection=self
         )
+        if getattr(response, "revalidated", False) and sent:
+            # As CacheControl's: a response revalidated with a 304 carries the request
+            # sent, with the conditional fields the cache added (RFC 9111 §4.3.1).
+            response.request = sent[-1]
+        return response
 
     def close(self) -> None:
         """Close the connection pools, and the cache (``session.close()`` calls this),

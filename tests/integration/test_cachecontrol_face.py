@@ -12,7 +12,7 @@ from filelock import FileLock, SoftFileLock
 from httpcache import CacheControl, CacheControlAdapter, CachedSession, ConfigurationError
 from httpcache.caches import DictCache
 from httpcache.caches.file_cache import FileCache, SeparateBodyFileCache
-from tests.support.origin import Origin, counter_handler
+from tests.support.origin import Origin, Reply, Seen, counter_handler
 
 FRESH = {"Cache-Control": "max-age=600"}
 FILE_CACHES = [FileCache, SeparateBodyFileCache]
@@ -179,3 +179,24 @@ def test_a_closed_file_cache_still_serves(origin: Origin, tmp_path: Path) -> Non
     session = CachedSession(backend=cache, autoclose=True)
     session.close()
     assert session.get(url).from_cache
+
+
+def etag_handler(seen: Seen) -> Reply:
+    if seen.headers.get("if-none-match") == '"v1"':
+        return Reply(304, {"ETag": '"v1"'})
+    return Reply(200, {"ETag": '"v1"', "Cache-Control": "max-age=600"}, b"stored body")
+
+
+def test_a_response_revalidated_with_a_304_carries_the_request_sent(origin: Origin) -> None:
+    url = origin.route("/etag", etag_handler)
+    sess = CacheControl(requests.Session())
+    first = sess.get(url)
+    assert "if-none-match" not in first.request.headers
+    again = sess.get(url, headers={"Cache-Control": "no-cache"})
+    assert again.status_code == 200 and again.text == "stored body"
+    assert again.from_cache and again.revalidated  # type: ignore[attr-defined]
+    assert again.request.headers["If-None-Match"] == '"v1"'  # as CacheControl's
+    assert again.request.headers["Cache-Control"] == "no-cache"
+    assert [s.headers.get("if-none-match") for s in origin.requests_to("/etag")] == [None, '"v1"']
+    hit = sess.get(url)
+    assert hit.from_cache and "if-none-match" not in hit.request.headers
