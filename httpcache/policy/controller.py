@@ -24,7 +24,7 @@ from dataclasses import replace
 from urllib.parse import urljoin, urlsplit
 
 from ..keys import variant_key, vary_values
-from ..models import Entry, Request, Response
+from ..models import Entry, Headers, Request, Response
 from .actions import (
     CacheStatus,
     DoNotStore,
@@ -42,6 +42,7 @@ from .answers import caller_condition_holds
 from .answers import served_head as served_head  # re-exported: hc's fast hit uses it
 from .directives import (
     CacheDirectives,
+    format_http_date,
     parse_etag,
     parse_vary,
     pragma_no_cache,
@@ -372,12 +373,7 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
     old_etag = parse_etag(entry.response.headers)
     if new_etag and old_etag and new_etag.removeprefix("W/") != old_etag.removeprefix("W/"):
         return DoNotStore("the 304's ETag does not match the stored response")
-    updates = [
-        (name, value)
-        for name, value in not_modified.headers.fields()
-        if name.lower() not in NOT_UPDATED_BY_304
-    ]
-    merged = replace(entry.response, headers=entry.response.headers.updated(updates))
+    merged = replace(entry.response, headers=updated_by(entry.response.headers, exchange))
     updated = entry.with_changes(
         response=merged,
         request_time=exchange.request_time,
@@ -397,6 +393,22 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         expiry_from_caller=from_caller
     )
     return Freshen(freshened, "304 Not Modified: freshened")
+
+
+def updated_by(stored: Headers, exchange: Exchange) -> Headers:
+    """The stored fields updated by a 304's (or a HEAD's, §4.3.5) fields (§4.3.4). The
+    age of the freshened response is the new message's: a stored Age it does not carry
+    goes, and without Date it is dated when received (RFC 9110 §6.6.1), else the old
+    Age and Date would count the time before the revalidation again (§4.2.3)."""
+    fresh = exchange.response.headers
+    updates = [
+        (name, value) for name, value in fresh.fields() if name.lower() not in NOT_UPDATED_BY_304
+    ]
+    if "date" not in fresh:
+        updates.append(("Date", format_http_date(exchange.response_time)))
+    if "age" not in fresh:
+        stored = stored.without("age")
+    return stored.updated(updates)
 
 
 def head_updates(

@@ -502,6 +502,49 @@ def test_304_merges_headers_but_not_content_length() -> None:
     assert isinstance(decide(request(), [freshen.entry], NOW + 10, DEFAULT), UseStored)
 
 
+def _freshened(entry: Entry, headers: dict[str, str], at: float = NOW) -> Entry:
+    """``entry`` freshened by a 304 with these fields (no Date unless given), received
+    at ``at`` for a request sent then."""
+    not_modified = Exchange(request(), Response(304, Headers(headers), "", URL), at, at)
+    decision = on_response(
+        not_modified, primary_key="k", stored_request=request(), settings=DEFAULT, revalidated=entry
+    )
+    freshen = decision.actions[0]
+    assert isinstance(freshen, Freshen)
+    return freshen.entry
+
+
+def test_a_304_without_age_makes_the_response_young_again() -> None:
+    # Stored 100s ago with Age: 5000 and max-age=3600: stale. The 304 (Date: now, no
+    # Age) says it is current now: its age is the 304's, not the old Age (§4.3.4, §4.2.3).
+    entry = stored(
+        {"Cache-Control": "max-age=3600", "ETag": '"v1"', "Age": "5000"}, received=NOW - 100
+    )
+    assert isinstance(decide(request(), [entry], NOW, DEFAULT), Revalidate)
+    fresh = _freshened(entry, {"Date": format_http_date(NOW), "ETag": '"v1"'})
+    assert "Age" not in fresh.response.headers
+    assert current_age(fresh, NOW + 10) == pytest.approx(10)
+    assert isinstance(decide(request(), [fresh], NOW + 10, DEFAULT), UseStored)
+
+
+def test_a_304_with_age_gives_its_own() -> None:
+    entry = stored(
+        {"Cache-Control": "max-age=3600", "ETag": '"v1"', "Age": "5000"}, received=NOW - 100
+    )
+    fresh = _freshened(entry, {"Date": format_http_date(NOW), "ETag": '"v1"', "Age": "30"})
+    assert current_age(fresh, NOW) == pytest.approx(30)
+
+
+def test_a_304_without_date_is_dated_when_received() -> None:
+    # RFC 9110 §6.6.1: a recipient records when a message without Date was received;
+    # the stored Date of the old response would make the freshened one old at once.
+    entry = stored({"Cache-Control": "max-age=60", "ETag": '"v1"'}, received=NOW - 1000)
+    fresh = _freshened(entry, {"ETag": '"v1"'})
+    assert fresh.response.headers["Date"] == format_http_date(NOW)
+    assert current_age(fresh, NOW + 5) == pytest.approx(5)
+    assert isinstance(decide(request(), [fresh], NOW + 5, DEFAULT), UseStored)
+
+
 def test_304_with_another_etag_does_not_freshen() -> None:
     entry = stored({"Cache-Control": "max-age=1", "ETag": '"v1"'}, received=NOW - 50)
     decision = on_response(
