@@ -369,6 +369,30 @@ def test_a_post_not_cached_still_invalidates(origin: Origin) -> None:
     assert not session.get(url).from_cache
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("X-HTTP-Method-Override", "GET"), ("X-HTTP-Method", "GET"), ("X-Method-Override", "get")],
+)
+def test_every_method_override_field_naming_get_is_cached_as_requests_cache_keys_it(
+    origin: Origin, field: str, value: str
+) -> None:
+    # requests-cache caches a request whose override names an allowable method, under
+    # the key of the request as sent (its method, URL and body): so does httpcache.
+    url = origin.route("/ov", counter_handler({"Cache-Control": "max-age=600"}))
+    session = CachedSession(backend="memory")
+    session.get(url)
+    first = session.post(url, data=b"q=1", headers={field: value})
+    again = session.post(url, data=b"q=1", headers={field: value})
+    assert (first.from_cache, again.from_cache) == (False, True)
+    assert again.text == first.text == "body 2"
+    assert session.cache.contains(request=requests.Request("POST", url, data=b"q=1"))
+    assert not session.cache.contains(request=requests.Request("POST", url, data=b"q=2"))
+    assert session.get(url).text == "body 1"  # the GET stored before: not invalidated
+    assert not session.post(url, data=b"q=1", headers={field: "PUT"}).from_cache
+    assert not session.get(url).from_cache  # an override to PUT is not cached: it invalidates
+    assert origin.hits("/ov") == 4
+
+
 def test_method_override_get_is_cached_as_a_get(origin: Origin) -> None:
     url = origin.route("/o", counter_handler({"Cache-Control": "max-age=600"}))
     session = CachedSession(backend="memory")
