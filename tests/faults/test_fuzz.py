@@ -246,7 +246,7 @@ class Driver:
 
     def ask(self, ask: Ask) -> None:
         request = Request(ask.method, "http://origin.test/r", Headers(ask.request_fields))
-        key = create_key(request, body_methods=())
+        key = create_key(request)
         options = _with(self.settings, only_if_cached=ask.only_if_cached)
         entries = [e for e in self.store.values() if e.primary_key == key]
         action = controller.decide(request, entries, self.now, options)
