@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import msgpack
 
+from .errors import ConfigurationError
 from .models import Headers, Request
 
 REDACTED = "REDACTED"
@@ -457,25 +458,30 @@ def _client_cert_part(cert: object) -> object:
 def create_key(
     request: Request | Any,
     *,
-    ignored_parameters: Iterable[str] = DEFAULT_IGNORED_PARAMETERS,
+    ignored_parameters: Iterable[str] | None = DEFAULT_IGNORED_PARAMETERS,
     match_headers: bool | Collection[str] = False,
-    body_methods: Collection[str] = (),
+    body_methods: Collection[str] | None = None,
     tls: str = "",
 ) -> str:
     """The primary cache key of a request (see the module text).
 
     ``request`` is a ``Request`` or a ``requests.PreparedRequest``. The body is part
-    of the key for every method that sends one. ``body_methods`` is accepted and
-    ignored: it named the methods whose body was keyed, and callers are being
-    updated to stop passing it. ``tls`` is ``tls_fingerprint(verify, cert)``;
-    when it is ``""`` (requests' defaults) the key is the same as without it.
+    of the key for every method that sends one, as requests-cache keys it; the old
+    ``body_methods`` (the methods whose body was keyed) raises ``ConfigurationError``,
+    as the key would not be the cache's. ``ignored_parameters=None`` ignores nothing.
+    ``tls`` is ``tls_fingerprint(verify, cert)``; when it is ``""`` (requests'
+    defaults) the key is the same as without it.
     """
-    del body_methods  # every method's body is keyed now
+    if body_methods is not None:
+        raise ConfigurationError(
+            "body_methods is no longer an option of create_key: the body of every "
+            "method is part of the key"
+        )
     if not isinstance(request, Request):
         from ._convert import request_from_prepared
 
         request = request_from_prepared(request)
-    ignored = tuple(ignored_parameters)
+    ignored = tuple(ignored_parameters or ())
     ignored_headers, ignored_params = split_ignored(ignored)
     body, content_type = _key_body(request, ignored_params)
     parts: list[object] = [

@@ -15,6 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from urllib3 import encode_multipart_formdata
 
+from httpcache import ConfigurationError
 from httpcache._convert import request_from_prepared
 from httpcache.keys import (
     CREDENTIAL_HEADERS,
@@ -116,18 +117,23 @@ def test_body_matters_for_every_method(method: str) -> None:
     assert key(a) == key(req(method, body=b"one"))
 
 
-def test_body_methods_is_accepted_and_ignored() -> None:
-    a = req("POST", body=b"one")
-    b = req("POST", body=b"two")
-    for opted_in in ((), {"PUT"}, {"POST"}, {"GET", "HEAD"}):
-        assert key(a, body_methods=opted_in) == key(a)
-        assert key(a, body_methods=opted_in) != key(b, body_methods=opted_in)
+@pytest.mark.parametrize("opted_in", [(), {"PUT"}, {"POST"}, {"GET", "HEAD"}])
+def test_body_methods_is_refused_naming_it(opted_in: object) -> None:
+    # Every method's body is keyed: a key computed as if not would not be the cache's.
+    with pytest.raises(ConfigurationError, match="body_methods"):
+        key(req("POST", body=b"one"), body_methods=opted_in)
+
+
+def test_ignored_parameters_none_ignores_nothing() -> None:
+    a = req(url="https://api.test/p?q=1&api_key=a")
+    b = req(url="https://api.test/p?q=1&api_key=b")
+    assert key(a, ignored_parameters=None) == key(a, ignored_parameters=())
+    assert key(a, ignored_parameters=None) != key(b, ignored_parameters=None)
+    assert key(a) == key(b)  # by default, api_key is left out
 
 
 def test_no_body_and_empty_body_are_the_same() -> None:
-    assert key(req("POST", body=None), body_methods={"POST"}) == key(
-        req("POST", body=b""), body_methods={"POST"}
-    )
+    assert key(req("POST", body=None)) == key(req("POST", body=b""))
 
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/vnd.api+json"])
@@ -136,8 +142,8 @@ def test_json_body_key_order_is_irrelevant(content_type: str) -> None:
     a = req("POST", headers=headers, body=b'{"a": 1, "b": {"x": [1, 2], "y": null}}')
     b = req("POST", headers=headers, body=b'{"b":{"y":null,"x":[1,2]},"a":1}')
     c = req("POST", headers=headers, body=b'{"b":{"y":null,"x":[2,1]},"a":1}')  # list order
-    assert key(a, body_methods={"POST"}) == key(b, body_methods={"POST"})
-    assert key(a, body_methods={"POST"}) != key(c, body_methods={"POST"})
+    assert key(a) == key(b)
+    assert key(a) != key(c)
 
 
 def test_form_body_order_is_irrelevant() -> None:
@@ -145,15 +151,15 @@ def test_form_body_order_is_irrelevant() -> None:
     a = req("POST", headers=headers, body=b"a=1&b=2&c=3")
     b = req("POST", headers=headers, body=b"c=3&a=1&b=2")
     c = req("POST", headers=headers, body=b"c=3&a=1&b=4")
-    assert key(a, body_methods={"POST"}) == key(b, body_methods={"POST"})
-    assert key(a, body_methods={"POST"}) != key(c, body_methods={"POST"})
+    assert key(a) == key(b)
+    assert key(a) != key(c)
 
 
 def test_invalid_json_body_is_keyed_as_bytes() -> None:
     headers = {"Content-Type": "application/json"}
     a = req("POST", headers=headers, body=b"{not json")
     b = req("POST", headers=headers, body=b"{not json!")
-    assert key(a, body_methods={"POST"}) != key(b, body_methods={"POST"})
+    assert key(a) != key(b)
     assert normalize_body(a) == b"{not json"
 
 
@@ -161,7 +167,7 @@ def test_deeply_nested_json_body_does_not_crash_the_key() -> None:
     headers = {"Content-Type": "application/json"}
     deep = req("POST", headers=headers, body=b"[" * 100_000 + b"]" * 100_000)
     other = req("POST", headers=headers, body=b"[" * 100_000 + b"]" * 99_999)
-    assert key(deep, body_methods={"POST"}) != key(other, body_methods={"POST"})
+    assert key(deep) != key(other)
 
 
 # ---- ignored_parameters ---------------------------------------------------------------
@@ -233,16 +239,16 @@ def test_ignored_json_body_fields_are_left_out_of_the_key() -> None:
     headers = {"Content-Type": "application/json"}
     a = req("POST", headers=headers, body=json.dumps({"q": 1, "nonce": 5}).encode())
     b = req("POST", headers=headers, body=json.dumps({"nonce": 6, "q": 1}).encode())
-    options = {"ignored_parameters": ["nonce"], "body_methods": {"POST"}}
+    options = {"ignored_parameters": ["nonce"]}
     assert key(a, **options) == key(b, **options)
-    assert key(a, body_methods={"POST"}) != key(b, body_methods={"POST"})
+    assert key(a) != key(b)
 
 
 def test_ignored_form_body_fields_are_left_out_of_the_key() -> None:
     headers = {"Content-Type": FORM}
     a = req("POST", headers=headers, body=b"q=1&nonce=5")
     b = req("POST", headers=headers, body=b"nonce=6&q=1")
-    options = {"ignored_parameters": ["nonce"], "body_methods": {"POST"}}
+    options = {"ignored_parameters": ["nonce"]}
     assert key(a, **options) == key(b, **options)
 
 
@@ -425,12 +431,12 @@ def test_credential_header_names_are_lower_case() -> None:
         (
             req("POST", url="https://api.test/a", body=b"bc"),
             req("POST", url="https://api.test/ab", body=b"c"),
-            {"body_methods": {"POST"}},
+            {},
         ),
         (
             req("POST", url="https://api.test/a", body=b"?x=1"),
             req("POST", url="https://api.test/a?x=1", body=b""),
-            {"body_methods": {"POST"}},
+            {},
         ),
         (
             req("GET", url="https://api.test/a"),
@@ -633,7 +639,7 @@ PINNED_KEYS = [
         {},
         "ebdcf5b6e85cc566067b4cd946b4343a",
     ),
-    # bodies of methods that were opted in (body_methods={"POST"}) keep their keys too
+    # bodies keep the keys they had when only opted-in methods were keyed
     ("POST", "https://api.test/p", {"data": {"a": "1"}}, {}, "acd84aeb9bf011f4cdcc157669c47e9b"),
     (
         "POST",
@@ -651,9 +657,7 @@ def test_pinned_keys_do_not_change(
 ) -> None:
     assert prepared_key(method, url, options=options, **kwargs) == expected
     assert prepared_key(method, url, verify=True, options=options, **kwargs) == expected
-    for opted_in in ((), {"POST"}, {"GET", "HEAD", "POST"}):
-        with_methods = {**options, "body_methods": opted_in, "tls": ""}
-        assert prepared_key(method, url, options=with_methods, **kwargs) == expected
+    assert prepared_key(method, url, options={**options, "tls": ""}, **kwargs) == expected
 
 
 def test_a_request_without_a_body_keeps_its_documented_key_layout() -> None:
