@@ -120,7 +120,7 @@ def test_import_httpcache_without_redis() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert "httpcache[redis]" in result.stdout
+    assert "pip install 'httpcache-rfc9111[redis]'" in result.stdout
 
 
 def test_keys_of_a_resource_share_one_slot(redis_client: redis.Redis) -> None:
