@@ -56,7 +56,7 @@ def backend_class(name: str) -> type[BaseCache]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = " (pip install 'httpcache[redis]')" if name == "redis" else ""
+        hint = " (pip install 'httpcache-rfc9111[redis]')" if name == "redis" else ""
         raise BackendNotAvailableError(f"backend {name!r} is not available{hint}: {exc}") from exc
     return cast(type[BaseCache], getattr(module, class_name))  # a class named in BACKENDS
 

@@ -1,6 +1,6 @@
 """CacheControl's module path for the Redis cache: ``cachecontrol.caches.redis_cache``.
 
-Importing it needs the ``redis`` package (``pip install 'httpcache[redis]'``).
+Importing it needs the ``redis`` package (``pip install 'httpcache-rfc9111[redis]'``).
 """
 
 from __future__ import annotations
