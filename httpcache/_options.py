@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .caches import BaseCache, backend_name
-from .config import CacheConfig
+from .config import CacheConfig, check_allowance, check_match_headers
 from .errors import ConfigurationError
 
 logger = logging.getLogger("httpcache")
@@ -64,8 +64,7 @@ def split_session_options(
             if new in rest:
                 raise ConfigurationError(f"{old} is the old name of {new}: give one of them")
             value = rest.pop(old)
-            if new == "max_size":
-                _check_size(value, old)
+            _ALIAS_CHECKS[old](value, old)  # a bad value is named as the caller wrote it
             rest[new] = value
     if "max_size" in rest:
         _check_size(rest["max_size"], "max_size")
@@ -77,6 +76,8 @@ def split_session_options(
             warn_once(keyword, f"{keyword}={value!r} does not apply: {why}")
     if "wal" in rest:
         wal = rest.pop("wal")
+        if not isinstance(wal, bool):
+            raise ConfigurationError(f"wal must be True or False, not {wal!r}")
         if name != "sqlite" and wal:
             warn_once("wal", "wal=True does not apply: only the SQLite backend has a log")
         elif name == "sqlite" and not wal:
@@ -132,3 +133,11 @@ def _check_size(value: object, name: str) -> None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigurationError(f"{name} must be a positive number of bytes, not {value!r}")
+
+
+#: How each old name's value is checked (named as the caller wrote it).
+_ALIAS_CHECKS = {
+    "include_get_headers": check_match_headers,
+    "old_data_on_error": check_allowance,
+    "max_cache_bytes": _check_size,
+}

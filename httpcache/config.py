@@ -67,10 +67,36 @@ def _allowance(value: bool | float | int | str | None, name: str) -> float:
         return 0.0
     if isinstance(value, int | float) and value >= 0:
         return float(value)
-    expiration = resolve(value)  # durations such as "10m" are welcome too
+    problem = f"{name} must be a bool, seconds or a duration, not {value!r}"
+    if isinstance(value, int | float):  # a negative number
+        raise ConfigurationError(problem)
+    try:
+        expiration = resolve(value)  # durations such as "10m" are welcome too
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{problem} ({exc})") from None
     if expiration is None or expiration.lifetime is None:
-        raise ConfigurationError(f"{name} must be a bool, seconds or a duration, not {value!r}")
+        raise ConfigurationError(problem)
     return expiration.lifetime
+
+
+def check_match_headers(value: object, name: str = "match_headers") -> None:
+    """``match_headers`` is True, False or header names (a lone string is refused: it
+    would be read as one name per character)."""
+    if isinstance(value, bool):
+        return
+    if (
+        isinstance(value, str | bytes)
+        or not isinstance(value, Collection)
+        or not all(isinstance(item, str) for item in value)
+    ):
+        raise ConfigurationError(
+            f"{name} must be True, False or a list of header names, not {value!r}"
+        )
+
+
+def check_allowance(value: object, name: str) -> None:
+    """``stale_if_error`` / ``stale_while_revalidate`` as ``_allowance`` reads them."""
+    _allowance(value, name)  # type: ignore[arg-type]  # it refuses what it cannot read
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,7 @@ class CacheConfig:
                 raise ConfigurationError(
                     f"{name} must be True or False, not {getattr(self, name)!r}"
                 )
+        check_match_headers(self.match_headers)
         ignored = tuple(self.ignored_parameters or ())
         headers, params = split_ignored(ignored)
         resolved = self._resolved

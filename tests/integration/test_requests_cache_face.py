@@ -232,6 +232,13 @@ def test_use_temp_puts_the_cache_in_the_temporary_folder(origin: Origin, backend
         ({"busy_timeout": "long"}, "busy_timeout"),
         ({"use_temp": "yes"}, "use_temp"),
         ({"use_cache_dir": True}, "use_cache_dir"),  # the memory backend has no folder
+        ({"include_get_headers": "Accept"}, "include_get_headers"),  # a name, not a list
+        ({"include_get_headers": 5}, "include_get_headers"),
+        ({"match_headers": "Accept"}, "match_headers"),
+        ({"old_data_on_error": "sometimes"}, "old_data_on_error"),
+        ({"old_data_on_error": -3}, "old_data_on_error"),
+        ({"stale_if_error": -3}, "stale_if_error"),
+        ({"wal": "yes"}, "wal"),
     ],
 )
 def test_bad_values_name_the_option(options: dict[str, object], named: str) -> None:
