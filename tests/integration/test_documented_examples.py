@@ -179,15 +179,18 @@ def test_cachecontrol_cache_etags_false(origin: Origin) -> None:
     assert origin.requests_to("/etag")[-1].headers.get("if-none-match") == '"v1"'
 
 
-def test_cachecontrol_follows_a_permanent_redirect_from_the_cache(origin: Origin) -> None:
+@pytest.mark.parametrize("status", [301, 308])
+def test_cachecontrol_follows_a_permanent_redirect_from_the_cache(
+    origin: Origin, status: int
+) -> None:
     # CacheControl keeps a 301 (or 308) without caching headers of its own.
-    origin.route("/old", Reply(301, {"Location": "/new"}, b"See: /new"))
+    origin.route("/old", Reply(status, {"Location": "/new"}, b"See: /new"))
     origin.route("/new", counter_handler(CACHEABLE))
     sess = CacheControl(requests.Session())
     first = sess.get(origin.url("/old"))
     again = sess.get(origin.url("/old"))
     assert again.text == first.text == "body 1"
-    assert [r.status_code for r in again.history] == [301] and again.history[0].from_cache
+    assert [r.status_code for r in again.history] == [status] and again.history[0].from_cache
     assert (origin.hits("/old"), origin.hits("/new")) == (1, 1)
     plain = CachedSession(backend="memory")  # httpcache's own default: RFC 9111 alone
     plain.get(origin.url("/old"))
