@@ -309,6 +309,25 @@ def test_redis_cache_without_a_connection_uses_the_local_default_redis(
         server.stop()
 
 
+def test_max_size_beside_a_redis_instance_is_applied(
+    origin: Origin, redis_server: object, redis_namespace: str
+) -> None:
+    from httpcache.caches import RedisCache
+
+    url = origin.route("/rm", Reply(200, {"Cache-Control": "max-age=600"}, b"y" * 4000))
+    cache = RedisCache(namespace=redis_namespace, url=redis_server.url)  # type: ignore[attr-defined]
+    session = CachedSession(backend=cache, max_size=20_000)
+    try:
+        assert session.cache is cache and cache.max_size == 20_000
+        for n in range(12):
+            session.get(f"{url}?n={n}")
+        assert 0 < len(cache) < 12  # the limit acts: the cache does not grow without one
+        assert session.get(f"{url}?n=11").from_cache  # the newest stays
+    finally:
+        cache.clear()
+        session.close()
+
+
 def test_max_size_beside_an_instance_is_applied(origin: Origin) -> None:
     url = origin.route("/m", Reply(200, {"Cache-Control": "max-age=600"}, b"y" * 4000))
     cache = DictCache()
