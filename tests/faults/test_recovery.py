@@ -71,6 +71,7 @@ def test_an_unusable_sqlite_file_is_moved_aside_and_a_new_cache_started(
 ) -> None:
     path = tmp_path / "http_cache.sqlite"
     UNUSABLE[kind](path)
+    path.chmod(0o644)  # another program's file, readable by all
     original = path.read_bytes()
     url = origin.route("/a", counter_handler(FRESH))
     with Warnings() as warnings:
@@ -83,6 +84,7 @@ def test_an_unusable_sqlite_file_is_moved_aside_and_a_new_cache_started(
         assert aside == [] and warnings.messages == []
     else:
         assert len(aside) == 1 and aside[0].read_bytes() == original
+        assert aside[0].stat().st_mode & 0o777 == 0o600  # it may hold cached responses
         assert len(warnings.messages) == 1 and aside[0].name in warnings.messages[0]
     session.close()
 

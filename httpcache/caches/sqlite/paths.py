@@ -80,11 +80,16 @@ def move_aside(path: Path, expected: tuple[int, int] | None) -> Path | None:
         os.rename(path, target)
     except FileNotFoundError:
         return None
+    # What is set aside may hold cached responses: private, as every cache file is.
+    with contextlib.suppress(OSError):
+        os.chmod(target, 0o600)
     for suffix in COMPANIONS:
         companion = path.with_name(path.name + suffix)
         with contextlib.suppress(FileNotFoundError):
             if suffix == "-wal":
                 os.rename(companion, target.with_name(target.name + suffix))
+                with contextlib.suppress(OSError):
+                    os.chmod(target.with_name(target.name + suffix), 0o600)
             else:
                 os.unlink(companion)
     return target
