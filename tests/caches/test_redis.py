@@ -19,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 import msgpack
 import pytest
 import redis
+import time_machine
 from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
@@ -747,3 +748,52 @@ def test_a_redis_that_refuses_to_measure_memory_still_holds_a_limit(
     counted = int(redis_client.get(f"{redis_namespace}:{{{redis_namespace}}}:bytes") or 0)
     assert counted * redis_index.ASSUMED_RATIO <= 60_000
     assert cache.read_body(live_entry("http://h.test/19").key) == b"x" * 5_000
+
+
+def _memory_of(client: redis.Redis | RedisCluster, namespace: str) -> int:
+    """What Redis's memory holds for the namespace's keys (``MEMORY USAGE``)."""
+    return sum(
+        int(client.memory_usage(name, samples=0) or 0)
+        for name in client.scan_iter(match=f"{namespace}:*", count=1000)
+        if not name.endswith(b":stats")
+    )
+
+
+def test_replaced_bodies_in_their_grace_count_for_max_size(
+    any_client: redis.Redis | RedisCluster, redis_namespace: str
+) -> None:
+    """Rewriting the same URLs with large bodies leaves each old body in its grace
+    (for readers in the middle of it): that memory counts, so the limit holds."""
+    limit = 300_000
+    cache = RedisCache(
+        any_client, namespace=redis_namespace, chunk_size=SMALL_CHUNK, max_size=limit
+    )
+    urls = [f"http://h.test/re/{n}" for n in range(4)]
+    largest = 0
+    for round_ in range(30):
+        for url in urls:
+            cache.save(live_entry(url, writer=round_), body_of(url, round_, 20 * SMALL_CHUNK))
+        largest = max(largest, _memory_of(any_client, redis_namespace))
+    assert largest <= limit * 1.1, f"{largest} bytes in Redis for a limit of {limit}"
+    for url in urls:  # the newest bodies are all there
+        assert cache.read_body(live_entry(url).key) == body_of(url, 29, 20 * SMALL_CHUNK)
+    cache.close()
+
+
+def test_bodies_in_their_grace_stop_counting_when_it_is_over(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace, chunk_size=SMALL_CHUNK)
+    counted = f"{redis_namespace}:{{{redis_namespace}}}:bytes"
+    body = b"g" * 10 * SMALL_CHUNK
+    cache.save(live_entry("http://h.test/g"), body)
+    alone = int(redis_client.get(counted) or 0)
+    cache.save(live_entry("http://h.test/g"), body)  # the first body enters its grace
+    assert int(redis_client.get(counted) or 0) == alone + len(body)
+    cache.delete_keys([live_entry("http://h.test/g").key])  # and so does the second
+    assert int(redis_client.get(counted) or 0) == 2 * len(body)
+    later = time.time() + redis_module.REPLACED_BODY_GRACE + 1
+    with time_machine.travel(later, tick=False):  # the next commit finds the grace over
+        cache.save(live_entry("http://h.test/other"), b"small")
+    assert 0 < int(redis_client.get(counted) or 0) < SMALL_CHUNK  # the small entry only
+    cache.close()

@@ -229,14 +229,16 @@ class RedisCache(BaseCache):
                         many.append([head_key, variants, body_prefix, key])
                 if many:
                     items = msgpack.packb(many, use_bin_type=True)
-                    calls.eval("delete_many", [], [items, grace])
+                    counted = [self.keyspace.grace, self.keyspace.bytes, repr(time.time())]
+                    calls.eval("delete_many", [], [items, grace, *counted])
                 calls.eval("index_remove", self.keyspace.index, pairs(batch))
                 self.counters.send(calls.pipe)
                 results = raise_errors(calls.execute())
                 if many:
                     removed += results[0].count(b"1")
-                else:
-                    removed += sum(int(existed) for existed in results[: len(batch)])
+                else:  # on a cluster, the bodies put in their grace are counted apart
+                    removed += sum(int(result[0]) for result in results[: len(batch)])
+                    self.index.count_retired(result[1:] for result in results[: len(batch)])
         return removed
 
     def iter_entries(self) -> Iterator[Entry]:

@@ -29,13 +29,21 @@ class Counters:
             self.pending[0 if hit else 1] += 1
         _PENDING.add(self)
 
-    def send(self, pipe: Any) -> bool:
-        """Add the unsent counts to ``pipe``; lost if it fails (they are statistics)."""
+    def take(self) -> tuple[int, int]:
+        """The unsent counts, now the caller's to send (lost if that fails: they are
+        statistics)."""
         if not (self.pending[0] or self.pending[1]):
-            return False
+            return 0, 0
         with self._lock:
             hits, misses = self.pending
             self.pending = [0, 0]
+        return hits, misses
+
+    def send(self, pipe: Any) -> bool:
+        """Add the unsent counts to ``pipe``; lost if it fails (they are statistics)."""
+        hits, misses = self.take()
+        if not (hits or misses):
+            return False
         if hits:
             pipe.hincrby(self.stats_key, "hits", hits)
         if misses:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import msgpack
@@ -291,13 +291,42 @@ class Index:
             return None
         return memory / counted + sum(int(m or 0) for m in index_memory) / total
 
+    def count_retired(self, retired: Iterable[Sequence[Any]]) -> None:
+        """Count body lists put in their grace (name, size, ms left, as the entry
+        scripts return them; an empty name: none) for ``max_size`` until they go."""
+        args: list[Any] = []
+        for name, size, left in retired:
+            if name:
+                args += [name, size, left]
+        if args:
+            run_script(
+                self.client,
+                "count_retired",
+                [self.keys.grace, self.keys.bytes],
+                [repr(time.time()), *args],
+            )
+
+    def drop_retired(self, wanted: int) -> bool:
+        """Remove the body lists longest in their grace at once (a reader in the
+        middle of one fails) until ``wanted`` bytes are freed; False if there were none."""
+        keys = [self.keys.grace, self.keys.bytes]
+        names = run_script(self.client, "drop_retired", keys, [wanted])
+        if names:
+            self.client.unlink(*names)
+        return bool(names)
+
     def evict(
         self, total: int, max_size: int, ratio: float, delete_keys: Callable[[Iterable[str]], int]
     ) -> None:
         """Delete least recently used entries until ``total`` (what the index counts)
-        times ``ratio`` fits ``max_size``, down to ``EVICT_TO`` of it."""
+        times ``ratio`` fits ``max_size``, down to ``EVICT_TO`` of it. Body lists in
+        their grace go first (they are no longer served); those of evicted entries
+        enter their grace, so they go next if room is still needed."""
         goal = max_size * EVICT_TO / ratio
         while total > goal:
+            if self.drop_retired(int(total - goal) + 1):
+                total = int(self.client.get(self.keys.bytes) or 0)
+                continue
             lru = cast("list[bytes]", self.client.zrange(self.keys.lru, 0, 31))
             oldest = [text(k) for k in lru]
             if not oldest:

@@ -11,6 +11,9 @@ key, lives in one slot):
 - ``ns:{ns}:meta``            index: hash, key -> msgpack row (url, status, size ...)
 - ``ns:{ns}:lru``             sorted set, key -> last use (``max_size``)
 - ``ns:{ns}:sizes``/``bytes`` what each entry counts for ``max_size``, and the sum
+                              (body lists in their grace included)
+- ``ns:{ns}:grace``           sorted set, "<size> <body list>" -> when Redis drops a
+                              replaced or deleted body list (see ``scripts``)
 - ``ns:{ns}:stats``           hash: hits and misses (``clear`` keeps them)
 
 ``pk`` is the primary key itself, or ``#`` and a digest of it when it cannot be a
@@ -27,10 +30,11 @@ class Keyspace:
 
     def __init__(self, namespace: str) -> None:
         self.namespace = ns = namespace
-        names = ("expires", "gone", "lru", "meta", "sizes", "bytes")
+        names = ("expires", "gone", "lru", "meta", "sizes", "bytes", "grace")
         #: The index keys, in the order the index scripts take them.
         self.index = [f"{ns}:{{{ns}}}:{name}" for name in names]
-        self.expires, self.gone, self.lru, self.meta, self.sizes, self.bytes = self.index
+        self.expires, self.gone, self.lru, self.meta, self.sizes, self.bytes = self.index[:6]
+        self.grace = self.index[6]
         self.stats = f"{ns}:{{{ns}}}:stats"
 
     def entry(self, primary_key: str, key: str) -> tuple[str, str, str]:

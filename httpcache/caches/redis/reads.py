@@ -115,9 +115,14 @@ class Reads:
                 for key, raw in damaged:
                     head_key, variants, body_prefix = self.keys.entry(primary_key, key)
                     batch.eval("delete", [head_key, variants, body_prefix], [key, grace, raw])
-                gone = [key for (key, _), n in zip(damaged, batch.execute(), strict=True) if n == 1]
-                if gone:
-                    self.index.remove([(key, b"") for key in gone])
+                done = [
+                    (key, r)
+                    for (key, _), r in zip(damaged, batch.execute(), strict=True)
+                    if isinstance(r, list) and r[0] == 1
+                ]
+                if done:
+                    self.index.remove([(key, b"") for key, _ in done])
+                    self.index.count_retired(r[1:] for _, r in done)
         except StorageError as exc:  # it stays a miss
             logger.debug("%s", exc)
 

@@ -42,55 +42,95 @@ local function expire_all(ttl, head, variants, set_ttl, body)
     redis.call('PERSIST', variants)
   end
 end
+-- A replaced or deleted body list lives ``grace`` ms more; returns the ms it has left
+-- (0: gone already).
 local function retire(body, grace)
   local left = redis.call('PTTL', body)
-  if left == -1 or left > grace then redis.call('PEXPIRE', body, grace) end
+  if left == -1 or left > grace then
+    redis.call('PEXPIRE', body, grace)
+    return grace
+  end
+  return math.max(left, 0)
 end
+-- The body list of a head (false if inline or none) and its size.
 local function old_body(head, prefix)
-  if redis.call('TYPE', head).ok ~= 'hash' then return false end
-  local f = redis.call('HMGET', head, 'g', 'n')
-  if f[1] and (tonumber(f[2] or '0') or 0) > 0 then return prefix .. f[1] end
-  return false
+  if redis.call('TYPE', head).ok ~= 'hash' then return false, 0 end
+  local f = redis.call('HMGET', head, 'g', 'n', 's')
+  if f[1] and (tonumber(f[2] or '0') or 0) > 0 then
+    return prefix .. f[1], tonumber(f[3] or '0') or 0
+  end
+  return false, 0
 end
 """
 
-# KEYS: head, variants, new body list, body prefix.
-# ARGV: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
-#       7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline,
-#       12 the body's CRC-32.
-# Returns 1, or -1 if the body list lost chunks before the commit.
-_COMMIT = (
+# Body lists in their grace count for ``max_size`` until they go: the ``grace`` sorted
+# set holds "<size> <name>" scored by when Redis drops the list, the size is in the
+# ``bytes`` total meanwhile.
+_RETIRED = """
+local function count_retired(grace_key, bytes_key, now, name, size, left)
+  if left <= 0 or size <= 0 then return end
+  redis.call('ZADD', grace_key, tonumber(now) + left / 1000, size .. ' ' .. name)
+  redis.call('INCRBY', bytes_key, size)
+end
+local function uncount(grace_key, bytes_key, members)
+  if #members == 0 then return end
+  local freed = 0
+  for i = 1, #members do freed = freed + (tonumber(string.match(members[i], '^%d+')) or 0) end
+  redis.call('ZREM', grace_key, unpack(members))
+  redis.call('DECRBY', bytes_key, freed)
+end
+local function prune_retired(grace_key, bytes_key, now)
+  uncount(grace_key, bytes_key,
+          redis.call('ZRANGEBYSCORE', grace_key, '-inf', now, 'LIMIT', 0, 64))
+end
+"""
+
+# K: head, variants, new body list, body prefix.
+# A: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
+#    7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline,
+#    12 the body's CRC-32.
+# Returns 1 (or -1 if the body list lost chunks before the commit) and the body list
+# it retired: name ('': none), size, ms left (see ``count_retired``).
+_COMMIT_FUNCTION = (
     _LUA_HELPERS
     + """
-local previous = old_body(KEYS[1], KEYS[4])
-local chunks = 0
-if ARGV[11] == '1' then
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', 0,
-             's', ARGV[3], 'c', ARGV[10], 'k', ARGV[12], 'b', ARGV[5])
-else
-  local pushed = tonumber(ARGV[4])
-  chunks = pushed
-  local length = redis.call('LLEN', KEYS[3])
-  if ARGV[5] ~= '' then
-    chunks = pushed + 1
-    if length == pushed then length = redis.call('RPUSH', KEYS[3], ARGV[5]) end
+local function commit(K, A)
+  local previous, previous_size = old_body(K[1], K[4])
+  local chunks = 0
+  if A[11] == '1' then
+    redis.call('DEL', K[1])
+    redis.call('HSET', K[1], 'v', A[9], 'e', A[2], 'g', A[1], 'n', 0,
+               's', A[3], 'c', A[10], 'k', A[12], 'b', A[5])
+  else
+    local pushed = tonumber(A[4])
+    chunks = pushed
+    local length = redis.call('LLEN', K[3])
+    if A[5] ~= '' then
+      chunks = pushed + 1
+      if length == pushed then length = redis.call('RPUSH', K[3], A[5]) end
+    end
+    if length ~= chunks then return {-1, '', 0, 0} end
+    redis.call('DEL', K[1])
+    redis.call('HSET', K[1], 'v', A[9], 'e', A[2], 'g', A[1], 'n', chunks,
+               's', A[3], 'c', A[10], 'k', A[12])
   end
-  if length ~= chunks then return -1 end
-  redis.call('DEL', KEYS[1])
-  redis.call('HSET', KEYS[1], 'v', ARGV[9], 'e', ARGV[2], 'g', ARGV[1], 'n', chunks,
-             's', ARGV[3], 'c', ARGV[10], 'k', ARGV[12])
+  sane_set(K[2])
+  local set_ttl = redis.call('PTTL', K[2])
+  redis.call('SADD', K[2], A[7])
+  local body = false
+  if chunks > 0 then body = K[3] end
+  expire_all(tonumber(A[6]), K[1], K[2], set_ttl, body)
+  if previous and previous ~= K[3] then
+    local left = retire(previous, tonumber(A[8]))
+    if left > 0 then return {1, previous, previous_size, left} end
+  end
+  return {1, '', 0, 0}
 end
-sane_set(KEYS[2])
-local set_ttl = redis.call('PTTL', KEYS[2])
-redis.call('SADD', KEYS[2], ARGV[7])
-local body = false
-if chunks > 0 then body = KEYS[3] end
-expire_all(tonumber(ARGV[6]), KEYS[1], KEYS[2], set_ttl, body)
-if previous and previous ~= KEYS[3] then retire(previous, tonumber(ARGV[8])) end
-return 1
 """
 )
+
+# KEYS and ARGV: K and A of ``commit``. Returns what it returns.
+_COMMIT = _COMMIT_FUNCTION + "return commit(KEYS, ARGV)\n"
 
 # KEYS: head, variants, body prefix. ARGV: 1 created_at, 2 entry, 3 ttl ms (0: none),
 # 4 member, 5 size, 6 head format. Returns {1}, {0} if the head is gone or holds
@@ -116,33 +156,38 @@ return {1}
 # KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
 # it, so that a reader in the middle of it finishes), and for a damaged entry the
 # ``e`` field read from it: the entry goes only if its head still holds that (a
-# rewrite meanwhile stays). Returns 1 if the head existed (and went).
+# rewrite meanwhile stays). Returns 1 if the head existed (and went), and the body
+# list it retired as ``commit`` does.
 _DELETE = (
     _LUA_HELPERS
     + """
 if ARGV[3] and redis.call('TYPE', KEYS[1]).ok == 'hash'
    and (redis.call('HGET', KEYS[1], 'e') or '') ~= ARGV[3] then return 0 end
-local body = old_body(KEYS[1], KEYS[3])
+local body, size = old_body(KEYS[1], KEYS[3])
 local existed = redis.call('DEL', KEYS[1])
-if body then retire(body, tonumber(ARGV[2])) end
+local left = 0
+if body then left = retire(body, tonumber(ARGV[2])) end
 sane_set(KEYS[2])
 redis.call('SREM', KEYS[2], ARGV[1])
-return existed
+if left > 0 then return {existed, body, size, left} end
+return {existed, '', 0, 0}
 """
 )
 
 # ARGV: a msgpack array of [head, variants, body prefix, member] (one server, not a
-# cluster: entries of many slots), grace ms. _DELETE for each; returns a string of '1'
-# (the head existed) or '0' for each.
+# cluster: entries of many slots), grace ms, the grace and bytes keys, now. _DELETE for
+# each, the bodies it retires counted; returns a string of '1' (the head existed) or
+# '0' for each.
 _DELETE_MANY = (
     _LUA_HELPERS
+    + _RETIRED
     + """
 local grace = tonumber(ARGV[2])
 local existed = {}
 for i, it in ipairs(cmsgpack.unpack(ARGV[1])) do
-  local body = old_body(it[1], it[3])
+  local body, size = old_body(it[1], it[3])
   existed[i] = redis.call('DEL', it[1])
-  if body then retire(body, grace) end
+  if body then count_retired(ARGV[3], ARGV[4], ARGV[5], body, size, retire(body, grace)) end
   sane_set(it[2])
   redis.call('SREM', it[2], it[4])
 end
@@ -168,27 +213,85 @@ for i = 1, #names do found[i] = redis.call('EXISTS', names[i]) end
 return table.concat(found)
 """
 
-# KEYS: expires, gone, lru, meta, sizes, bytes. ARGV: key, expires score, gone
+# K: expires, gone, lru, meta, sizes, bytes (and grace). A: key, expires score, gone
 # score, now, row, cost. Writes the key's index row; returns the new total cost.
 _INDEX_WRITE = """
-local function write_row()
-  local old_cost = tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0') or 0
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-  redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-  redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
-  redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
-  redis.call('HSET', KEYS[5], ARGV[1], ARGV[6])
-  return redis.call('INCRBY', KEYS[6], tonumber(ARGV[6]) - old_cost)
+local function write_row(K, A)
+  local old_cost = tonumber(redis.call('HGET', K[5], A[1]) or '0') or 0
+  redis.call('ZADD', K[1], A[2], A[1])
+  redis.call('ZADD', K[2], A[3], A[1])
+  redis.call('ZADD', K[3], A[4], A[1])
+  redis.call('HSET', K[4], A[1], A[5])
+  redis.call('HSET', K[5], A[1], A[6])
+  return redis.call('INCRBY', K[6], tonumber(A[6]) - old_cost)
 end
 """
 
-# KEYS and ARGV: as _INDEX_WRITE.
-# Returns the new total cost and the row it replaced ('' if none).
+# KEYS and ARGV: as _INDEX_WRITE, with the grace key; retired bodies gone by now stop
+# counting. Returns the new total cost and the row it replaced ('' if none).
 _INDEX_PUT = (
     _INDEX_WRITE
+    + _RETIRED
     + """
 local old_row = redis.call('HGET', KEYS[4], ARGV[1]) or ''
-return {write_row(), old_row}
+prune_retired(KEYS[7], KEYS[6], ARGV[4])
+return {write_row(KEYS, ARGV), old_row}
+"""
+)
+
+# One server (not a cluster: the keys of two slots): ``commit`` and ``index_put`` in
+# one call, and the hit and miss counts. ARGV: 1 a msgpack array [K of commit, A of
+# commit without its 5th, the index keys, the row (as _INDEX_WRITE's A), the stats
+# key, hits, misses], 2 the last chunk (A[5] of commit). Returns the status of
+# ``commit`` (no row is written unless 1), the new total cost, the row replaced.
+_STORE = (
+    _COMMIT_FUNCTION
+    + _INDEX_WRITE
+    + _RETIRED
+    + """
+local a = cmsgpack.unpack(ARGV[1])
+local A, I, row = a[2], a[3], a[4]
+A[5] = ARGV[2]
+local done = commit(a[1], A)
+if done[1] ~= 1 then return {done[1], 0, ''} end
+local old_row = redis.call('HGET', I[4], row[1]) or ''
+prune_retired(I[7], I[6], row[4])
+count_retired(I[7], I[6], row[4], done[2], done[3], done[4])
+local total = write_row(I, row)
+if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
+if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
+return {1, total, old_row}
+"""
+)
+
+# KEYS: grace, bytes. ARGV: now, then name, size and ms left of each body list retired
+# (what ``commit`` and ``delete`` return on a cluster). Counts them.
+_COUNT_RETIRED = (
+    _RETIRED
+    + """
+for i = 2, #ARGV, 3 do
+  count_retired(KEYS[1], KEYS[2], ARGV[1], ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]))
+end
+return 0
+"""
+)
+
+# KEYS: grace, bytes. ARGV: bytes wanted. Stops counting the bodies longest in their
+# grace, until as many bytes are freed (at most 64 bodies), and returns their names
+# (the caller removes them at once: ``max_size`` needs the room).
+_DROP_RETIRED = (
+    _RETIRED
+    + """
+local members = redis.call('ZRANGE', KEYS[1], 0, 63)
+local wanted, freed, taken, names = tonumber(ARGV[1]), 0, {}, {}
+for i = 1, #members do
+  if freed >= wanted then break end
+  freed = freed + (tonumber(string.match(members[i], '^%d+')) or 0)
+  taken[i] = members[i]
+  names[i] = string.match(members[i], '^%d+ (.*)$')
+end
+uncount(KEYS[1], KEYS[2], taken)
+return names
 """
 )
 
@@ -214,7 +317,7 @@ local old_row = redis.call('HGET', KEYS[4], ARGV[1])
 if not old_row then return -1 end
 local ok, fields = pcall(cmsgpack.unpack, old_row)
 if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(ARGV[7]) then return 0 end
-write_row()
+write_row(KEYS, ARGV)
 return 1
 """
 )
@@ -250,6 +353,9 @@ return #keys
 
 SCRIPTS: dict[str, str] = {
     "commit": _COMMIT,
+    "store": _STORE,
+    "count_retired": _COUNT_RETIRED,
+    "drop_retired": _DROP_RETIRED,
     "update_head": _UPDATE_HEAD,
     "delete": _DELETE,
     "delete_many": _DELETE_MANY,

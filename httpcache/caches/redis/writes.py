@@ -14,6 +14,8 @@ import math
 import time
 from collections.abc import Callable, Iterable
 
+import msgpack
+
 from ...errors import DeserializationError, StorageError
 from ...models import Entry
 from ...serialize import dumps_entry
@@ -23,7 +25,7 @@ from .heads import HEAD_FORMAT, HeadMemo
 from .index import Index
 from .keyspace import Keyspace
 from .rows import load_row
-from .scripts import REDIS_ERRORS, Batch, Client, raise_errors, storage_errors
+from .scripts import REDIS_ERRORS, Batch, Client, raise_errors, run_script, storage_errors
 
 logger = logging.getLogger("httpcache")
 
@@ -32,6 +34,8 @@ PENDING_TTL = 600.0
 #: A replaced or deleted body stays readable this long, for readers in the middle of
 #: it (another thread or process streaming a hit); then Redis drops it.
 REPLACED_BODY_GRACE = 60.0
+GRACE_MS = str(int(REPLACED_BODY_GRACE * 1000))
+HEAD_FORMAT_TEXT = str(HEAD_FORMAT)
 
 
 def queue_delete(batch: Batch, keys: Keyspace, primary_key: str, key: str) -> None:
@@ -79,33 +83,48 @@ class Writes:
         pipe.execute()
 
     def commit(self, entry: Entry, gen: str, pushed: int, tail: bytes, crc: int) -> int:
-        """Index row and head swap in one round trip; returns the total cost for
+        """Head swap and index row in one round trip (one script on a server; on a
+        cluster the two slots' scripts in parallel); returns the total cost for
         ``max_size``."""
         head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
         data = dumps_entry(entry)
         now = time.time()
         ttl = self.ttl_ms(entry, now)
         row = self.index.row_args(entry, len(data), now, ttl)
-        args = [gen, data, entry.size, pushed, tail, ttl, entry.key]
-        args += [int(REPLACED_BODY_GRACE * 1000), HEAD_FORMAT, repr(entry.created_at)]
-        args += ["0" if pushed else "1", crc]
+        args = [gen, data, str(entry.size), str(pushed), tail, str(ttl), entry.key]
+        args += [GRACE_MS, HEAD_FORMAT_TEXT, repr(entry.created_at)]
+        args += ["0" if pushed else "1", str(crc)]
         keys = [head_key, variants, body_prefix + gen, body_prefix]
-        batch = Batch(self.client)
-        batch.eval("index_put", self.keys.index, row)
-        batch.eval("commit", keys, args)
-        self.counters.send(batch.pipe)
         self.memo.forget(entry.key)
-        (total, old), status = raise_errors(batch.execute())[:2]
+        retired: list[object] = []
+        if not self.index.cluster:
+            hits, misses = self.counters.take()
+            args[4] = b""  # sent apart: not copied into the array
+            row[5] = str(row[5])
+            packed = msgpack.packb(
+                [keys, args, self.keys.index, row, self.keys.stats, hits, misses],
+                use_bin_type=False,  # Lua's cmsgpack reads no bin type
+            )
+            status, total, old = run_script(self.client, "store", [], [packed, tail])
+        else:
+            batch = Batch(self.client)
+            batch.eval("index_put", self.keys.index, row)
+            batch.eval("commit", keys, args)
+            self.counters.send(batch.pipe)
+            (total, old), (status, *retired) = raise_errors(batch.execute())[:2]
+            if status != 1:
+                self.index.remove([(entry.key, row[4])])
         if status != 1:
-            self.index.remove([(entry.key, row[4])])
             raise StorageError(f"{self.owner!r}: the body of {entry.key} lost chunks before commit")
+        if retired:
+            self.index.count_retired([retired])
         old_row = None
         with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
             old_row = load_row(entry.key, old) if old else None
         if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
             batch = Batch(self.client)
             queue_delete(batch, self.keys, old_row.primary_key, entry.key)
-            raise_errors(batch.execute())
+            self.index.count_retired(result[1:] for result in raise_errors(batch.execute()))
         return int(total)
 
     def after_commit(self, total: int) -> None:
