@@ -3,7 +3,7 @@
     python -m benchmarks [--quick] [--only NAME ...]
 
 Scenarios (each a module of this package): hits, misses, revalidation, threads,
-processes, large_body, inspection, startup. ``--quick`` runs each once with tiny
+processes, large_body, inspection, startup, scale. ``--quick`` runs each once with tiny
 sizes (what the smoke test does). ``BENCH_BACKENDS=filesystem,redis`` limits the
 per-backend scenarios to those backends. Results: ``benchmarks/results/latest.json`` and
 ``benchmarks/results/latest.md`` (the markdown shown in README.md).
@@ -32,6 +32,7 @@ SCENARIOS = {
     "large_body": "benchmarks.large_body",
     "inspection": "benchmarks.inspection",
     "startup": "benchmarks.cli_startup",
+    "scale": "benchmarks.scale",
 }
 
 

@@ -146,6 +146,51 @@ def test_everything_survives_a_new_instance(cache: SQLiteCache, db_path: Path) -
     again.close()
 
 
+def test_a_batch_stores_together_at_its_end(cache: SQLiteCache, db_path: Path) -> None:
+    outside = SQLiteCache(db_path, busy_timeout=0.1)
+    entries = [make_entry(f"http://example.test/{i}") for i in range(5)]
+    with cache.batch():
+        for i, entry in enumerate(entries):
+            cache.save(entry, b"body %d" % i)
+        # The writer sees its own entries; another connection sees none yet.
+        assert [cache.read_body(e.key) for e in entries] == [b"body %d" % i for i in range(5)]
+        assert cache.find(entries[0].primary_key) == [cache.read_entry(entries[0].key)]
+        assert outside.read_entry(entries[0].key) is None
+        with pytest.raises(StorageError):  # other writers wait for the end
+            outside.save(make_entry("http://example.test/other"), b"x")
+    assert [outside.read_body(e.key) for e in entries] == [b"body %d" % i for i in range(5)]
+    assert len(outside) == 5 and outside.stats().bytes == 5 * len(b"body 0")
+    outside.close()
+
+
+def test_a_batch_that_raises_stores_nothing(cache: SQLiteCache) -> None:
+    kept = cache.save(make_entry("http://example.test/kept"), b"kept")
+    with pytest.raises(RuntimeError), cache.batch():
+        cache.save(make_entry("http://example.test/a"), b"a")
+        cache.delete(kept.key)
+        raise RuntimeError("stop")
+    assert cache.read_body(kept.key) == b"kept"
+    assert cache.read_entry(make_entry("http://example.test/a").key) is None
+    assert len(cache) == 1
+    cache.save(make_entry("http://example.test/b"), b"b")  # and the cache goes on
+    assert len(cache) == 2
+
+
+def test_a_failed_write_in_a_batch_undoes_only_itself(cache: SQLiteCache) -> None:
+    first = make_entry("http://example.test/first")
+    with cache.batch():
+        cache.save(first, b"first")
+        writer = cache.open_writer(make_entry("http://example.test/second"))
+        writer.write(b"x" * (CHUNK + 1))  # a chunk stored within the batch
+        with pytest.raises(StorageError):
+            with cache.connections.transaction("fail") as conn:
+                conn.execute("DELETE FROM heads")
+                conn.execute("INSERT INTO no_such_table VALUES (1)")
+        writer.commit()
+    assert cache.read_body(first.key) == b"first"
+    assert cache.read_body(make_entry("http://example.test/second").key) == b"x" * (CHUNK + 1)
+
+
 def test_close_closes_connections_of_every_thread_and_reopens(cache: SQLiteCache) -> None:
     entry = cache.save(make_entry(), b"x")
     worker = threading.Thread(target=lambda: cache.read_entry(entry.key))

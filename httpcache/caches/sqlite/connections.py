@@ -123,8 +123,8 @@ class Connections:
                         close_quietly(other)
                 self._conns = kept
             self._local.conn = conn
-        elif conn.in_transaction:  # left open by an interrupted call
-            conn.rollback()
+        elif conn.in_transaction and not getattr(self._local, "batch", False):
+            conn.rollback()  # left open by an interrupted call
         return conn
 
     def all_open(self) -> list[sqlite3.Connection]:
@@ -197,7 +197,20 @@ class Connections:
         """A write transaction: the write lock is taken at once (waiting up to the
         busy timeout), so it cannot fail half-way for want of the lock. ``bulk``
         lends the connection a larger page cache for the transaction: deleting many
-        rows touches index pages in random order."""
+        rows touches index pages in random order. Inside this thread's ``batch`` it
+        is a savepoint of the batch's transaction (a failure undoes its own writes)."""
+        if getattr(self._local, "batch", False):
+            with self.errors(action):
+                conn = self.connection()
+                conn.execute("SAVEPOINT step")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK TO step")
+                    conn.execute("RELEASE step")
+                    raise
+                conn.execute("RELEASE step")
+            return
         with self.errors(action):
             self._check_writable(action)
             conn = self.connection()
@@ -219,6 +232,20 @@ class Connections:
             finally:
                 if bulk:
                     conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One write transaction for every write this thread makes inside the block,
+        committed at its end (rolled back on an exception); a nested batch joins."""
+        if getattr(self._local, "batch", False):
+            yield
+            return
+        with self.transaction("store a batch", bulk=True):
+            self._local.batch = True
+            try:
+                yield
+            finally:
+                self._local.batch = False
 
     def _check_writable(self, action: str) -> None:
         """Refuse a write to a file opened read-only, unless it became writable (then
