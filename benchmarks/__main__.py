@@ -3,8 +3,8 @@
     python -m benchmarks [--quick] [--only NAME ...]
 
 Scenarios (each a module of this package): hits, misses, revalidation, threads,
-processes, large_body, inspection, startup, scale. ``--quick`` runs each once with tiny
-sizes (what the smoke test does). ``BENCH_BACKENDS=filesystem,redis`` limits the
+processes, large_body, inspection, startup, scale, storage_bytes. ``--quick`` runs
+each once with tiny sizes (what the smoke test does). ``BENCH_BACKENDS=filesystem,redis`` limits the
 per-backend scenarios to those backends. Results: ``benchmarks/results/latest.json`` and
 ``benchmarks/results/latest.md`` (the markdown shown in README.md).
 """
@@ -33,6 +33,7 @@ SCENARIOS = {
     "inspection": "benchmarks.inspection",
     "startup": "benchmarks.cli_startup",
     "scale": "benchmarks.scale",
+    "storage_bytes": "benchmarks.storage_bytes",
 }
 
 
