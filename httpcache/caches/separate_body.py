@@ -4,9 +4,15 @@ Heads live where ``FileCache`` keeps its entries (see ``_files``); the frame's p
 is a random token naming the body, ``bodies/<kd[:2]>/<kd>.<token>``. A commit, under
 the entry's lock:
 
+0. a marker ``bodies/<kd[:2]>/<kd>.pending`` says the key's files are being changed;
 1. the body, streamed into ``.tmp``, moves to a new, uniquely named body file;
 2. the head naming it replaces the old head (``os.replace``): the commit point;
-3. the previous body (and any body of this key a crash left behind) is removed.
+3. the previous body (named by the old head) is removed, then the marker.
+
+A marker found at step 0 was left by a process that died in the middle: then every
+body of the key but the new one is removed (the only time a folder of bodies is
+listed, so a store costs the same however many entries the cache holds). Removing an
+entry takes the same steps: marker, head, the body it named, marker.
 
 A reader thus never pairs a head with a missing or different body: a body file is
 complete before any head names it, and never changes. If a rewrite removes the body
@@ -18,16 +24,19 @@ freshening (``update_head``) rewrites only the small head file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
+from collections.abc import Iterator
 from typing import BinaryIO
 
-from ..errors import DeserializationError
+from ..errors import DeserializationError, StorageError
 from ..models import Entry
 from ..serialize import loads_entry
 from ._file_options import FileCacheOptions
 from ._files import (
+    CREATE_FLAGS,
     FRAME,
     Frame,
     StagedWriter,
@@ -106,15 +115,51 @@ class SeparateBodyFileCache(FileCacheOptions):
             with self._locked(kd[:2]):
                 old = self._head(kd)
                 body = self._body_path(kd, token)
-                tmp.move_to(body, self)
-                try:
-                    self._install(entry, old.entry if old else None, head)
-                except BaseException:
-                    remove_file(body)  # no head names it
-                    raise
-                self._remove_extra(kd, keep=token)
+                with self._changing(kd, (old.token,) if old else (), keep=token):
+                    tmp.move_to(body, self)
+                    try:
+                        self._install(entry, old.entry if old else None, head)
+                    except BaseException:
+                        remove_file(body)  # no head names it
+                        raise
         finally:
             head.discard()
+
+    @contextlib.contextmanager
+    def _removing(self, kd: str, frame: Frame | None) -> Iterator[None]:
+        # A head there but unreadable: its body is not known, so every one goes.
+        known = (frame.token,) if frame else None if os.path.lexists(self._entry_path(kd)) else ()
+        with self._changing(kd, known):
+            yield
+
+    @contextlib.contextmanager
+    def _changing(self, kd: str, old: tuple[str, ...] | None, keep: str = "") -> Iterator[None]:
+        """Steps 0 and 3 of a change to key ``kd`` (see the module's text) around the
+        caller's; ``old``: the bodies to remove after it (None: not known, all but
+        ``keep``). On an exception the marker stays: the next change tidies up."""
+        pending = os.path.join(self._bodies_dir, kd[:2], f"{kd}.pending")
+        died = os.path.lexists(pending)  # a change of this key that never ended
+        if not died:
+            self._make_marker(pending)
+        yield
+        if died or old is None:
+            self._remove_extra(kd, keep=keep)
+        else:
+            for token in old:
+                if token != keep:
+                    remove_file(self._body_path(kd, token))
+        remove_file(pending)
+
+    def _make_marker(self, path: str) -> None:
+        for _ in range(3):  # a concurrent clear may remove the empty folder meanwhile
+            try:
+                os.close(os.open(path, CREATE_FLAGS, self.filemode))
+                return
+            except FileExistsError:
+                return
+            except FileNotFoundError:
+                self._make_dir(os.path.dirname(path))
+        raise StorageError(f"cannot create {path}")
 
     def update_head(self, entry: Entry) -> None:
         """Replace the head file only; it keeps naming the same body."""

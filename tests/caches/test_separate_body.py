@@ -73,11 +73,32 @@ class TestSeparateBodyFileCache(FileBackendTests):
     def test_old_and_orphaned_bodies_go_with_the_next_write(self, cache, folder) -> None:
         entry = cache.save(make_entry(), b"first")
         kd = name_of(entry.key)
-        orphan = folder / "bodies" / kd[:2] / f"{kd}.{'0' * 16}"  # a crash between moves
+        # A process died between moves: its body is there, and its marker.
+        orphan = folder / "bodies" / kd[:2] / f"{kd}.{'0' * 16}"
+        pending = folder / "bodies" / kd[:2] / f"{kd}.pending"
         orphan.write_bytes(b"orphan")
+        pending.touch()
         cache.save(make_entry(created_at=NOW + 5), b"second")
         [body] = body_files(folder)
         assert (folder / body).read_bytes() == b"second"
         orphan.write_bytes(b"orphan")
+        pending.touch()
         cache.delete_keys([entry.key])
+        assert body_files(folder) == []
+
+    def test_every_write_and_removal_leaves_one_body_per_head(self, cache, folder) -> None:
+        entries = [make_entry(f"http://example.test/{i}") for i in range(20)]
+        for round_ in range(3):
+            for i, entry in enumerate(entries):
+                cache.save(entry.with_changes(created_at=NOW + round_), b"%d.%d" % (i, round_))
+        assert len(body_files(folder)) == 20
+        assert [cache.read_body(e.key) for e in entries] == [b"%d.2" % i for i in range(20)]
+        assert cache.delete(*(e.key for e in entries[:5])) == 5
+        assert cache.remove_expired(now=NOW + 61) == 15
+        assert body_files(folder) == [] and files_in(folder / "entries") == []
+
+    def test_an_unreadable_head_takes_its_body_with_it(self, cache, folder) -> None:
+        entry = cache.save(make_entry(), b"body")
+        (folder / "entries" / name_of(entry.key)[:2] / name_of(entry.key)).write_bytes(b"junk")
+        assert cache.delete(entry.key) == 1
         assert body_files(folder) == []

@@ -23,6 +23,7 @@ from .frames import (
 )
 from .locks import LOCK_TIMEOUT, FlockLock
 from .primitives import (
+    CREATE_FLAGS,
     TempFile,
     cache_folder,
     list_names,
@@ -41,6 +42,7 @@ logger = logging.getLogger("httpcache")
 
 __all__ = [
     "CRC_AT",
+    "CREATE_FLAGS",
     "FOLD_AT",
     "FRAME",
     "HEAD_READ",

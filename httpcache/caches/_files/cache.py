@@ -37,7 +37,7 @@ import threading
 import time
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar
 
 from filelock import FileLock, Timeout
 
@@ -93,7 +93,6 @@ class FileCacheBase(BaseCache):
         self.forever = forever
         self.filemode = filemode
         self.dirmode = dirmode
-        self._explicit = threading.local()
         self._reads = threading.local()  # .held: this thread's HeldFiles
         self._place(cache_folder(directory, use_cache_dir))
 
@@ -313,19 +312,36 @@ class FileCacheBase(BaseCache):
         """An entry's head and a stream of its body, both of the same commit."""
 
     def delete_keys(self, keys: Iterable[str]) -> int:
-        if self.forever and not getattr(self._explicit, "active", False):
+        if self.forever:
             logger.debug("forever=True, so entries are only deleted by delete()")
             return 0
         with storage_errors("delete entries"):
             return sum(self._remove(name_of(key)) for key in set(keys))
 
-    def delete(self, *keys: str, **options: Any) -> int:
-        """As ``BaseCache.delete``; an explicit call deletes even with ``forever=True``."""
-        self._explicit.active = True
-        try:
-            return super().delete(*keys, **options)
-        finally:
-            self._explicit.active = False
+    def delete(
+        self,
+        *keys: str,
+        urls: Iterable[str] | None = None,
+        expired: bool = False,
+        older_than: float | None = None,
+        now: float | None = None,
+    ) -> int:
+        """As ``BaseCache.delete``, in one pass over the entries: each found to go is
+        removed with the primary key read in that pass (its head is not read again).
+        An explicit call deletes even with ``forever=True``."""
+        now = time.time() if now is None else now
+        doomed: dict[str, str | None] = {name_of(key): None for key in keys}
+        wanted_urls = {self.url_normalizer(u) for u in urls or ()}
+        if wanted_urls or expired or older_than is not None:
+            for entry in self.iter_entries():
+                if (
+                    entry.url in wanted_urls
+                    or (expired and entry.is_expired_at(now))
+                    or (older_than is not None and now - entry.created_at > older_than)
+                ):
+                    doomed[name_of(entry.key)] = entry.primary_key
+        with storage_errors("delete entries"):
+            return sum(self._remove(kd, primary_key) for kd, primary_key in doomed.items())
 
     def iter_entries(self) -> Iterator[Entry]:
         with storage_errors("list entries"):
@@ -435,15 +451,26 @@ class FileCacheBase(BaseCache):
             if not os.path.lexists(self._entry_path(kd)):
                 self._unmark(pd, kd)
 
-    def _remove(self, kd: str) -> bool:
-        """Remove an entry's files and marker; True if its file existed."""
+    def _remove(self, kd: str, primary_key: str | None = None) -> bool:
+        """Remove an entry's files and marker; True if its file existed. With its
+        ``primary_key`` known, an entry without files apart is not read first."""
         with self._locked(kd[:2]):
-            frame = self._head(kd)
-            existed = remove_file(self._entry_path(kd))
-            self._remove_extra(kd)
-            if frame is not None:
-                self._unmark(name_of(frame.entry.primary_key), kd)
+            frame = None
+            if primary_key is None or self.BODY_APART:
+                frame = self._head(kd)
+                primary_key = frame.entry.primary_key if frame is not None else primary_key
+            with self._removing(kd, frame):
+                existed = remove_file(self._entry_path(kd))
+            # A variant's marker (an entry keyed by its primary key has none).
+            if primary_key is not None and name_of(primary_key) != kd:
+                self._unmark(name_of(primary_key), kd)
         return existed
+
+    @contextlib.contextmanager
+    def _removing(self, kd: str, frame: Frame | None) -> Iterator[None]:
+        """Around the removal of entry ``kd``'s file (``frame``: what it held, if read):
+        removes its other files (separate bodies)."""
+        yield
 
     def _remove_extra(self, kd: str, keep: str = "") -> None:
         """Remove files besides the entry file (separate bodies), except ``keep``."""
