@@ -103,9 +103,20 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
     if parts.username or parts.password:
         netloc = f"{REDACTED}@{netloc}" if redact else netloc
+    if redact:  # whatever the caller's list, credentials are never stored in clear
+        ignored = always_redacted(ignored)
     query = _normalize_pairs(parse_qsl(parts.query, keep_blank_values=True), ignored, redact)
     path = parts.path or "/"
     return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
+
+
+def always_redacted(ignored: Collection[str]) -> frozenset[str]:
+    """The parameter names to redact from what is stored: the caller's, and always
+    the common credential names (DESIGN: secrets never reach storage in clear)."""
+    return lowered(ignored) | _CREDENTIAL_SET
+
+
+_CREDENTIAL_SET = frozenset(CREDENTIAL_PARAMETERS)
 
 
 def lowered(names: Collection[str]) -> frozenset[str]:
@@ -148,6 +159,8 @@ def normalize_body(request: Request, ignored: Collection[str] = (), redact: bool
     body = request.body or b""
     if not body:
         return b""
+    if redact:
+        ignored = always_redacted(ignored)
     content_type = _media_type(request.headers)
     if content_type == "application/x-www-form-urlencoded":
         try:
@@ -484,16 +497,44 @@ def create_key(
     ignored = tuple(ignored_parameters or ())
     ignored_headers, ignored_params = split_ignored(ignored)
     body, content_type = _key_body(request, ignored_params)
+    fingerprint = credential_fingerprint(request.headers, shared_credentials(ignored))
+    if ignored == DEFAULT_IGNORED_PARAMETERS:
+        fingerprint = _with_credential_parameters(request, ignored_params, body, fingerprint)
     parts: list[object] = [
         request.method.upper(),
         normalize_url(request.url, ignored_params),
         body,
         matched_header_values(request.headers, match_headers, ignored_headers, content_type),
-        credential_fingerprint(request.headers, shared_credentials(ignored)),
+        fingerprint,
     ]
     if tls:
         parts.append(tls)
     return digest(parts)
+
+
+def _with_credential_parameters(
+    request: Request, ignored_params: frozenset[str], body: object, fingerprint: str
+) -> str:
+    """``fingerprint``, extended by the credential parameters of the query and the
+    body when there are any.
+
+    The default list leaves them out of the URL and body parts only so that they are
+    not kept in clear; a response fetched with one token must still never answer a
+    request with another. Only a caller's own ``ignored_parameters`` naming them says
+    they do not change the response.
+    """
+    query = urlsplit(request.url).query.lower()
+    raw = (request.body or b"").lower()
+    if not any(
+        name in query or name.encode() in raw for name in CREDENTIAL_PARAMETERS
+    ):  # the common case, decided without parsing
+        return fingerprint
+    kept = frozenset(name for name in ignored_params if name.lower() not in _CREDENTIAL_SET)
+    with_url = normalize_url(request.url, kept)
+    with_body = _key_body(request, kept)[0] if raw else b""
+    if with_url == normalize_url(request.url, ignored_params) and with_body == body:
+        return fingerprint
+    return digest(["credential parameters", fingerprint, with_url, with_body])
 
 
 def variant_key(primary_key: str, vary: Sequence[tuple[str, str]]) -> str:
@@ -511,7 +552,7 @@ def redact_request(request: Request, ignored_parameters: Iterable[str]) -> Reque
     )
     body = request.body
     if body:
-        body = normalize_body(request, ignored_params, redact=True) if ignored_params else body
+        body = normalize_body(request, ignored_params, redact=True)
     return Request(
         method=request.method.upper(),
         url=normalize_url(request.url, ignored_params, redact=True),

@@ -11,6 +11,7 @@ whatever the umask (the design's storage guarantees).
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import stat
@@ -205,3 +206,56 @@ def test_set_cookie_is_never_stored_nor_replayed(origin: Origin, store: Store) -
         dump = store.dump()
         assert b"cookie body" in dump  # the entry is there, its cookie is not
         assert sentinel.encode() not in dump
+
+
+def _echo_token(seen: Seen) -> Reply:
+    """Tells requests apart by a digest of what they sent (the secrets themselves must
+    not be in the body, which is stored)."""
+    sent = hashlib.sha256(seen.query.encode() + seen.body).hexdigest()[:16]
+    return Reply(200, {"Cache-Control": "max-age=600"}, f"for {sent}".encode())
+
+
+def test_credential_parameters_partition_the_cache(origin: Origin, store: Store) -> None:  # noqa: F811
+    # Redacted from what is stored, but a response fetched with one token must never
+    # answer a request with another (DESIGN: credentials partition the cache).
+    url = origin.route("/t", _echo_token)
+    session = store.session(allowable_methods=("GET", "POST"))
+    first = session.get(url, params={"token": "SNTLtokAQ7z", "q": "1"})
+    other = session.get(url, params={"Token": "SNTLtokBQ7z", "q": "1"})
+    again = session.get(url, params={"q": "1", "token": "SNTLtokAQ7z"})
+    assert not first.from_cache and not other.from_cache
+    assert other.text != first.text  # the origin's answer for the other token
+    assert again.from_cache and again.text == first.text
+    assert origin.hits("/t") == 2
+    # The same in a JSON body (POST opted in as a query).
+    login = origin.route("/login", _echo_token)
+    session.post(login, json={"user": "u", "password": "SNTLpw1Q7z"})
+    assert not session.post(login, json={"user": "u", "password": "SNTLpw2Q7z"}).from_cache
+    assert session.post(login, json={"password": "SNTLpw1Q7z", "user": "u"}).from_cache
+    if store.name != "memory":
+        dump = store.dump()
+        for needle in (b"SNTLtokAQ7z", b"SNTLtokBQ7z", b"SNTLpw1Q7z", b"SNTLpw2Q7z"):
+            assert needle not in dump
+
+
+def test_a_callers_own_list_shares_what_it_names_and_still_redacts_credentials(
+    origin: Origin,
+    store: Store,  # noqa: F811
+) -> None:
+    url = origin.route("/t", _echo_token)
+    # Naming ``token`` says it does not change the response: one entry for all tokens.
+    shared = store.session(ignored_parameters=["token"])
+    shared.get(url, params={"token": "SNTLtokAQ7z"})
+    assert shared.get(url, params={"token": "SNTLtokBQ7z"}).from_cache
+    # A list that does not name them: credentials stay in the key, and out of storage.
+    own = store.session(ignored_parameters=["utm_source"])
+    own.get(url, params={"api_key": "SNTLkeyCQ7z", "utm_source": "x"})
+    assert own.get(url, params={"api_key": "SNTLkeyCQ7z", "utm_source": "y"}).from_cache
+    assert not own.get(url, params={"api_key": "SNTLkeyDQ7z"}).from_cache
+    listed = store.cli("cache", "ls", "--json")
+    assert "api_key=REDACTED" in listed.output
+    assert "SNTLkeyCQ7z" not in listed.output and "SNTLtokAQ7z" not in listed.output
+    if store.name != "memory":
+        dump = store.dump()
+        for needle in (b"SNTLtokAQ7z", b"SNTLtokBQ7z", b"SNTLkeyCQ7z", b"SNTLkeyDQ7z"):
+            assert needle not in dump
