@@ -797,3 +797,36 @@ def test_bodies_in_their_grace_stop_counting_when_it_is_over(
         cache.save(live_entry("http://h.test/other"), b"small")
     assert 0 < int(redis_client.get(counted) or 0) < SMALL_CHUNK  # the small entry only
     cache.close()
+
+
+def test_a_store_does_not_wait_for_its_reply_and_every_reader_sees_it(
+    redis_server: RedisServer, redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    writer = RedisCache(redis_client, namespace=redis_namespace)
+    reader = RedisCache(redis_server.client(), namespace=redis_namespace)
+    first = writer.save(live_entry("http://h.test/first"), b"first")  # waits: scripts loaded
+    assert not writer._writes.unread._pending
+    second = writer.save(live_entry("http://h.test/second"), b"second")
+    assert writer._writes.unread._pending  # sent; its reply not read yet
+    assert reader.read_entry(second.key) == second  # another client sees it at once
+    assert reader.read_body(second.key) == b"second"
+    assert [e.key for e in writer.find(second.primary_key)] == [second.key]
+    assert not writer._writes.unread._pending  # read by the writer's next call
+    writer.save(live_entry("http://h.test/third"), b"third")
+    writer.close()  # reads the last reply, sends the counts
+    assert not writer._writes.unread._pending
+    assert {e.url for e in reader.entries()} == {first.url, second.url, "http://h.test/third"}
+    reader.close()
+
+
+def test_a_store_sent_to_a_server_that_lost_its_scripts_is_run_again(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    cache.save(live_entry("http://h.test/a"), b"a")
+    redis_client.script_flush()
+    entry = cache.save(live_entry("http://h.test/b"), b"b")  # sent; the server refuses it
+    assert cache.read_entry(entry.key) == entry  # the reply read, the store run again
+    assert cache.read_body(entry.key) == b"b"
+    assert len(cache) == 2
+    cache.close()

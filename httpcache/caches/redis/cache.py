@@ -139,9 +139,11 @@ class RedisCache(BaseCache):
     # ---- the storage protocol -----------------------------------------------------
 
     def find(self, primary_key: str) -> list[Entry]:
+        self._writes.unread.settle()
         return self._reads.find(primary_key)
 
     def read_entry(self, key: str) -> Entry | None:
+        self._writes.unread.settle()
         with storage_errors(self, "read"):
             head = self._reads.locate(key)
         if head is None:
@@ -150,6 +152,7 @@ class RedisCache(BaseCache):
         return head.entry
 
     def open_body(self, key: str) -> BinaryIO | None:
+        self._writes.unread.settle()
         # The body of the head this thread last read for ``key`` (find/read_entry),
         # so that it matches what the caller holds; else the current one.
         head = self._memo.recall(key)
@@ -163,6 +166,7 @@ class RedisCache(BaseCache):
     def open_entry(self, key: str) -> tuple[Entry, BinaryIO] | None:
         """The head this thread last read for ``key`` with its body (no round trip when
         the body is inline), else the current pair; both from the same write."""
+        self._writes.unread.settle()
         head = self._memo.recall(key)
         with storage_errors(self, "read an entry"):
             if head is not None:
@@ -176,12 +180,14 @@ class RedisCache(BaseCache):
         return None if body is None else (head.entry, body)
 
     def open_writer(self, entry: Entry) -> BodyWriter:
+        self._writes.unread.settle()
         body_prefix = self.keyspace.entry(entry.primary_key, entry.key)[2]
         return RedisWriter(self._writes, entry, body_prefix, self.chunk_size)
 
     def update_head(self, entry: Entry) -> None:
         """Head and index row in one round trip; each changes only if it still
         describes the response revalidated (same ``created_at``, see ``freshens``)."""
+        self._writes.unread.settle()
         head_key, variants, body_prefix = self.keyspace.entry(entry.primary_key, entry.key)
         stored = entry
         remembered = self._memo.recall(entry.key)
@@ -209,6 +215,7 @@ class RedisCache(BaseCache):
             self._memo.remember(replace(remembered, entry=stored, size=stored.size))
 
     def delete_keys(self, keys: Iterable[str]) -> int:
+        self._writes.unread.settle()
         unique = list(dict.fromkeys(keys))
         removed = 0
         grace = int(REPLACED_BODY_GRACE * 1000)
@@ -243,6 +250,7 @@ class RedisCache(BaseCache):
 
     def iter_entries(self) -> Iterator[Entry]:
         """Every entry's whole head, listed from the index (heads read a page at a time)."""
+        self._writes.unread.settle()
         wall = time.time()
         for page in self.index.row_pages():
             page = [row for row in page if row.alive_at(wall)]
@@ -261,6 +269,7 @@ class RedisCache(BaseCache):
         Bodies go ``REPLACED_BODY_GRACE`` seconds later (each entry goes at once), so
         that a hit being streamed elsewhere meanwhile is read to its end.
         """
+        self._writes.unread.settle()
         keep = self.keyspace.stats.encode()
         batch: list[bytes] = []
         bodies: list[bytes] = []
@@ -290,6 +299,7 @@ class RedisCache(BaseCache):
             pipe.execute()
 
     def close(self) -> None:
+        self._writes.unread.settle_all()
         try:
             self.flush_counters()
         except StorageError as exc:
@@ -305,10 +315,12 @@ class RedisCache(BaseCache):
 
     def flush_counters(self) -> None:
         """Send the hit and miss counts not sent yet."""
+        self._writes.unread.settle()
         with storage_errors(self, "count lookups"):
             self.counters.flush()
 
     def lookup_counts(self) -> tuple[int, int]:
+        self._writes.unread.settle()
         with storage_errors(self, "read counters"):
             return self.counters.read()
 
@@ -323,6 +335,7 @@ class RedisCache(BaseCache):
         now: float | None = None,
     ) -> Iterator[EntryInfo]:
         """Entries' metadata from the index rows, without reading heads or bodies."""
+        self._writes.unread.settle()
         now = time.time() if now is None else now
         wanted_host = host.lower() if host else None
         if url is None and wanted_host is None:
@@ -338,6 +351,7 @@ class RedisCache(BaseCache):
             yield row.summary()
 
     def contains(self, key: str | None = None, url: str | None = None) -> bool:
+        self._writes.unread.settle()
         if key is None and url is None:
             raise ValueError("contains() needs a key or a url")
         if key is not None and self.read_entry(key) is not None:
@@ -355,6 +369,7 @@ class RedisCache(BaseCache):
         older_than: float | None = None,
         now: float | None = None,
     ) -> int:
+        self._writes.unread.settle()
         now = time.time() if now is None else now
         doomed = dict.fromkeys(keys)
         wanted_urls = {self.url_normalizer(u) for u in urls or ()}
@@ -373,6 +388,7 @@ class RedisCache(BaseCache):
         return self.delete(expired=True, now=now)
 
     def stats(self, now: float | None = None) -> CacheStats:
+        self._writes.unread.settle()
         now = time.time() if now is None else now
         count = size = expired = 0
         per_host: dict[str, int] = {}
@@ -387,5 +403,6 @@ class RedisCache(BaseCache):
 
     def __len__(self) -> int:
         """Entries in the index that Redis keeps by their TTL (one ``ZCOUNT``)."""
+        self._writes.unread.settle()
         with storage_errors(self, "count"):
             return int(self.client.zcount(self.keyspace.gone, f"({time.time()!r}", "+inf"))

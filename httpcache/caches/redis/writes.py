@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import msgpack
 
@@ -26,6 +27,7 @@ from .index import Index
 from .keyspace import Keyspace
 from .rows import load_row
 from .scripts import REDIS_ERRORS, Batch, Client, raise_errors, run_script, storage_errors
+from .unread import Unread
 
 logger = logging.getLogger("httpcache")
 
@@ -68,6 +70,8 @@ class Writes:
         self._settings = settings
         self._delete_keys = delete_keys
         self._commits = 0
+        #: Stores sent without waiting for their reply (see ``unread``).
+        self.unread = Unread(client, owner, self._stored)
 
     def ttl_ms(self, entry: Entry, now: float) -> int:
         """Milliseconds until Redis may drop the entry; 0 for never."""
@@ -105,7 +109,15 @@ class Writes:
                 [keys, args, self.keys.index, row, self.keys.stats, hits, misses],
                 use_bin_type=False,  # Lua's cmsgpack reads no bin type
             )
+            max_size, _ = self._settings()
+            # Nothing waits for the reply of an inline body's store without max_size.
+            tag = (entry.key, entry.primary_key)
+            unread = self.unread
+            waits = pushed or max_size is not None or not unread.ready
+            if not waits and unread.send("store", [packed, tail], tag):
+                return 0
             status, total, old = run_script(self.client, "store", [], [packed, tail])
+            unread.ready = True
         else:
             batch = Batch(self.client)
             batch.eval("index_put", self.keys.index, row)
@@ -118,14 +130,28 @@ class Writes:
             raise StorageError(f"{self.owner!r}: the body of {entry.key} lost chunks before commit")
         if retired:
             self.index.count_retired([retired])
+        self._moved(entry.key, entry.primary_key, old)
+        return int(total)
+
+    def _moved(self, key: str, primary_key: str, old: bytes) -> None:
+        """Drop the entry the key had under another primary key (``old``: its row)."""
         old_row = None
         with contextlib.suppress(DeserializationError):  # a damaged row is replaced anyway
-            old_row = load_row(entry.key, old) if old else None
-        if old_row and old_row.primary_key != entry.primary_key:  # the key moved: drop the old
+            old_row = load_row(key, old) if old else None
+        if old_row and old_row.primary_key != primary_key:
             batch = Batch(self.client)
-            queue_delete(batch, self.keys, old_row.primary_key, entry.key)
+            queue_delete(batch, self.keys, old_row.primary_key, key)
             self.index.count_retired(result[1:] for result in raise_errors(batch.execute()))
-        return int(total)
+
+    def _stored(self, tag: tuple[str, str], reply: list[Any]) -> None:
+        """The reply of a store sent without waiting (see ``unread``)."""
+        status, _, old = reply
+        if status == 1:
+            try:
+                with storage_errors(self.owner, "store"):
+                    self._moved(*tag, old)
+            except StorageError as exc:
+                logger.warning("%s", exc)
 
     def after_commit(self, total: int) -> None:
         """Eviction and a little index pruning: the entry is stored whatever happens here."""
