@@ -72,6 +72,16 @@ class CacheControlAdapter(HTTPAdapter):
     def clock(self) -> Callable[[], float]:
         return self.engine.clock
 
+    @property
+    def heuristic(self) -> Any:
+        """The heuristic given (CacheControl's attribute), or None."""
+        return self.engine.config.heuristic
+
+    @property
+    def cacheable_methods(self) -> tuple[str, ...]:
+        """The methods whose responses are kept (CacheControl's attribute)."""
+        return tuple(self.engine.config.allowable_methods)
+
     def cache_key(self, prepared: requests.PreparedRequest, **send_kwargs: Any) -> str:
         """The primary key this adapter stores ``prepared`` under."""
         tls = _glue.tls_of(send_kwargs.get("verify", True), send_kwargs.get("cert"))

@@ -402,6 +402,10 @@ def test_heuristic_option_takes_any_object_with_update_headers(origin: Origin, f
         session: requests.Session = CachedSession(backend="memory", heuristic=duck)
     else:
         session = CacheControl(requests.Session(), heuristic=duck)  # type: ignore[arg-type]
+    if face == "adapter":
+        adapter = session.get_adapter(url)
+        assert adapter.heuristic is duck  # type: ignore[attr-defined]  # CacheControl's
+        assert adapter.cacheable_methods == ("GET",)  # type: ignore[attr-defined]
     first, second = session.get(url), session.get(url)
     assert duck.seen == [200]  # called on the miss; the hit is fresh by what it wrote
     assert second.from_cache and origin.hits(f"/duck/{face}") == 1
