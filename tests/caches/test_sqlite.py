@@ -447,6 +447,24 @@ def test_a_revalidation_that_shortens_the_lifetime_is_still_removed_when_expired
     assert len(cache) == 1
 
 
+def test_many_entries_expiring_in_one_millisecond_are_all_stored(
+    cache: SQLiteCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ids of one millisecond made scarce (8, not a million): stores keep finding one.
+    monkeypatch.setattr(sqlite_index, "ID_RANDOM_BITS", 3)
+    same = [make_entry(f"http://h.test/{i}", expires=NOW + 60) for i in range(30)]
+    later = cache.save(make_entry("http://h.test/later", expires=NOW + 61), b"later")
+    with cache.batch():
+        for i, entry in enumerate(same):
+            cache.save(entry, b"%d" % i)
+    cache.update_head(later.with_changes(expires=NOW + 60))  # into the crowd
+    assert len(cache) == 31
+    assert [cache.read_body(e.key) for e in same] == [b"%d" % i for i in range(30)]
+    assert cache.remove_expired(now=NOW + 59.999) == 0
+    assert cache.remove_expired(now=NOW + 60) == 31
+    assert len(cache) == 0
+
+
 def test_update_head_rewrites_only_the_head(cache: SQLiteCache, db_path: Path) -> None:
     entry = cache.save(make_entry(), body_of(2 * CHUNK))
     with raw(db_path) as conn:

@@ -63,6 +63,17 @@ UPDATE_HEAD = """
     WHERE id = :old_id
 """
 
+#: Random ids tried before the free id below one is looked for (``with_free_id``).
+RANDOM_DRAWS = 4
+#: The largest id at most ``:top`` that no entry has.
+FREE_BELOW = """
+    SELECT coalesce(
+        (SELECT :top WHERE NOT EXISTS (SELECT 1 FROM entries WHERE id = :top)),
+        (SELECT a.id - 1 FROM entries AS a WHERE a.id <= :top
+            AND NOT EXISTS (SELECT 1 FROM entries AS b WHERE b.id = a.id - 1)
+            ORDER BY a.id DESC LIMIT 1))
+"""
+
 #: An entry by its key: the hash finds the row through the index, the text makes sure.
 BY_KEY = "key_hash = ? AND key = ?"
 #: The expired entries: a range of ids (see ``expired_params``), then the exact test.
@@ -84,18 +95,22 @@ def with_free_id(
     old_id: int | None = None,
 ) -> int:
     """Run ``sql`` (the insert of an entry, or an update moving one from ``old_id``)
-    with a new id ordered by ``expires``, and return it; an id already taken (a
-    one in a million chance per millisecond) is drawn again."""
+    with a new id ordered by ``expires``, and return it. An id already taken is
+    drawn again; in a crowded millisecond (many entries expiring in it, such as
+    responses with one ``Expires`` date) the free id nearest below a drawn one is
+    taken: an id may be earlier than its expiry, never later (see ``EXPIRED``)."""
     high = expiry_ms(expires) << ID_RANDOM_BITS
-    for attempt in range(8):
+    for attempt in range(RANDOM_DRAWS + 1):
         entry_id = high | random.getrandbits(ID_RANDOM_BITS)
+        if attempt == RANDOM_DRAWS:
+            (entry_id,) = conn.execute(FREE_BELOW, {"top": entry_id}).fetchone()
         try:
             conn.execute(sql, {**row, "id": entry_id, "old_id": old_id})
         except sqlite3.IntegrityError:
-            if attempt == 7:
+            if attempt == RANDOM_DRAWS:
                 raise
             continue
-        return entry_id
+        return int(entry_id)
     raise AssertionError("unreachable")
 
 
