@@ -307,6 +307,14 @@ def run(quick: bool = False, sizes: tuple[int, ...] | None = None, rounds: int =
                         fmt_ratio(speedup),
                     ]
                 )
+                if op == "list" and count >= 100_000:
+                    goals.append(
+                        Goal(
+                            f"list {count:,} entries on {backend} in under 0.3 s",
+                            ours[op] < 0.3,
+                            f"{ours[op]:.3f} s",
+                        )
+                    )
                 if speedup is not None:
                     goals.append(
                         Goal(

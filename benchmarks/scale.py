@@ -100,8 +100,8 @@ def _entry(i: int, now: float) -> Any:
         request_time=now,
         response_time=now,
         created_at=now,
-        expires=now + 86400,
-        stale_until=now + 86400,
+        expires=now + 86400 + i / 1000,  # as if stored a millisecond apart
+        stale_until=now + 86400 + i / 1000,
     )
 
 
