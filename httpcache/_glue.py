@@ -19,6 +19,7 @@ from typing import Any, assert_never
 import requests
 
 from . import _convert
+from ._partial import joined_response
 from ._tee import StoredRaw, TeeRaw
 from .config import RequestOptions
 from .engine import CacheEngine, Plan
@@ -36,6 +37,7 @@ from .policy.actions import (
     UseStored,
 )
 from .policy.answers import age_of, not_modified_head
+from .policy.partials import PARTIAL, served_part
 from .policy.ranges import byte_range_of
 
 #: Sends one request to the origin and returns its response with the body unread.
@@ -176,6 +178,11 @@ def _serve(
         if not isinstance(body, bytes):
             body.close()
         head, body = not_modified_head(entry, engine.clock()), b""
+    elif ranged is not None and isinstance(body, bytes) and entry.status == PARTIAL:
+        part = served_part(head, body, ranged)  # a range within a stored part (§3.3)
+        if part is None:
+            return None
+        head, body = part
     elif ranged is not None and isinstance(body, bytes):  # bytes of it (RFC 9110 §14)
         head, body = byte_range_of(head, body, ranged)
     response = _convert.build_response(prepared, head, body, connection, action.hide_fields)
@@ -203,14 +210,32 @@ def _forward(
     if action.status is not CacheStatus.BYPASS:
         engine.count_miss()
     request_time = engine.clock()
+    completes = action.completes  # only the rest of a stored part is asked for (§3.4)
+    sent = prepared
+    if completes is not None:
+        sent = _convert.with_request_headers(prepared, completes.headers)
     try:
-        response = network(prepared)
+        response = network(sent)
     except NETWORK_ERRORS as exc:
         if action.stale is not None and engine.stale_instead(plan, action.stale, exc):
             stale = _stale(engine, prepared, plan, action.stale, connection)
             if stale is not None:
                 return stale
         raise
+    if completes is not None:
+        response.request = prepared  # the caller's request, as the caller made it
+        if response.status_code == 206:
+            joined = joined_response(
+                engine, prepared, plan, completes, response, request_time, connection
+            )
+            if joined is not None:
+                served, entry = joined
+                return _annotate(engine, served, plan, action.status, entry, False)
+        if response.status_code in (206, 416):  # not the rest of that part: the whole
+            response.close()
+            engine.refetch(plan, "the rest the origin sent does not join the stored part")
+            whole = replace(action, completes=None)
+            return _forward(engine, prepared, plan, whole, stream, network, connection)
     return _handle_response(
         engine,
         prepared,

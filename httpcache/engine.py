@@ -394,6 +394,13 @@ class CacheEngine:
         if not stored:
             plan.trace.add("note", "Note", "the body was not read to its end: not stored")
 
+    def drop(self, plan: Plan, key: str, reason: str) -> None:
+        """Remove one entry the response made useless (a stored part now joined)."""
+        if self.config.read_only:
+            return
+        self.guard.call("remove an entry", lambda: self.cache.delete_keys([key]), 0, minor=True)
+        plan.trace.add("response", "Note", reason)
+
     def freshen(self, plan: Plan, entry: Entry) -> None:
         """Write the head a 304 freshened (RFC 9111 §4.3.4)."""
         if self.config.read_only:

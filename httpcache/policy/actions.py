@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ..models import Entry
+from .partials import Completion
 from .ranges import ByteRange
 
 
@@ -62,6 +63,8 @@ class Forward:
     may_store: bool = True
     #: A stale entry still usable if the origin fails (stale-if-error).
     stale: Entry | None = None
+    #: A plain GET with a fresh stored part: ask for the rest only, and join (§3.4).
+    completes: Completion | None = None
 
 
 @dataclass(frozen=True, slots=True)

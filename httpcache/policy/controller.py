@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 from ..keys import variant_key, vary_values
 from ..models import Entry, Headers, Request, Response
+from . import partials
 from .actions import (
     CacheStatus,
     DoNotStore,
@@ -98,10 +99,15 @@ def decide(
     byte_range = parse_range(wanted) if wanted is not None else None
     if wanted is not None and (byte_range is None or request.method.upper() != "GET"):
         return Forward("a Range the cache does not serve", CacheStatus.BYPASS, may_store=False)
+    parts = [e for e in entries if e.status == partials.PARTIAL]
+    if parts:  # kept apart: only a range wholly within one is served from it (§3.3)
+        entries = [e for e in entries if e.status != partials.PARTIAL]
     action = _decide(request, entries, now, settings)
     if byte_range is not None:
         action = for_range(request, action, byte_range)
     own = [h for h in USER_CONDITIONALS if h in request.headers]
+    if parts and not own:
+        action = with_part(request, action, parts, byte_range, now, settings)
     if not own:
         return action
     # §4.3.2: the caller's own validation request.
@@ -138,6 +144,55 @@ def for_range(request: Request, action: RequestAction, byte_range: ByteRange) ->
             why = f"{action.reason}; the Range goes to the origin"
             return Forward(why, CacheStatus.EXPIRED, action.may_store, entry)
     return action
+
+
+def with_part(
+    request: Request,
+    action: RequestAction,
+    parts: Sequence[Entry],
+    byte_range: ByteRange | None,
+    now: float,
+    settings: Settings,
+) -> RequestAction:
+    """What a fresh stored part (a 206) changes for a request the complete response
+    does not answer: a range wholly within it is served from it (§3.3); a plain GET
+    asks the origin for the rest only, to be joined to it (§3.4)."""
+    goes_on = isinstance(action, Forward) and action.status is not CacheStatus.BYPASS
+    if not goes_on and not (isinstance(action, GatewayTimeout) and byte_range is not None):
+        return action  # answered (or bypassed): only a miss looks at the parts
+    part = select_entry(request, parts, settings.sensitive_headers)
+    if part is None or not _usable_part(request, part, now, settings):
+        return action
+    age = f"age {freshness_of(part, now, settings).age:.0f}s"
+    if byte_range is not None:
+        condition = request.headers.get("if-range")
+        if not partials.holds(part, byte_range) or (
+            condition is not None and not if_range_holds(condition, part)
+        ):
+            return action
+        return UseStored(
+            part,
+            CacheStatus.HIT,
+            f"a fresh stored part ({age}) holds the range (§3.3)",
+            hide_fields=response_directives(part.response).no_cache_fields,
+            byte_range=byte_range,
+        )
+    if isinstance(action, Forward) and action.may_store:
+        completion = partials.completion_of(part)
+        if completion is not None:
+            why = f"{action.reason}; a fresh stored part ({age}): the rest is asked for (§3.4)"
+            return replace(action, reason=why, completes=completion)
+    return action
+
+
+def _usable_part(request: Request, part: Entry, now: float, settings: Settings) -> bool:
+    """A stored part fresh for this request, needing no revalidation (§4.2)."""
+    req_cc = request_directives(request, settings)
+    resp_cc = response_directives(part.response) if settings.cache_control else NO_DIRECTIVES
+    freshness = freshness_of(part, now, settings)
+    return freshness.is_fresh and not revalidation_reason(
+        request, req_cc, resp_cc, freshness, settings
+    )
 
 
 def _decide(
@@ -317,8 +372,9 @@ def on_response(
     response = replace(response, url=stored_request.url)  # the stored, redacted URL
     vary = parse_vary(response.headers)
     values = vary_values(request.headers, vary, settings.sensitive_headers)
+    key = variant_key(primary_key, values)
     draft = Entry(
-        key=variant_key(primary_key, values),
+        key=partials.partial_key(key) if response.status == partials.PARTIAL else key,
         primary_key=primary_key,
         request=stored_request,
         response=response,
@@ -439,9 +495,12 @@ def head_updates(
 def _agree(head: Response, stored: Response) -> bool:
     """The HEAD response's validators and Content-Length, where it has them, are the
     stored response's (§4.3.5)."""
+    names: tuple[str, ...] = ("etag", "last-modified", "content-length")
+    if stored.status == partials.PARTIAL:
+        names = names[:2]  # a part's own Content-Length is the size of its range
     return all(
         head.headers.get(name, "").strip() == stored.headers.get(name, "").strip()
-        for name in ("etag", "last-modified", "content-length")
+        for name in names
         if name in head.headers
     )
 

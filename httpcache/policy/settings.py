@@ -50,11 +50,14 @@ class Settings:
 
     def caller_expiration(self, status: int) -> Expiration | None:
         """The caller's ``expire_after`` for a response of ``status``: it applies to 200
-        and to the caller's own ``allowable_codes``, so an error is never kept for the
-        caller's hour by accident; other statuses go by their header fields."""
+        (and its parts, 206) and to the caller's own ``allowable_codes``, so an error
+        is never kept for the caller's hour by accident; other statuses go by their
+        header fields."""
         if self.expiration is None:
             return None
-        if status == 200 or (self.allowable_codes is not None and status in self.allowable_codes):
+        if status in (200, 206) or (  # a 206 is a part of a 200 (RFC 9111 §3.3)
+            self.allowable_codes is not None and status in self.allowable_codes
+        ):
             return self.expiration
         return None
 

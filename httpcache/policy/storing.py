@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from ..heuristics import HEURISTICALLY_CACHEABLE
 from ..models import Entry, Headers, Request, Response
+from . import partials
 from .actions import DoNotStore
 from .directives import CacheDirectives, parse_etag, parse_vary
 from .freshness import header_lifetime, initial_age, response_directives
@@ -88,9 +89,13 @@ def storability(
         return DoNotStore("expire_after is DO_NOT_CACHE")
     if method not in settings.cacheable_methods:
         return DoNotStore(f"{method} is not a cached method")
-    if status < 200 or status in (206, 304):
+    if status < 200 or status == 304:
         return DoNotStore(f"status {status} is not a complete, final response (§3)")
-    if not settings.allows_status(status):
+    if status == partials.PARTIAL:  # a part of a 200, kept apart (§3.3)
+        why = partials.refusal(response) if method == "GET" else "a 206 to a GET only"
+        if why is not None:
+            return DoNotStore(why)
+    if not settings.allows_status(200 if status == partials.PARTIAL else status):
         return DoNotStore(f"status {status} is not in allowable_codes")
     if parse_vary(response.headers) == ("*",):
         return DoNotStore("Vary: * never matches a later request (§4.1)")

@@ -478,7 +478,8 @@ def test_a_matching_conditional_answers_304_before_any_range() -> None:
     assert isinstance(action, UseStored) and action.not_modified and action.byte_range is None
 
 
-def test_a_206_is_still_not_stored() -> None:
+def test_a_206_without_its_range_is_not_stored() -> None:
+    # Stored parts: tests/unit/test_partials.py (one byte range, said in Content-Range).
     assert isinstance(respond({"Cache-Control": "max-age=60"}, status=206), DoNotStore)
 
 
