@@ -19,7 +19,7 @@ from typing import Any, assert_never
 import requests
 
 from . import _convert
-from ._partial import joined_response
+from ._partial import join, keep
 from ._tee import StoredRaw, TeeRaw
 from .config import RequestOptions
 from .engine import CacheEngine, Plan
@@ -224,14 +224,15 @@ def _forward(
         raise
     if completes is not None:
         response.request = prepared  # the caller's request, as the caller made it
-        if response.status_code == 206:
-            joined = joined_response(
-                engine, prepared, plan, completes, response, request_time, connection
-            )
-            if joined is not None:
-                served, entry = joined
-                return _annotate(engine, served, plan, action.status, entry, False)
-        if response.status_code in (206, 416):  # not the rest of that part: the whole
+        joined = join(engine, plan, completes, response) if response.status_code == 206 else None
+        rest = bool(completes.headers)  # asked for the rest: only the complete 200 will do
+        if joined is not None and (not rest or joined[0].status == 200):
+            served = response
+            if rest:
+                served = _convert.build_response(prepared, joined[0], joined[1], connection)
+            entry = keep(engine, plan, joined, request_time, served)
+            return _annotate(engine, served, plan, action.status, entry, False)
+        if rest and response.status_code in (206, 416):  # not the rest of the part: whole
             response.close()
             engine.refetch(plan, "the rest the origin sent does not join the stored part")
             whole = replace(action, completes=None)

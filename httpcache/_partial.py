@@ -1,38 +1,30 @@
-"""requests glue for a stored part (RFC 9111 §3.4): the rest fetched, the two joined.
+"""requests glue for a stored part (RFC 9111 §3.4): what the origin sends, joined to it.
 
-``_glue`` sends the plan's ``Forward`` with ``completes`` set as a request for the rest
-of the stored part only; a 206 to it comes here. When it joins the part (the same
-strong validator, together every byte) the caller gets the complete 200, which is
-stored in place of the part; otherwise ``joined_response`` returns None and the
-whole response is fetched as the caller asked for it.
+``_glue`` sends a plan's ``Forward`` with ``completes`` set: for a plain GET, as a
+request for the rest of the stored part; for a range, as the caller made it. A 206
+in answer that carries the part's strong validator is joined to the part here: the
+union is stored (the complete 200 in place of the part, or a larger part), and the
+caller gets the complete 200 or the origin's own 206. ``join`` returns None for
+anything else, which ``_glue`` handles as it handles any response.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import requests
 
 from . import _convert
 from .engine import CacheEngine, Plan
-from .models import Entry
+from .models import Entry, Response
 from .policy import partials
 from .policy.actions import Store
 from .policy.partials import Completion
 
 
-def joined_response(
-    engine: CacheEngine,
-    prepared: requests.PreparedRequest,
-    plan: Plan,
-    completion: Completion,
-    response: requests.Response,
-    request_time: float,
-    connection: Any,
-) -> tuple[requests.Response, Entry | None] | None:
-    """The complete response made of the stored part and the origin's 206 for the
-    rest, stored when it may be (with the entry it is stored as); None when the two
-    do not join."""
+def join(
+    engine: CacheEngine, plan: Plan, completion: Completion, response: requests.Response
+) -> tuple[Response, bytes, Entry] | None:
+    """The stored part and the origin's 206 as one (head, body), with the part as it
+    was read; None when they do not join. Reads the 206's body only if they may."""
     head = _convert.response_from_urllib3(response.raw, response.url or plan.request.url)
     if not partials.joinable(completion.part.response, head):
         return None
@@ -48,18 +40,29 @@ def joined_response(
     made = partials.joined(stored.response, stored_body, head, rest)
     if made is None:
         return None
-    complete, body = made
-    plan.trace.add("response", "Note", "the stored part and the rest joined (RFC 9111 §3.4)")
-    outcome = engine.respond(plan, complete, request_time)
-    served = _convert.build_response(prepared, complete, body, connection)
+    plan.trace.add("response", "Note", "the stored part and the origin's 206 joined (§3.4)")
+    return made[0], made[1], stored
+
+
+def keep(
+    engine: CacheEngine,
+    plan: Plan,
+    joined: tuple[Response, bytes, Entry],
+    request_time: float,
+    served: requests.Response,
+) -> Entry | None:
+    """Store what was joined, in place of the part; the stored entry, or None."""
+    head, body, part = joined
+    outcome = engine.respond(plan, head, request_time)
     if not isinstance(outcome, Store):
-        return served, None
-    served.headers.update(outcome.heuristic_fields)
+        return None
+    if served.status_code == head.status:
+        served.headers.update(outcome.heuristic_fields)
     filter_fn = engine.config.filter_fn
     if filter_fn is not None and not filter_fn(served):
         engine.not_stored(plan, "filter_fn said no")
-        return served, None
+        return None
     saved = engine.save(plan, outcome.entry, body)
-    if saved is not None and saved.key != stored.key:
-        engine.drop(plan, stored.key, "the stored part is in the complete response now")
-    return served, saved
+    if saved is not None and saved.key != part.key:
+        engine.drop(plan, part.key, "the stored part is in the complete response now")
+    return saved

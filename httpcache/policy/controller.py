@@ -166,10 +166,13 @@ def with_part(
     age = f"age {freshness_of(part, now, settings).age:.0f}s"
     if byte_range is not None:
         condition = request.headers.get("if-range")
-        if not partials.holds(part, byte_range) or (
-            condition is not None and not if_range_holds(condition, part)
-        ):
+        if condition is not None and not if_range_holds(condition, part):
             return action
+        if not partials.holds(part, byte_range):
+            if not isinstance(action, Forward) or not action.may_store:
+                return action
+            why = f"{action.reason}; what comes may join a stored part (§3.4)"
+            return replace(action, reason=why, completes=partials.Completion(part, ()))
         return UseStored(
             part,
             CacheStatus.HIT,

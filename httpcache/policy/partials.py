@@ -46,8 +46,9 @@ class Span:
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """Fetch the rest of the stored ``part`` (``headers`` sent with the request) and
-    join the two into the complete response (§3.4)."""
+    """Join what the origin sends to the stored ``part`` (§3.4): with ``headers``, the
+    rest of it asked for a plain GET (sent with the request), to make the complete
+    response; without, the caller's own range, sent as it is."""
 
     part: Entry
     headers: tuple[tuple[str, str], ...]
@@ -157,15 +158,20 @@ def joinable(stored: Response, new: Response) -> bool:
 def joined(
     stored: Response, stored_body: bytes, new: Response, new_body: bytes
 ) -> tuple[Response, bytes] | None:
-    """The complete 200 made of two joinable parts that together hold every byte, or
-    None. Its fields are the newer response's, but Content-Range (RFC 9110 §15.3.7.3)."""
+    """Two joinable parts as one: the complete 200 when together they hold every byte,
+    else a 206 of the one range they make; None when a gap parts them. The fields are
+    the newer response's but Content-Range and Content-Length (RFC 9110 §15.3.7.3)."""
     a, b = content_range(stored.headers), content_range(new.headers)
     if a is None or b is None or a.size != len(stored_body) or b.size != len(new_body):
         return None
     if a.first > b.first:
         (a, stored_body), (b, new_body) = (b, new_body), (a, stored_body)
-    if a.first != 0 or b.first > a.last + 1 or max(a.last, b.last) != a.length - 1:
+    if b.first > a.last + 1:
         return None
     body = stored_body + new_body[a.last + 1 - b.first :] if b.last > a.last else stored_body
+    last = max(a.last, b.last)
     headers = new.headers.without("content-range").updated([("Content-Length", str(len(body)))])
-    return replace(new, status=200, reason="OK", headers=headers), body
+    if a.first == 0 and last == a.length - 1:
+        return replace(new, status=200, reason="OK", headers=headers), body
+    headers = headers.updated([("Content-Range", f"bytes {a.first}-{last}/{a.length}")])
+    return replace(new, status=PARTIAL, headers=headers), body

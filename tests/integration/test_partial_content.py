@@ -97,6 +97,22 @@ def test_a_plain_get_asks_for_the_rest_and_gets_the_joined_response(
     assert origin.hits("/join") == 2
 
 
+def test_two_ranges_join_into_the_complete_response(origin: Origin, session: CachedSession) -> None:
+    url = origin.route("/two", ranges_of(BODY))
+    session.get(url, headers={"Range": "bytes=0-3"})
+    larger = session.get(url, headers={"Range": "bytes=2-6"})  # joined: one part, 0-6
+    assert larger.status_code == 206 and larger.content == b"23456"
+    assert larger.headers["Content-Range"] == "bytes 2-6/10"
+    inside = session.get(url, headers={"Range": "bytes=1-5"})
+    assert inside.from_cache and inside.content == b"12345"
+    session.get(url, headers={"Range": "bytes=7-"})  # the rest: the complete response
+    whole = session.get(url)
+    assert whole.cache_status is CacheStatus.HIT and whole.status_code == 200
+    assert whole.content == BODY and whole.headers["Content-Length"] == "10"
+    assert len(session.cache) == 1
+    assert [r for r, _ in sent_ranges(origin, "/two")] == ["bytes=0-3", "bytes=2-6", "bytes=7-"]
+
+
 def test_a_last_part_is_completed_from_the_front(origin: Origin, session: CachedSession) -> None:
     url = origin.route("/tail", ranges_of(BODY))
     session.get(url, headers={"Range": "bytes=-4"})

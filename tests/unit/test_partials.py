@@ -141,8 +141,12 @@ def test_a_range_wholly_within_a_fresh_part_is_served_from_it(
 
 @pytest.mark.parametrize("wanted", ["bytes=0-6", "bytes=3-", "bytes=-7", "bytes=10-"])
 def test_a_range_beyond_the_part_goes_to_the_origin_as_asked(wanted: str) -> None:
-    action = decide(request(Range=wanted), [part("bytes 4-9/10")], NOW, DEFAULT)
-    assert isinstance(action, Forward) and action.completes is None and action.may_store
+    entry = part("bytes 4-9/10")
+    action = decide(request(Range=wanted), [entry], NOW, DEFAULT)
+    assert isinstance(action, Forward) and action.may_store
+    # Sent as the caller made it; a 206 in answer may join the part (§3.4).
+    assert action.completes is not None and action.completes.headers == ()
+    assert action.completes.part is entry
 
 
 def test_a_stale_part_is_not_used() -> None:
@@ -240,6 +244,13 @@ def test_parts_join_only_with_the_same_strong_validator() -> None:
     assert joined(first, b"01234", overlap, b"3456789")[1] == b"0123456789"  # type: ignore[index]
     gap = head(206, {"Content-Range": "bytes 6-9/10", "ETag": '"v1"'})
     assert joined(first, b"01234", gap, b"6789") is None
+    # Two parts that still miss bytes make one larger part.
+    middle = head(206, {"Content-Range": "bytes 3-6/10", "ETag": '"v1"', "A": "new"})
+    larger = joined(first, b"01234", middle, b"3456")
+    assert larger is not None
+    assert (larger[0].status, larger[1]) == (206, b"0123456")
+    assert larger[0].headers["Content-Range"] == "bytes 0-6/10"
+    assert larger[0].headers["Content-Length"] == "7" and larger[0].headers["A"] == "new"
     assert joined(first, b"0123", rest, b"56789") is None  # a body that is not its span
 
 
