@@ -69,7 +69,9 @@ class RedisCache(BaseCache):
     the piece bodies are stored in.
 
     Hit and miss counts reach Redis with this instance's next round trip, or at
-    ``flush_counters()``, ``lookup_counts()``, ``stats()``, ``close()`` and exit.
+    ``flush_counters()``, ``lookup_counts()``, ``stats()``, ``close()`` and exit. A
+    store on one server whose body is inline and without ``max_size`` does not wait
+    for Redis's reply: it is read at this thread's next call, ``close()`` or exit.
     """
 
     def __init__(

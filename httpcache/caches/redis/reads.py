@@ -67,7 +67,13 @@ class Reads:
         with storage_errors(self.owner, "look up"):
             # One round trip in the usual case: the only variant's key is the primary key
             # (its head comes with its inline body, for the hit that follows).
-            found_members, usual = self._lookup(primary_key, variants, usual_head)
+            pipe = self.client.pipeline(transaction=False)
+            pipe.smembers(variants)
+            pipe.hmget(usual_head, HEAD_AND_BODY)
+            if self._max_size() is not None:
+                pipe.zadd(self.keys.lru, {primary_key: time.time()}, xx=True)
+            self.counters.send(pipe)
+            found_members, usual = pipe.execute(raise_on_error=False)[:2]
             if isinstance(found_members, Exception):
                 if not wrong_type(found_members):
                     raise found_members
@@ -98,29 +104,6 @@ class Reads:
         for head in found:
             self.memo.remember(head)
         return [head.entry for head in found]
-
-    def _lookup(self, primary_key: str, variants: str, usual_head: str) -> tuple[Any, Any]:
-        """The variant set's members and the usual head's fields (each may be an
-        error): one script call on a server, a pipeline on a cluster (two slots)."""
-        used = self._max_size() is not None
-        if self.index.cluster:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.smembers(variants)
-            pipe.hmget(usual_head, HEAD_AND_BODY)
-            if used:
-                pipe.zadd(self.keys.lru, {primary_key: time.time()}, xx=True)
-            self.counters.send(pipe)
-            members, usual = pipe.execute(raise_on_error=False)[:2]
-            return members, usual
-        hits, misses = self.counters.take()
-        keys = [variants, usual_head, self.keys.lru, self.keys.stats]
-        args = [primary_key, repr(time.time()) if used else "", hits, misses, *HEAD_AND_BODY]
-        members, usual = run_script(self.client, "lookup", keys, args)
-        if members is None:
-            members = redis.ResponseError(f"WRONGTYPE {variants} is not a set")
-        if usual is None:
-            usual = redis.ResponseError(f"WRONGTYPE {usual_head} is not a hash")
-        return members, usual
 
     def _remove_damaged(self, primary_key: str, damaged: list[tuple[str, bytes]]) -> None:
         """Delete entries whose heads were found unusable, each only if its head is

@@ -195,25 +195,6 @@ return table.concat(existed)
 """
 )
 
-# One server (the keys of two slots): a lookup's one call. KEYS: variants, the head
-# whose key is the primary key, lru, stats. ARGV: the primary key, now ('': no use to
-# record), hits, misses, then the head's fields. Returns the variant set's members and
-# the head's fields, each false (nil) where the key holds another type.
-_LOOKUP = """
-local members, head = false, false
-local kind = redis.call('TYPE', KEYS[1]).ok
-if kind == 'set' then members = redis.call('SMEMBERS', KEYS[1])
-elseif kind == 'none' then members = {} end
-kind = redis.call('TYPE', KEYS[2]).ok
-if kind == 'hash' or kind == 'none' then
-  head = redis.call('HMGET', KEYS[2], unpack(ARGV, 5))
-end
-if ARGV[2] ~= '' then redis.call('ZADD', KEYS[3], 'XX', ARGV[2], ARGV[1]) end
-if ARGV[3] ~= '0' then redis.call('HINCRBY', KEYS[4], 'hits', ARGV[3]) end
-if ARGV[4] ~= '0' then redis.call('HINCRBY', KEYS[4], 'misses', ARGV[4]) end
-return {members, head}
-"""
-
 # KEYS: variants, then the head of each member in ARGV. Drops members without a head.
 _DROP_ABSENT = """
 for i = 1, #ARGV do
@@ -379,7 +360,6 @@ SCRIPTS: dict[str, str] = {
     "delete": _DELETE,
     "delete_many": _DELETE_MANY,
     "drop_absent": _DROP_ABSENT,
-    "lookup": _LOOKUP,
     "exists_each": _EXISTS_EACH,
     "index_put": _INDEX_PUT,
     "index_freshen": _INDEX_FRESHEN,

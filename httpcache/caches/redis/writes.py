@@ -1,6 +1,8 @@
-"""Storing entries in Redis: chunks of a body as they come, then one round trip that
-writes the index row and swaps the head (on a cluster the two go to their own nodes
-in parallel), then eviction past ``max_size`` and a little pruning of the index.
+"""Storing entries in Redis: chunks of a body as they come, then one call that swaps
+the head and writes the index row (one script on a server, its arguments in one
+msgpack array; on a cluster the two slots' scripts go to their nodes in parallel),
+then eviction past ``max_size`` and a little pruning of the index. Where nothing
+needs its answer, the call is sent and its reply read later (see ``unread``).
 
 TTLs: every key of an entry lives until its ``stale_until`` (at least ``min_ttl``
 seconds, to allow for clocks of several machines); ``None`` means no TTL.
