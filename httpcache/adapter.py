@@ -21,7 +21,7 @@ from .caches.base import BaseCache
 from .caches.memory import DictCache
 from .config import CacheConfig, current_request_options
 from .engine import CacheEngine
-from .heuristics import BaseHeuristic
+from .heuristics import HeuristicLike
 
 
 class CacheControlAdapter(HTTPAdapter):
@@ -38,7 +38,7 @@ class CacheControlAdapter(HTTPAdapter):
         cache_etags: bool = True,
         controller_class: Any = None,
         serializer: Any = None,
-        heuristic: BaseHeuristic | None = None,
+        heuristic: HeuristicLike | None = None,
         cacheable_methods: Any = None,
         *args: Any,
         config: CacheConfig | None = None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import ConfigurationError
-from .heuristics import BaseHeuristic, as_heuristic
+from .heuristics import HeuristicLike, as_heuristic
 from .keys import CREDENTIAL_HEADERS, DEFAULT_IGNORED_PARAMETERS, split_ignored
 from .models import Request
 from .policy.controller import Settings
@@ -112,7 +112,7 @@ class CacheConfig:
     match_headers: bool | Collection[str] = False
     stale_if_error: bool | float | int | str | None = False
     stale_while_revalidate: bool | float | int | str | None = False
-    heuristic: BaseHeuristic | None = None
+    heuristic: HeuristicLike | None = None
     cache_etags: bool = True
     filter_fn: Callable[[Any], bool] | None = None
     key_fn: Callable[..., str] | None = None

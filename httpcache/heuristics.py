@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.utils import parsedate_tz
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import ConfigurationError
 from .models import Headers, Response
@@ -81,6 +81,12 @@ class BaseHeuristic:
         if warning is not None:
             updated["Warning"] = warning
         return replace(response, headers=response.headers.updated(updated.items()))
+
+
+class HeuristicLike(Protocol):
+    """What ``heuristic=`` takes: a ``BaseHeuristic``, or any object with its method."""
+
+    def update_headers(self, response: Any) -> Mapping[str, str] | None: ...
 
 
 class _Delegate(BaseHeuristic):

@@ -26,7 +26,7 @@ from .adapter import CacheControlAdapter
 from .caches import BaseCache, make_backend
 from .config import CacheConfig, RequestOptions, current_request_options, request_options
 from .engine import CacheEngine, Plan
-from .heuristics import BaseHeuristic
+from .heuristics import HeuristicLike
 from .policy.expiration import DO_NOT_CACHE, UNSET, ExpirationTime
 
 __all__ = ["BACKEND_OPTIONS", "CONFIG_OPTIONS", "CacheControl", "CacheMixin", "CachedSession"]
@@ -408,7 +408,7 @@ class CachedSession(CacheMixin, requests.Session):  # type: ignore[misc]  # adds
 def CacheControl(
     sess: requests.Session,
     cache: BaseCache | None = None,
-    heuristic: BaseHeuristic | None = None,
+    heuristic: HeuristicLike | None = None,
     cache_etags: bool = True,
     cacheable_methods: Any = None,
     controller_class: Any = None,
