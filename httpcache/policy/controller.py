@@ -6,7 +6,8 @@ entry. Nothing here reads the clock, touches storage or the network: the driver
 (``engine.py``) does that and performs the returned actions. Its parts: ``settings``
 (what shapes a decision), ``selection`` (Vary, §4.1), ``storing`` (§3), ``answers``
 (what is served from storage: Age, the 304 to a caller's own conditional, §4.3.2),
-``ranges`` (a range of a stored response, RFC 9110 §14).
+``ranges`` (a range of a stored response, RFC 9110 §14), ``partials`` (stored 206
+parts, §3.3, §3.4).
 
 Precedence (the contract): the caller's request directives first, then the caller's
 ``expire_after`` (which replaces the freshness lifetime, for 200 and the caller's
@@ -74,7 +75,7 @@ from .storing import Exchange as Exchange  # re-exported: the engine builds thes
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 #: Requests carrying these are passed through: the cache leaves these preconditions to
-#: the origin. (A Range it understands is served from a stored complete response.)
+#: the origin. (A Range it understands is served from a stored response or part.)
 PASS_THROUGH_HEADERS = ("if-match", "if-unmodified-since")
 #: The caller's own validation request: answered from a fresh stored response
 #: (§4.3.2), else sent to the origin as it is.

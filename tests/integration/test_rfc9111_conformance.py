@@ -134,6 +134,27 @@ def test_a_stale_response_served_on_error_carries_its_age(origin: Origin) -> Non
         assert stale.cache_status is CacheStatus.STALE and stale.headers["Age"] == "100"
 
 
+def test_a_304_without_age_makes_the_stored_response_fresh_again(
+    origin: Origin, session: CachedSession
+) -> None:
+    # Stored already older than its lifetime (Age: 5000, max-age=3600). The 304 carries
+    # no Age: the freshened response is as old as the 304, not 5000s (RFC 9111 §4.3.4).
+    def handler(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"v"':
+            return Reply(304, {"ETag": '"v"'})
+        return Reply(200, {"Cache-Control": "max-age=3600", "ETag": '"v"', "Age": "5000"}, b"x")
+
+    url = origin.route("/old", handler)
+    with time_machine.travel(T0, tick=False):
+        session.get(url)
+    with time_machine.travel(T0 + 10, tick=False):
+        assert session.get(url).cache_status is CacheStatus.REVALIDATED
+    with time_machine.travel(T0 + 20, tick=False):
+        hit = session.get(url)
+        assert hit.cache_status is CacheStatus.HIT and hit.headers["Age"] == "10"
+    assert origin.hits("/old") == 2
+
+
 # ---- the heuristic, reported with heuristic=LastModified() ----------------------------
 
 
