@@ -27,6 +27,7 @@ from httpcache.caches import redis as redis_module
 from httpcache.caches.base import BaseCache
 from httpcache.caches.redis import RedisCache
 from httpcache.caches.redis import index as redis_index
+from httpcache.caches.redis import reads as redis_reads
 from httpcache.errors import ConfigurationError, StorageError
 from httpcache.models import Entry
 from httpcache.serialize import dumps_entry
@@ -691,15 +692,17 @@ def test_scripts_flushed_from_the_server_are_loaded_again(
 
 
 def test_a_hit_is_one_round_trip_and_counts_ride_along(
-    any_client: redis.Redis | RedisCluster,
+    any_client: redis.Redis | RedisCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """find + open_entry + record_lookup: one pipeline, on a server and on a cluster."""
+    """find + open_entry + record_lookup: one round trip (commands sent together on a
+    server, a pipeline on a cluster), on a server and on a cluster."""
     cache = RedisCache(any_client, namespace="trips")
     body = body_of("http://h.test/hit", 1, 1024)
     entry = cache.save(live_entry("http://h.test/hit", writer=1), body)
     cache.record_lookup(hit=False)
     sent: list[int] = []
     real_pipeline = cache.client.pipeline
+    real_send_all = redis_reads.send_all
 
     def counting_pipeline(*args: object, **kwargs: object) -> object:
         pipe = real_pipeline(*args, **kwargs)
@@ -712,13 +715,18 @@ def test_a_hit_is_one_round_trip_and_counts_ride_along(
         pipe.execute = execute  # type: ignore[method-assign]
         return pipe
 
+    def counting_send_all(client: object, commands: list[tuple[object, ...]]) -> list[object]:
+        sent.append(len(commands))
+        return real_send_all(client, commands)
+
     cache.client.pipeline = counting_pipeline  # type: ignore[method-assign]
+    monkeypatch.setattr(redis_reads, "send_all", counting_send_all)
     for _ in range(3):
         [found] = cache.find(entry.primary_key)
         pair = cache.open_entry(found.key)
         assert pair is not None and pair[0] == entry and pair[1].read() == body
         cache.record_lookup(hit=True)
-    # One pipeline per hit, the first carrying the earlier miss, each the hit before.
+    # One round trip per hit, the first carrying the earlier miss, each the hit before.
     assert len(sent) == 3 and sent[0] == 3 and sent[1] == sent[2] == 3
     del cache.client.pipeline
     other = RedisCache(any_client, namespace="trips")

@@ -35,7 +35,7 @@ from .heads import (
 )
 from .index import Index
 from .keyspace import Keyspace, text
-from .scripts import Batch, Client, run_script, storage_errors
+from .scripts import Batch, Client, run_script, send_all, storage_errors
 from .writes import REPLACED_BODY_GRACE
 
 logger = logging.getLogger("httpcache")
@@ -67,13 +67,7 @@ class Reads:
         with storage_errors(self.owner, "look up"):
             # One round trip in the usual case: the only variant's key is the primary key
             # (its head comes with its inline body, for the hit that follows).
-            pipe = self.client.pipeline(transaction=False)
-            pipe.smembers(variants)
-            pipe.hmget(usual_head, HEAD_AND_BODY)
-            if self._max_size() is not None:
-                pipe.zadd(self.keys.lru, {primary_key: time.time()}, xx=True)
-            self.counters.send(pipe)
-            found_members, usual = pipe.execute(raise_on_error=False)[:2]
+            found_members, usual = self._lookup(primary_key, variants, usual_head)
             if isinstance(found_members, Exception):
                 if not wrong_type(found_members):
                     raise found_members
@@ -104,6 +98,33 @@ class Reads:
         for head in found:
             self.memo.remember(head)
         return [head.entry for head in found]
+
+    def _lookup(self, primary_key: str, variants: str, usual_head: str) -> tuple[Any, Any]:
+        """The variant set's members and the usual head's fields (each may be an
+        error), in one round trip that records the use and carries the counts."""
+        used = self._max_size() is not None
+        if self.index.cluster:  # a pipeline sends each slot's commands to its node
+            pipe = self.client.pipeline(transaction=False)
+            pipe.smembers(variants)
+            pipe.hmget(usual_head, HEAD_AND_BODY)
+            if used:
+                pipe.zadd(self.keys.lru, {primary_key: time.time()}, xx=True)
+            self.counters.send(pipe)
+            members, usual = pipe.execute(raise_on_error=False)[:2]
+            return members, usual
+        commands: list[tuple[Any, ...]] = [
+            ("SMEMBERS", variants),
+            ("HMGET", usual_head, *HEAD_AND_BODY),
+        ]
+        if used:
+            commands.append(("ZADD", self.keys.lru, "XX", repr(time.time()), primary_key))
+        hits, misses = self.counters.take()
+        if hits:
+            commands.append(("HINCRBY", self.keys.stats, "hits", hits))
+        if misses:
+            commands.append(("HINCRBY", self.keys.stats, "misses", misses))
+        members, usual = send_all(self.client, commands)[:2]
+        return members, usual
 
     def _remove_damaged(self, primary_key: str, damaged: list[tuple[str, bytes]]) -> None:
         """Delete entries whose heads were found unusable, each only if its head is

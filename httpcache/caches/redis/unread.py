@@ -7,8 +7,8 @@ cache (``settle``), or at ``close()`` and at exit. The caller does not wait for
 Redis to run the script; Redis runs a connection's commands in order, and every
 call of this thread on the cache reads the reply first, so the thread sees its own
 write. A store whose reply says the script was lost is run again (loaded first); one
-whose connection failed is sent once more on another, and if that fails too, it is a
-logged warning, as any failed store (the response was served from the network).
+whose connection was closed is sent once more on another; else (a timeout, an error,
+a second failure) it is a logged warning, as any failed store.
 Stores wait for their reply until one has found the script on the server, and again
 after a reply says it was lost (a restart, ``SCRIPT FLUSH``).
 """
@@ -101,10 +101,10 @@ class Unread:
         except redis.exceptions.NoScriptError:
             self.ready = False
             reply = self._again(name, args)
-        except REDIS_ERRORS as exc:
-            if isinstance(exc, redis.ResponseError):
-                logger.warning("%r: a store failed: %s", self.owner, exc)
-                return
+        except (redis.ResponseError, redis.TimeoutError) as exc:  # a timeout: not twice
+            logger.warning("%r: a store may not have been kept: %s", self.owner, exc)
+            return
+        except REDIS_ERRORS:  # the connection was closed (a restart): once more
             reply = self._again(name, args)
         if reply is not None:
             self._on_reply(tag, reply)
