@@ -424,6 +424,14 @@ def storage_errors(owner: object, what: str) -> Iterator[None]:
         raise StorageError(f"{owner!r}: could not {what}: {exc}") from exc
 
 
+def take_connection(pool: Any) -> Any:
+    """A connection of ``pool``, for the caller to release."""
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py before 5.3 wants a command's name
+        return pool.get_connection("EVALSHA")
+
+
 def send_all(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Commands in one round trip on one server, replies in order (an error reply in
     place): a pipeline without redis-py's pipeline machinery (it costs a lookup about
@@ -432,7 +440,7 @@ def send_all(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     out twice."""
     pool = client.connection_pool
     for attempt in (1, 2):
-        connection = pool.get_connection()
+        connection = take_connection(pool)
         try:
             connection.send_packed_command(connection.pack_commands(commands))
             replies: list[Any] = []

@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from .scripts import DIGESTS, REDIS_ERRORS, run_script
+from .scripts import DIGESTS, REDIS_ERRORS, run_script, take_connection
 
 logger = logging.getLogger("httpcache")
 
@@ -55,7 +55,7 @@ class Unread:
         self.settle()
         pool = self.client.connection_pool
         try:
-            connection = pool.get_connection()
+            connection = take_connection(pool)
         except REDIS_ERRORS:
             return False
         try:
