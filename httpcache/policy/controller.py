@@ -374,6 +374,7 @@ def on_response(
         return ResponseDecision(replace(store, heuristic_fields=shown), invalidation)
     response, lifetime = store
     response = replace(response, url=stored_request.url)  # the stored, redacted URL
+    response = partials.whole_as_200(response)  # a part with every byte is complete
     vary = parse_vary(response.headers)
     values = vary_values(request.headers, vary, settings.sensitive_headers)
     key = variant_key(primary_key, values)

@@ -89,10 +89,16 @@ def refusal(response: Response) -> str | None:
     return None
 
 
-def part_of(entry: Entry, body_size: int) -> Span | None:
-    """The span a stored part holds, when its body is exactly that span."""
-    span = content_range(entry.response.headers)
-    return span if span is not None and span.size == body_size else None
+def whole_as_200(response: Response) -> Response:
+    """A 206 that holds every byte is the complete response: kept as the 200 it is
+    (§3.4, RFC 9110 §15.3.7.3); any other response as it is."""
+    span = content_range(response.headers) if response.status == PARTIAL else None
+    if span is None or span.first != 0 or span.last != span.length - 1:
+        return response
+    headers = response.headers.without("content-range").updated(
+        [("Content-Length", str(span.length))]
+    )
+    return replace(response, status=200, reason="OK", headers=headers)
 
 
 def holds(entry: Entry, wanted: ByteRange) -> bool:

@@ -113,6 +113,16 @@ def test_two_ranges_join_into_the_complete_response(origin: Origin, session: Cac
     assert [r for r, _ in sent_ranges(origin, "/two")] == ["bytes=0-3", "bytes=2-6", "bytes=7-"]
 
 
+def test_a_206_with_every_byte_answers_a_plain_get(origin: Origin, session: CachedSession) -> None:
+    url = origin.route("/all", ranges_of(BODY))
+    first = session.get(url, headers={"Range": "bytes=0-"})
+    assert first.status_code == 206 and first.content == BODY
+    whole = session.get(url)
+    assert whole.status_code == 200 and whole.from_cache and whole.content == BODY
+    assert "Content-Range" not in whole.headers
+    assert origin.hits("/all") == 1
+
+
 def test_a_last_part_is_completed_from_the_front(origin: Origin, session: CachedSession) -> None:
     url = origin.route("/tail", ranges_of(BODY))
     session.get(url, headers={"Range": "bytes=-4"})

@@ -99,6 +99,18 @@ def test_a_206_is_kept_apart_from_the_complete_response() -> None:
     assert outcome.entry.primary_key == "k" and outcome.entry.status == 206
 
 
+def test_a_206_with_every_byte_is_kept_as_the_complete_200() -> None:
+    fields = {**FRESH, "Content-Range": "bytes 0-9/10", "Content-Length": "10", "ETag": '"v1"'}
+    exchange = Exchange(request(Range="bytes=0-"), head(206, fields), NOW, NOW)
+    outcome = on_response(
+        exchange, primary_key="k", stored_request=request(), settings=DEFAULT
+    ).outcome
+    assert isinstance(outcome, Store) and outcome.entry.key == "k"
+    kept = outcome.entry.response
+    assert kept.status == 200 and "Content-Range" not in kept.headers
+    assert kept.headers["Content-Length"] == "10"
+
+
 def test_a_part_is_kept_where_its_200_would_be() -> None:
     # allowable_codes=(200,) and expire_after are the caller's words for the 200 and so
     # for its parts; a 206 to anything but a GET is not kept.
