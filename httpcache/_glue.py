@@ -210,7 +210,8 @@ def _forward(
     if action.status is not CacheStatus.BYPASS:
         engine.count_miss()
     request_time = engine.clock()
-    completes = action.completes  # only the rest of a stored part is asked for (§3.4)
+    # What comes joins a stored part (§3.4), in memory: not for a caller who streams.
+    completes = None if stream else action.completes
     sent = prepared
     if completes is not None:
         sent = _convert.with_request_headers(prepared, completes.headers)

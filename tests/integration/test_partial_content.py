@@ -123,6 +123,15 @@ def test_a_206_with_every_byte_answers_a_plain_get(origin: Origin, session: Cach
     assert origin.hits("/all") == 1
 
 
+def test_a_streamed_get_is_not_joined_in_memory(origin: Origin, session: CachedSession) -> None:
+    url = origin.route("/streamed", ranges_of(BODY))
+    session.get(url, headers={"Range": "bytes=0-4"})
+    with session.get(url, stream=True) as whole:  # the whole, streamed as it comes
+        assert whole.status_code == 200 and b"".join(whole.iter_content(3)) == BODY
+    assert sent_ranges(origin, "/streamed") == [("bytes=0-4", None), (None, None)]
+    assert session.get(url).from_cache
+
+
 def test_a_last_part_is_completed_from_the_front(origin: Origin, session: CachedSession) -> None:
     url = origin.route("/tail", ranges_of(BODY))
     session.get(url, headers={"Range": "bytes=-4"})
