@@ -465,7 +465,9 @@ def updated_by(stored: Headers, exchange: Exchange) -> Headers:
     updates = [
         (name, value) for name, value in fresh.fields() if name.lower() not in NOT_UPDATED_BY_304
     ]
-    if "date" not in fresh:
+    if "date" not in fresh and "date" in stored:
+        # Only a Date that was there is replaced: one added here, rounded down to the
+        # second, would age a response stored without one by up to a second.
         updates.append(("Date", format_http_date(exchange.response_time)))
     if "age" not in fresh:
         stored = stored.without("age")
