@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -543,6 +544,20 @@ def test_a_304_without_date_is_dated_when_received() -> None:
     assert fresh.response.headers["Date"] == format_http_date(NOW)
     assert current_age(fresh, NOW + 5) == pytest.approx(5)
     assert isinstance(decide(request(), [fresh], NOW + 5, DEFAULT), UseStored)
+
+
+def test_a_304_without_date_adds_none_to_a_response_stored_without() -> None:
+    # A Date written here has whole seconds: added to a response that had none, it
+    # would age it by up to a second at once (a renewed expiry before the old one).
+    entry = stored({"Cache-Control": "max-age=60", "ETag": '"v1"'}, received=NOW - 1000)
+    entry = replace(
+        entry, response=replace(entry.response, headers=entry.response.headers.without("date"))
+    )
+    at = NOW + 0.75
+    fresh = _freshened(entry, {"ETag": '"v1"'}, at=at)
+    assert "Date" not in fresh.response.headers
+    assert current_age(fresh, at) == pytest.approx(0)
+    assert fresh.expires == pytest.approx(at + 60)
 
 
 def test_304_with_another_etag_does_not_freshen() -> None:
