@@ -35,7 +35,10 @@ GZIPPED = gzip.compress(os.urandom(96 * 1024))  # incompressible: the cut is mid
 
 
 def _head(*lines: bytes) -> bytes:
-    return b"HTTP/1.1 200 OK\r\n" + FRESH + b"".join(lines) + b"\r\n"
+    # The raw origin closes every connection after one response: saying so keeps the
+    # client from reusing it in the moment before it sees the close (a rare flake).
+    close = b"" if b"Connection: close\r\n" in lines else b"Connection: close\r\n"
+    return b"HTTP/1.1 200 OK\r\n" + FRESH + b"".join(lines) + close + b"\r\n"
 
 
 def short_then_close(_seen: RawRequest, conn: socket.socket) -> None:
