@@ -182,10 +182,9 @@ def test_a_failed_write_in_a_batch_undoes_only_itself(cache: SQLiteCache) -> Non
         cache.save(first, b"first")
         writer = cache.open_writer(make_entry("http://example.test/second"))
         writer.write(b"x" * (CHUNK + 1))  # a chunk stored within the batch
-        with pytest.raises(StorageError):
-            with cache.connections.transaction("fail") as conn:
-                conn.execute("DELETE FROM heads")
-                conn.execute("INSERT INTO no_such_table VALUES (1)")
+        with pytest.raises(StorageError), cache.connections.transaction("fail") as conn:
+            conn.execute("DELETE FROM heads")
+            conn.execute("INSERT INTO no_such_table VALUES (1)")
         writer.commit()
     assert cache.read_body(first.key) == b"first"
     assert cache.read_body(make_entry("http://example.test/second").key) == b"x" * (CHUNK + 1)
