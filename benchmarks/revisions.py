@@ -1,6 +1,7 @@
-"""Two revisions of httpcache side by side: the 1 KiB hit, interleaved, per backend.
+"""Two revisions of httpcache side by side: the 1 KiB hit (or miss), interleaved.
 
     python -m benchmarks.revisions REV_BEFORE REV_AFTER [--rounds 21] [--backends ...]
+                                   [--kind hit|miss]
 
 What one change costs, measured the way the other scenarios measure libraries: each
 revision (any git revision of this repository, exported with ``git archive`` into a
@@ -31,7 +32,7 @@ from benchmarks._timing import in_turn
 
 ROOT = Path(__file__).resolve().parent.parent
 SIZE = 1024
-BACKENDS = ["sqlite", "filesystem", "separate-body", "redis"]
+BACKENDS = ["memory", "sqlite", "filesystem", "separate-body", "redis"]
 
 #: The child: make one session on one backend, warm its URL, then answer each line
 #: on stdin (a number of calls) with the seconds they took, on stdout.
@@ -66,11 +67,15 @@ assert len(first.content) == size, "wrong body"
 for _ in range(20):
     assert session.get(url).from_cache, "not a hit"
 print("ready", flush=True)
+misses = spec["kind"] == "miss"
+count = 0
 for line in sys.stdin:
     n = int(line)
     started = time.perf_counter()
     for _ in range(n):
-        if len(session.get(url).content) != size:
+        count += 1
+        target = f"{url}-{count}" if misses else url
+        if len(session.get(target).content) != size:
             raise SystemExit("wrong body")
     print(time.perf_counter() - started, flush=True)
 """
@@ -121,7 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("after")
     parser.add_argument("--rounds", type=int, default=21)
     parser.add_argument("--batch", type=int, default=200)
-    parser.add_argument("--backends", nargs="+", default=BACKENDS, choices=BACKENDS)
+    parser.add_argument("--backends", nargs="+", default=BACKENDS[1:], choices=BACKENDS)
+    parser.add_argument(
+        "--kind", choices=["hit", "miss"], default="hit", help="a miss: a new URL each call"
+    )
     args = parser.parse_args(argv)
     body = expected_body(SIZE)
     with tempfile.TemporaryDirectory() as scratch, workplace(SIZE) as (folder, base, redis_url):
@@ -147,6 +155,7 @@ def main(argv: list[str] | None = None) -> None:
                     "url": f"{base}/body/{key.replace('|', '-')}",
                     "size": len(body),
                     "redis": redis_url,
+                    "kind": args.kind,
                 }
                 children[key] = Child(tree, spec)
         times: dict[str, list[float]] = {key: [] for key in children}
@@ -176,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
     headers = ["backend", args.before, args.after, "after / before", "requests-cache"]
     headers += ["before / rc", "after / rc"]
     print(
-        f"1 KiB hit, median seconds per call over {args.rounds} interleaved rounds of "
+        f"1 KiB {args.kind}, median seconds per call over {args.rounds} interleaved rounds of "
         f"{args.batch} calls ({time.monotonic() - started:.0f} s)\n"
     )
     print(table(headers, rows))
