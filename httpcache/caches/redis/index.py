@@ -35,6 +35,8 @@ logger = logging.getLogger("httpcache")
 PRUNE_GRACE = 60.0
 #: Keys handled per round trip when listing or deleting.
 PAGE = 500
+#: The rows asked for by a listing's first call (``row_pages``).
+FIRST_PAGE = 50
 #: Commits between two small prunings of the index.
 PRUNE_EVERY = 64
 #: Expired rows whose entry's existence one pruning checks.
@@ -95,13 +97,19 @@ class Index:
             return None
 
     def row_pages(self) -> Iterator[list[Row]]:
-        """Every readable index row, a page at a time (damaged rows are dropped)."""
+        """Every readable index row, a page at a time (damaged rows are dropped).
+
+        The first pages are small and each is twice the last, up to ``2 * PAGE``: a
+        caller who wants the first screenful reads that much, one who lists
+        everything still gets large pages."""
         cursor = 0
         seen: set[str] = set()
+        count = FIRST_PAGE
         while True:
             with storage_errors(self.owner, "list"):
-                reply = self.client.hscan(self.keys.meta, cursor, count=2 * PAGE)
+                reply = self.client.hscan(self.keys.meta, cursor, count=count)
                 cursor, items = cast("tuple[int, dict[bytes, bytes]]", reply)
+            count = min(2 * count, 2 * PAGE)
             page = []
             unreadable = []
             for name, raw in items.items():
