@@ -110,13 +110,25 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
 
 
+_CREDENTIAL_SET = frozenset(CREDENTIAL_PARAMETERS)
+#: The default list without the credential parameters: what it leaves out of a key
+#: besides them (``_with_credential_parameters``).
+_DEFAULT_WITHOUT_CREDENTIALS = frozenset(
+    name for name in DEFAULT_IGNORED_PARAMETERS if name.lower() not in _CREDENTIAL_SET
+)
+
+
 def always_redacted(ignored: Collection[str]) -> frozenset[str]:
     """The parameter names to redact from what is stored: the caller's, and always
     the common credential names (DESIGN: secrets never reach storage in clear)."""
+    if isinstance(ignored, frozenset | tuple):
+        return _always_redacted(ignored)
     return lowered(ignored) | _CREDENTIAL_SET
 
 
-_CREDENTIAL_SET = frozenset(CREDENTIAL_PARAMETERS)
+@functools.lru_cache(maxsize=64)
+def _always_redacted(ignored: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
+    return lowered(ignored) | _CREDENTIAL_SET
 
 
 def lowered(names: Collection[str]) -> frozenset[str]:
@@ -497,12 +509,13 @@ def create_key(
     ignored = tuple(ignored_parameters or ())
     ignored_headers, ignored_params = split_ignored(ignored)
     body, content_type = _key_body(request, ignored_params)
+    url = normalize_url(request.url, ignored_params)
     fingerprint = credential_fingerprint(request.headers, shared_credentials(ignored))
     if ignored == DEFAULT_IGNORED_PARAMETERS:
-        fingerprint = _with_credential_parameters(request, ignored_params, body, fingerprint)
+        fingerprint = _with_credential_parameters(request, url, body, fingerprint)
     parts: list[object] = [
         request.method.upper(),
-        normalize_url(request.url, ignored_params),
+        url,
         body,
         matched_header_values(request.headers, match_headers, ignored_headers, content_type),
         fingerprint,
@@ -512,11 +525,9 @@ def create_key(
     return digest(parts)
 
 
-def _with_credential_parameters(
-    request: Request, ignored_params: frozenset[str], body: object, fingerprint: str
-) -> str:
+def _with_credential_parameters(request: Request, url: str, body: object, fingerprint: str) -> str:
     """``fingerprint``, extended by the credential parameters of the query and the
-    body when there are any.
+    body when there are any (``url`` and ``body``: the key's parts without them).
 
     The default list leaves them out of the URL and body parts only so that they are
     not kept in clear; a response fetched with one token must still never answer a
@@ -529,10 +540,9 @@ def _with_credential_parameters(
         name in query or name.encode() in raw for name in CREDENTIAL_PARAMETERS
     ):  # the common case, decided without parsing
         return fingerprint
-    kept = frozenset(name for name in ignored_params if name.lower() not in _CREDENTIAL_SET)
-    with_url = normalize_url(request.url, kept)
-    with_body = _key_body(request, kept)[0] if raw else b""
-    if with_url == normalize_url(request.url, ignored_params) and with_body == body:
+    with_url = normalize_url(request.url, _DEFAULT_WITHOUT_CREDENTIALS)
+    with_body = _key_body(request, _DEFAULT_WITHOUT_CREDENTIALS)[0] if raw else b""
+    if with_url == url and with_body == body:
         return fingerprint
     return digest(["credential parameters", fingerprint, with_url, with_body])
 
