@@ -34,34 +34,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SIZE = 1024
 BACKENDS = ["memory", "sqlite", "filesystem", "separate-body", "redis"]
 
-#: The child: make one session on one backend, warm its URL, then answer each line
-#: on stdin (a number of calls) with the seconds they took, on stdout.
+#: The child: make one session on one backend (as every scenario makes it), warm its
+#: URL, then answer each line on stdin (a number of calls) with the seconds they took.
 CHILD = r"""
 import json, sys, time
+from pathlib import Path
+from benchmarks._contenders import make_session
 spec = json.loads(sys.argv[1])
-library, backend, place, url, size = (
-    spec["library"], spec["backend"], spec["place"], spec["url"], spec["size"]
+url, size = spec["url"], spec["size"]
+session = make_session(
+    spec["library"], spec["backend"], Path(spec["folder"]), spec["redis"], spec["tag"]
 )
-if library == "requests-cache":
-    import requests_cache
-    if backend == "redis":
-        import redis
-        cache = requests_cache.RedisCache(
-            namespace=place, connection=redis.Redis.from_url(spec["redis"])
-        )
-        session = requests_cache.CachedSession(backend=cache, cache_control=True)
-    else:
-        native = {"separate-body": "filesystem"}.get(backend, backend)
-        session = requests_cache.CachedSession(place, backend=native, cache_control=True)
-else:
-    from httpcache import CachedSession
-    if backend == "redis":
-        import redis
-        from httpcache.caches.redis import RedisCache
-        session = CachedSession(backend=RedisCache(redis.Redis.from_url(spec["redis"]),
-                                                   namespace=place))
-    else:
-        session = CachedSession(place, backend=backend)
 first = session.get(url)
 assert len(first.content) == size, "wrong body"
 for _ in range(20):
@@ -84,14 +67,15 @@ for line in sys.stdin:
 class Child:
     """One contender in its own process, answering "time n calls" requests."""
 
-    def __init__(self, pythonpath: Path, spec: dict[str, Any]) -> None:
+    def __init__(self, tree: Path, spec: dict[str, Any]) -> None:
+        """``tree``: where its ``httpcache`` comes from (``benchmarks`` is this one's)."""
         self.proc = subprocess.Popen(
             [sys.executable, "-c", CHILD, json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            cwd=pythonpath,
-            env={"PYTHONPATH": str(pythonpath), "PATH": "/usr/bin:/bin"},
+            cwd=tree,
+            env={"PYTHONPATH": f"{tree}:{ROOT}", "PATH": "/usr/bin:/bin"},
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -147,11 +131,11 @@ def main(argv: list[str] | None = None) -> None:
                 if library == "requests-cache" and backend == "separate-body":
                     continue
                 key = f"{name}|{backend}"
-                place = str(folder / key.replace("|", "-"))
                 spec = {
                     "library": library,
                     "backend": backend,
-                    "place": place if backend != "redis" else key,
+                    "folder": str(folder),
+                    "tag": name,
                     "url": f"{base}/body/{key.replace('|', '-')}",
                     "size": len(body),
                     "redis": redis_url,
