@@ -340,11 +340,9 @@ def _handle_response(
             return _annotate(engine, response, plan, status, None, False)
         case _:
             assert_never(outcome)
-    filter_fn = engine.config.filter_fn
     # requests reads a redirect's body itself (to free the connection): store it whole.
     if stream and not response._content_consumed:
-        if filter_fn is not None and not filter_fn(response):
-            engine.not_stored(plan, "filter_fn said no")
+        if engine.refused_by_filter(plan, response):
             return _annotate(engine, response, plan, status, None, False)
         writer = engine.open_writer(plan, entry)
         if writer is not None:
@@ -355,9 +353,7 @@ def _handle_response(
     body = response.content  # raises, as plain requests would, on a truncated body
     if not _convert.decoded_completely(response.raw):
         engine.not_stored(plan, "not stored: its content coding was cut short", level=WARNING)
-    elif filter_fn is not None and not filter_fn(response):
-        engine.not_stored(plan, "filter_fn said no")
-    else:
+    elif not engine.refused_by_filter(plan, response):
         saved = engine.save(plan, entry, body)
         if saved is not None:
             entry = saved

@@ -58,9 +58,7 @@ def keep(
         return None
     if served.status_code == head.status:
         served.headers.update(outcome.heuristic_fields)
-    filter_fn = engine.config.filter_fn
-    if filter_fn is not None and not filter_fn(served):
-        engine.not_stored(plan, "filter_fn said no")
+    if engine.refused_by_filter(plan, served):
         return None
     saved = engine.save(plan, outcome.entry, body)
     if saved is not None and saved.key != part.key:

@@ -368,6 +368,14 @@ class CacheEngine:
         """A storable response was not kept after all (filter_fn, a cut-short body...)."""
         plan.trace.add("response", "DoNotStore", reason, level=level)
 
+    def refused_by_filter(self, plan: Plan, response: object) -> bool:
+        """Whether the caller's ``filter_fn`` says not to store ``response`` (noted)."""
+        filter_fn = self.config.filter_fn
+        if filter_fn is None or filter_fn(response):
+            return False
+        self.not_stored(plan, "filter_fn said no")
+        return True
+
     def refetch(self, plan: Plan, reason: str) -> None:
         """A 304 could not be used: the response is fetched in full."""
         plan.trace.add("response", "Refetch", reason)
