@@ -11,7 +11,6 @@ cache folder should be, which stops root too.
 
 from __future__ import annotations
 
-import logging
 import os
 import resource
 import signal
@@ -25,6 +24,7 @@ import pytest
 from httpcache import CachedSession
 from tests.support.origin import Origin
 from tests.support.redis_servers import RedisServer
+from tests.support.warnings import Warnings
 
 from ._proc import (
     Store,
@@ -44,24 +44,6 @@ PATHS = [f"/o/{n}" for n in range(12)]
 TIMEOUT = 0.5
 #: How long caching may take to resume once the store is back.
 RESUME_WITHIN = 5.0
-
-
-class Warnings(logging.Handler):
-    """Counts the WARNING records of the "httpcache" logger while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def __enter__(self) -> Warnings:
-        logging.getLogger("httpcache").addHandler(self)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        logging.getLogger("httpcache").removeHandler(self)
 
 
 def fetch(session: CachedSession, base: str, path: str, problems: list[str]) -> bool:

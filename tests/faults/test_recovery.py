@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,29 +22,12 @@ from httpcache import CachedSession
 from httpcache.caches.sqlite import SQLiteCache
 from tests.faults._backends import Store, byte_store  # noqa: F401 - fixture
 from tests.support.origin import Origin, counter_handler
+from tests.support.warnings import Warnings
 
 from ._proc import Store as ProcStore
 from ._proc import remount, tiny_tmpfs
 
 FRESH = {"Cache-Control": "max-age=600"}
-
-
-class Warnings(logging.Handler):
-    """The WARNING records of the "httpcache" logger while installed."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def __enter__(self) -> Warnings:
-        logging.getLogger("httpcache").addHandler(self)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        logging.getLogger("httpcache").removeHandler(self)
 
 
 def _requests_cache_database(path: Path) -> None:
