@@ -6,10 +6,7 @@ Fixed ``now``, no I/O; helpers shared with ``test_controller``.
 
 from __future__ import annotations
 
-import calendar
-import datetime
 import time
-from email.utils import formatdate, parsedate
 
 import pytest
 
@@ -21,6 +18,7 @@ from httpcache.policy.controller import Exchange, Settings, decide, head_updates
 from httpcache.policy.directives import format_http_date
 from httpcache.policy.expiration import resolve
 from httpcache.policy.ranges import ByteRange
+from tests.support.heuristics import OneWeekHeuristic
 from tests.unit.test_controller import NOW, URL, request, respond, stored
 
 DEFAULT = Settings()
@@ -154,21 +152,6 @@ def test_must_understand_with_an_unknown_status_is_not_stored(status: int) -> No
 
 
 # ---- heuristics, applied before the fields are judged (CacheControl's way) ------------
-
-
-class OneWeekHeuristic(BaseHeuristic):
-    """CacheControl's documentation example, as users have it."""
-
-    def update_headers(self, response):  # type: ignore[no-untyped-def]
-        date = parsedate(response.headers["date"])
-        expires = datetime.datetime(*date[:6]) + datetime.timedelta(weeks=1)
-        return {
-            "expires": formatdate(calendar.timegm(expires.timetuple())),
-            "cache-control": "public",
-        }
-
-    def warning(self, response):  # type: ignore[no-untyped-def]
-        return '110 - "Automatically cached! Response is Stale."'
 
 
 def test_a_custom_heuristic_makes_a_private_max_age_0_response_cacheable() -> None:

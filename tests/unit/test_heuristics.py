@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import calendar
 import datetime
-from email.utils import formatdate, parsedate
+from email.utils import formatdate
 
 import pytest
 
@@ -18,6 +17,7 @@ from httpcache.heuristics import (
 )
 from httpcache.models import Headers, Response
 from httpcache.policy.directives import format_http_date, parse_http_date
+from tests.support.heuristics import OneWeekHeuristic
 
 DATE = 1_750_000_000.0  # the response's Date
 ARRIVED = DATE + 7.0  # when it reached us
@@ -206,22 +206,6 @@ def test_last_modified_gives_nothing_without_a_past_last_modified(fields: dict[s
 
 
 # ---- custom heuristics in CacheControl's documented style --------------------------------
-
-
-class OneWeekHeuristic(BaseHeuristic):
-    """CacheControl's documentation example, as users have it."""
-
-    def update_headers(self, response):  # type: ignore[no-untyped-def]
-        date = parsedate(response.headers["date"])
-        expires = datetime.datetime(*date[:6]) + datetime.timedelta(weeks=1)
-        return {
-            "expires": formatdate(calendar.timegm(expires.timetuple())),
-            "cache-control": "public",
-        }
-
-    def warning(self, response):  # type: ignore[no-untyped-def]
-        msg = "Automatically cached! Response is Stale."
-        return f'110 - "{msg}"'
 
 
 def test_a_cachecontrol_style_custom_heuristic_is_applied() -> None:
