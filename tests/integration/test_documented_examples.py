@@ -5,10 +5,8 @@ by changing one line, so each example must behave as its own library documents i
 
 from __future__ import annotations
 
-import calendar
 from collections.abc import Iterator
-from datetime import datetime, timedelta
-from email.utils import formatdate, parsedate
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ import httpcache
 from httpcache import NEVER_EXPIRE, CacheControl, CacheControlAdapter, CachedSession
 from httpcache.caches import DictCache, FileCache, SeparateBodyFileCache
 from httpcache.heuristics import BaseHeuristic, ExpiresAfter, LastModified
+from tests.support.heuristics import OneWeekHeuristic  # the documented example
 from tests.support.origin import Origin, Reply, Seen, counter_handler
 
 PLAIN = {"Content-Type": "text/plain"}
@@ -74,23 +73,6 @@ def test_cachecontrol_file_caches(origin: Origin, in_tmp: Path) -> None:
         assert sess.get(url).content == sess.get(url).content
     assert origin.hits("/file") == 2  # one per cache
     assert (in_tmp / ".web_cache").is_dir() and (in_tmp / ".web_cache_separate").is_dir()
-
-
-class OneWeekHeuristic(BaseHeuristic):
-    """CacheControl's documented custom heuristic, verbatim."""
-
-    def update_headers(self, response: requests.Response) -> dict[str, str]:
-        date = parsedate(response.headers["date"])
-        assert date is not None
-        expires = datetime(*date[:6]) + timedelta(weeks=1)
-        return {
-            "expires": formatdate(calendar.timegm(expires.timetuple())),
-            "cache-control": "public",
-        }
-
-    def warning(self, response: requests.Response) -> str:
-        msg = "Automatically cached! Response is Stale."
-        return f'110 - "{msg}"'
 
 
 def test_cachecontrol_custom_heuristic_subclass(origin: Origin) -> None:
