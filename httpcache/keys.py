@@ -91,6 +91,23 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     Query parameters named in ``ignored`` are dropped, or with ``redact`` kept with
     their value replaced, so the stored URL still shows that they were there.
     """
+    try:
+        scheme, netloc, has_user, path, pairs = _url_parts(url)
+    except TypeError:  # not hashable: fails (or not) as it always has, unremembered
+        scheme, netloc, has_user, path, pairs = _url_parts.__wrapped__(url)
+    if has_user and redact:
+        netloc = f"{REDACTED}@{netloc}"
+    if redact:  # whatever the caller's list, credentials are never stored in clear
+        ignored = always_redacted(ignored)
+    query = _normalize_pairs(pairs, ignored, redact)
+    return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
+
+
+@functools.lru_cache(maxsize=256)
+def _url_parts(url: str) -> tuple[str, str, bool, str, tuple[tuple[str, str], ...]]:
+    """``normalize_url``'s parse of ``url``: scheme, netloc (without user info),
+    whether it had user info, path, query pairs. Remembered: a miss normalizes its
+    URL twice (for the key, then redacted for storage)."""
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
@@ -101,13 +118,9 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     except ValueError:
         port = None
     netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    if parts.username or parts.password:
-        netloc = f"{REDACTED}@{netloc}" if redact else netloc
-    if redact:  # whatever the caller's list, credentials are never stored in clear
-        ignored = always_redacted(ignored)
-    query = _normalize_pairs(parse_qsl(parts.query, keep_blank_values=True), ignored, redact)
-    path = parts.path or "/"
-    return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
+    has_user = bool(parts.username or parts.password)
+    pairs = tuple(parse_qsl(parts.query, keep_blank_values=True))
+    return scheme, netloc, has_user, parts.path or "/", pairs
 
 
 _CREDENTIAL_SET = frozenset(CREDENTIAL_PARAMETERS)
@@ -381,6 +394,14 @@ def split_ignored(ignored: Iterable[str]) -> tuple[frozenset[str], frozenset[str
     """(header names lower-cased, parameter names as given) from one list of names
     (parameters are lower-cased where they are compared)."""
     names = tuple(ignored)
+    try:
+        return _split_ignored(names)  # the configuration's tuple, on every request
+    except TypeError:  # an unhashable name: fails below as it always has
+        return frozenset(n.lower() for n in names), frozenset(names)
+
+
+@functools.lru_cache(maxsize=64)
+def _split_ignored(names: tuple[str, ...]) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(n.lower() for n in names), frozenset(names)
 
 
@@ -536,7 +557,7 @@ def _with_credential_parameters(request: Request, url: str, body: object, finger
     """
     query = urlsplit(request.url).query.lower()
     raw = (request.body or b"").lower()
-    if not any(
+    if not (query or raw) or not any(
         name in query or name.encode() in raw for name in CREDENTIAL_PARAMETERS
     ):  # the common case, decided without parsing
         return fingerprint
@@ -555,11 +576,17 @@ def variant_key(primary_key: str, vary: Sequence[tuple[str, str]]) -> str:
 def redact_request(request: Request, ignored_parameters: Iterable[str]) -> Request:
     """The request as it may be stored: secrets replaced by ``REDACTED``."""
     ignored_headers, ignored_params = split_ignored(ignored_parameters)
-    hidden = ignored_headers | set(CREDENTIAL_HEADERS)
-    headers = Headers(
-        (name, REDACTED if name.lower() in hidden else value)
-        for name, value in request.headers.fields()
-    )
+    hidden = _hidden_headers(ignored_headers)
+    headers = request.headers
+    if headers.has_any(hidden):
+        headers = Headers._of(
+            tuple(
+                [
+                    (name, REDACTED if name.lower() in hidden else value)
+                    for name, value in headers.fields()
+                ]
+            )
+        )
     body = request.body
     if body:
         body = normalize_body(request, ignored_params, redact=True)
@@ -569,6 +596,12 @@ def redact_request(request: Request, ignored_parameters: Iterable[str]) -> Reque
         headers=headers,
         body=body,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _hidden_headers(ignored_headers: frozenset[str]) -> frozenset[str]:
+    """The request fields ``redact_request`` replaces: the caller's and credentials."""
+    return ignored_headers | frozenset(CREDENTIAL_HEADERS)
 
 
 def vary_values(

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar, overload
+
+T = TypeVar("T")
 
 
 class Headers(Mapping[str, str]):
@@ -30,11 +32,33 @@ class Headers(Mapping[str, str]):
             self._index = fields._index
             return
         pairs = fields.items() if isinstance(fields, Mapping) else fields
-        self._fields = tuple((str(k), str(v)) for k, v in pairs)
+        self._set(
+            tuple(
+                [
+                    (k if type(k) is str else str(k), v if type(v) is str else str(v))
+                    for k, v in pairs
+                ]
+            )
+        )
+
+    def _set(self, fields: tuple[tuple[str, str], ...]) -> None:
+        self._fields = fields
         index: dict[str, list[str]] = {}
-        for name, value in self._fields:
-            index.setdefault(name.lower(), []).append(value)
+        for name, value in fields:
+            lower = name.lower()
+            values = index.get(lower)
+            if values is None:
+                index[lower] = [value]
+            else:
+                values.append(value)
         self._index = index
+
+    @classmethod
+    def _of(cls, fields: tuple[tuple[str, str], ...]) -> Headers:
+        """Headers of field lines that are already ``str`` pairs (no conversion)."""
+        headers = cls.__new__(cls)
+        headers._set(fields)
+        return headers
 
     # Mapping protocol: one key per distinct lower-cased name.
     def __getitem__(self, name: str) -> str:
@@ -64,8 +88,21 @@ class Headers(Mapping[str, str]):
     def __repr__(self) -> str:
         return f"Headers({list(self._fields)!r})"
 
+    @overload
+    def get(self, name: str, /) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str | T, /) -> str | T: ...
+    def get(self, name: str, default: object = None, /) -> object:
+        """``Mapping.get`` without its ``KeyError`` round trip."""
+        values = self._index.get(name.lower())
+        return default if values is None else ", ".join(values)
+
     def get_all(self, name: str) -> list[str]:
         return list(self._index.get(name.lower(), ()))
+
+    def has_any(self, names: frozenset[str]) -> bool:
+        """Whether a field is named by one of ``names`` (lower-case)."""
+        return not names.isdisjoint(self._index)
 
     def fields(self) -> tuple[tuple[str, str], ...]:
         """Every field line, in order, duplicates kept."""
@@ -73,7 +110,7 @@ class Headers(Mapping[str, str]):
 
     def without(self, *names: str) -> Headers:
         drop = {n.lower() for n in names}
-        return Headers((k, v) for k, v in self._fields if k.lower() not in drop)
+        return Headers._of(tuple([(k, v) for k, v in self._fields if k.lower() not in drop]))
 
     def updated(self, other: Iterable[tuple[str, str]]) -> Headers:
         """These fields, with every name present in ``other`` replaced by its lines there."""
