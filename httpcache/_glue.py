@@ -69,17 +69,15 @@ def tls_of(verify: object, cert: object) -> str:
     ``verify=True``) is the default trust, as ``True`` is: caches stay shared between
     shells that set it and those that do not.
     """
-    if isinstance(verify, str) and verify in _environment_bundles():
+    if isinstance(verify, str) and verify and _is_environment_bundle(verify):
         verify = True
     return tls_fingerprint(verify, cert)
 
 
-def _environment_bundles() -> tuple[str, ...]:
-    return tuple(
-        path
-        for path in (os.environ.get("REQUESTS_CA_BUNDLE"), os.environ.get("CURL_CA_BUNDLE"))
-        if path
-    )
+def _is_environment_bundle(path: str) -> bool:
+    """Whether ``path`` (not empty) is the CA bundle the environment names."""
+    environ = os.environ
+    return path == environ.get("REQUESTS_CA_BUNDLE") or path == environ.get("CURL_CA_BUNDLE")
 
 
 def plan_for(
@@ -332,9 +330,11 @@ def _handle_response(
     outcome = engine.respond(plan, head, request_time, may_store=may_store)
     match outcome:
         case Store(entry=entry, heuristic_fields=fields):
-            response.headers.update(fields)  # the heuristic's fields, on the miss too
+            if fields:
+                response.headers.update(fields)  # the heuristic's fields, on the miss too
         case DoNotStore(heuristic_fields=fields):
-            response.headers.update(fields)  # and on what is not stored
+            if fields:
+                response.headers.update(fields)  # and on what is not stored
             return _annotate(engine, response, plan, status, None, False)
         case Freshen():
             return _annotate(engine, response, plan, status, None, False)

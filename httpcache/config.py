@@ -194,6 +194,13 @@ class CacheConfig:
             expiration = self._resolved["session_expiration"]
         if options is None:
             return replace(base, expiration=expiration) if expiration else base
+        if (
+            expiration is None
+            and options.only_if_cached is False
+            and options.refresh is False
+            and options.force_refresh is False
+        ):
+            return base  # what the replace below would copy, field for field
         return replace(
             base,
             expiration=expiration,

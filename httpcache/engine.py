@@ -342,10 +342,10 @@ class CacheEngine:
         outcome = _cookies_left_out(decision.outcome)
         match outcome:
             case Store(entry=entry):
-                figures = {"lifetime": controller.stored_lifetime(entry)}
+                figures = _lifetime_figures(entry)
                 plan.trace.add("response", "Store", outcome.reason, figures=figures)
             case Freshen(entry=entry):
-                figures = {"lifetime": controller.stored_lifetime(entry)}
+                figures = _lifetime_figures(entry)
                 plan.trace.add("response", "Freshen", outcome.reason, figures=figures)
             case DoNotStore():
                 plan.trace.add("response", "DoNotStore", outcome.reason)
@@ -510,6 +510,11 @@ def _freshness_figures(
         }
 
     return figures
+
+
+def _lifetime_figures(entry: Entry) -> Callable[[], dict[str, float]]:
+    """The stored lifetime, computed only if the trace's figures are read."""
+    return lambda: {"lifetime": controller.stored_lifetime(entry)}
 
 
 def _cookies_left_out(outcome: ResponseOutcome) -> ResponseOutcome:

@@ -66,9 +66,9 @@ from .storing import (
     NO_DIRECTIVES,
     NOT_UPDATED_BY_304,
     changed_fields,
+    expiry_of,
     first_set,
     storability,
-    with_expiry,
     with_heuristic,
 )
 from .storing import Exchange as Exchange  # re-exported: the engine builds these
@@ -283,7 +283,7 @@ def freshness_of(entry: Entry, now: float, settings: Settings) -> Freshness:
 
 
 def stored_lifetime(entry: Entry) -> float:
-    """The freshness lifetime that ``with_expiry`` recorded in ``entry.expires``."""
+    """The freshness lifetime recorded in ``entry.expires`` (``storing.expiry_of``)."""
     if entry.expires is None:
         return math.inf
     return max(0.0, entry.expires - entry.response_time + initial_age(entry))
@@ -378,20 +378,22 @@ def on_response(
     vary = parse_vary(response.headers)
     values = vary_values(request.headers, vary, settings.sensitive_headers)
     key = variant_key(primary_key, values)
-    draft = Entry(
+    request_time, response_time = exchange.request_time, exchange.response_time
+    expires, stale_until = expiry_of(response, request_time, response_time, lifetime, settings)
+    entry = Entry(
         key=partials.partial_key(key) if response.status == partials.PARTIAL else key,
         primary_key=primary_key,
         request=stored_request,
         response=response,
-        request_time=exchange.request_time,
-        response_time=exchange.response_time,
-        created_at=exchange.response_time,
-        expires=None,
+        request_time=request_time,
+        response_time=response_time,
+        created_at=response_time,
+        expires=expires,
+        stale_until=stale_until,
         vary=values,
+        # True: the caller's lifetime, not the headers'.
+        expiry_from_caller=settings.lifetime_is_callers(response.status) or math.isinf(lifetime),
     )
-    entry = with_expiry(draft, lifetime, settings)
-    if settings.lifetime_is_callers(response.status) or math.isinf(lifetime):
-        entry = entry.with_changes(expiry_from_caller=True)  # not the headers' lifetime
     reason = f"storable: lifetime {_seconds(lifetime)}"
     return ResponseDecision(Store(entry, reason, shown), invalidation)
 
@@ -435,11 +437,7 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
     if new_etag and old_etag and new_etag.removeprefix("W/") != old_etag.removeprefix("W/"):
         return DoNotStore("the 304's ETag does not match the stored response")
     merged = replace(entry.response, headers=updated_by(entry.response.headers, exchange))
-    updated = entry.with_changes(
-        response=merged,
-        request_time=exchange.request_time,
-        response_time=exchange.response_time,
-    )
+    request_time, response_time = exchange.request_time, exchange.response_time
     from_caller = settings.lifetime_is_callers(entry.status)
     expiration = settings.caller_expiration(entry.status)
     if expiration is not None:
@@ -450,8 +448,14 @@ def freshen(entry: Entry, exchange: Exchange, settings: Settings) -> Freshen | D
         lifetime = header_lifetime(merged, exchange.response_time, settings.shared) or 0.0
     else:
         lifetime = math.inf
-    freshened = with_expiry(updated, lifetime, settings).with_changes(
-        expiry_from_caller=from_caller
+    expires, stale_until = expiry_of(merged, request_time, response_time, lifetime, settings)
+    freshened = entry.with_changes(
+        response=merged,
+        request_time=request_time,
+        response_time=response_time,
+        expires=expires,
+        stale_until=stale_until,
+        expiry_from_caller=from_caller,
     )
     return Freshen(freshened, "304 Not Modified: freshened")
 

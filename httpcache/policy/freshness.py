@@ -37,10 +37,14 @@ def date_of(headers: Headers, fallback: float) -> float:
 
 def initial_age(entry: Entry) -> float:
     """``corrected_initial_age`` of RFC 9111 §4.2.3: the age when the response arrived."""
-    headers = entry.response.headers
+    return initial_age_of(entry.response.headers, entry.request_time, entry.response_time)
+
+
+def initial_age_of(headers: Headers, request_time: float, response_time: float) -> float:
+    """``initial_age`` of a response with these fields, before it is an entry."""
     date = parse_http_date(headers.get("date"))
-    apparent_age = 0.0 if date is None else max(0.0, entry.response_time - date)
-    response_delay = max(0.0, entry.response_time - entry.request_time)
+    apparent_age = 0.0 if date is None else max(0.0, response_time - date)
+    response_delay = max(0.0, response_time - request_time)
     corrected_age_value = (parse_age(headers) or 0) + response_delay
     return max(apparent_age, corrected_age_value)
 

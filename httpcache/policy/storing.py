@@ -7,11 +7,11 @@ import math
 from dataclasses import dataclass, replace
 
 from ..heuristics import HEURISTICALLY_CACHEABLE
-from ..models import Entry, Headers, Request, Response
+from ..models import Headers, Request, Response
 from . import partials
 from .actions import DoNotStore
 from .directives import CacheDirectives, parse_etag, parse_vary
-from .freshness import header_lifetime, initial_age, response_directives
+from .freshness import header_lifetime, initial_age_of, response_directives
 from .settings import Settings
 
 #: RFC 9111 §3.1 and §3.2: never stored, never updated by a 304.
@@ -134,7 +134,7 @@ def storability(
                 f"status {status} without explicit freshness is not heuristically cacheable (§3)"
             )
     lifetime = lifetime or 0.0
-    age = initial_age(_as_entry(exchange, response))
+    age = initial_age_of(response.headers, exchange.request_time, exchange.response_time)
     has_validator = storable_validator(response, settings)
     stale_allowance = first_set(cc.stale_if_error, settings.stale_if_error) or first_set(
         cc.stale_while_revalidate, settings.stale_while_revalidate
@@ -177,34 +177,41 @@ def storable_validator(response: Response, settings: Settings) -> bool:
     return settings.cache_etags and parse_etag(response.headers) is not None
 
 
-def with_expiry(entry: Entry, lifetime: float, settings: Settings) -> Entry:
-    """The entry with ``expires`` and ``stale_until`` set from its lifetime."""
+def expiry_of(
+    response: Response,
+    request_time: float,
+    response_time: float,
+    lifetime: float,
+    settings: Settings,
+) -> tuple[float | None, float | None]:
+    """``expires`` and ``stale_until`` of an entry of ``response``, from its lifetime."""
     if math.isinf(lifetime):
-        return entry.with_changes(expires=None, stale_until=None)
-    expires = entry.response_time + lifetime - initial_age(entry)
-    cc = response_directives(entry.response) if settings.cache_control else NO_DIRECTIVES
-    has_validator = bool(
-        parse_etag(entry.response.headers) or "last-modified" in entry.response.headers
-    )
+        return None, None
+    headers = response.headers
+    expires = response_time + lifetime - initial_age_of(headers, request_time, response_time)
+    cc = response_directives(response) if settings.cache_control else NO_DIRECTIVES
+    has_validator = bool(parse_etag(headers) or "last-modified" in headers)
     keep = max(
         first_set(cc.stale_if_error, settings.stale_if_error) or 0.0,
         first_set(cc.stale_while_revalidate, settings.stale_while_revalidate) or 0.0,
         settings.revalidation_grace if has_validator else 0.0,
     )
-    return entry.with_changes(expires=expires, stale_until=expires + keep)
+    return expires, expires + keep
 
 
 def strip_hop_by_hop(response: Response) -> Response:
     """Drop fields a cache must not store (§3.1): hop-by-hop and those named by Connection."""
-    named = {
-        token.strip().lower()
-        for line in response.headers.get_all("connection")
-        for token in line.split(",")
-    }
-    drop = HOP_BY_HOP | named
-    if not any(name.lower() in drop for name in response.headers):
+    headers = response.headers
+    drop = HOP_BY_HOP
+    if "connection" in headers:
+        drop = drop | {
+            token.strip().lower()
+            for line in headers.get_all("connection")
+            for token in line.split(",")
+        }
+    if not headers.has_any(drop):
         return response
-    kept = Headers((k, v) for k, v in response.headers.fields() if k.lower() not in drop)
+    kept = Headers._of(tuple([(k, v) for k, v in headers.fields() if k.lower() not in drop]))
     return replace(response, headers=kept)
 
 
@@ -218,17 +225,7 @@ def changed_fields(before: Headers, after: Headers) -> tuple[tuple[str, str], ..
 
 
 def first_set(*values: float | None) -> float | None:
-    return next((v for v in values if v is not None and v is not False), None)
-
-
-def _as_entry(exchange: Exchange, response: Response) -> Entry:
-    return Entry(
-        key="",
-        primary_key="",
-        request=exchange.request,
-        response=response,
-        request_time=exchange.request_time,
-        response_time=exchange.response_time,
-        created_at=exchange.response_time,
-        expires=None,
-    )
+    for value in values:
+        if value is not None and value is not False:
+            return value
+    return None
