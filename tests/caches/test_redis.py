@@ -28,6 +28,7 @@ from httpcache.caches.base import BaseCache
 from httpcache.caches.redis import RedisCache
 from httpcache.caches.redis import index as redis_index
 from httpcache.caches.redis import reads as redis_reads
+from httpcache.caches.redis.heads import HeadValue, pack_head, unpack_head, with_parts
 from httpcache.errors import ConfigurationError, StorageError
 from httpcache.models import Entry
 from httpcache.serialize import dumps_entry
@@ -135,7 +136,7 @@ def test_keys_of_a_resource_share_one_slot(redis_client: redis.Redis) -> None:
     resource = [k for k in namespace_keys(redis_client, "layout") if f"{{{pk}}}" in k]
     assert {k.split(":")[2] for k in resource} == {"h", "b", "v"}
     assert len(resource) == 4  # two heads, one body list, one variant set
-    assert redis_client.hget(f"layout:{{{pk}}}:h:{html_variant.key}", "b") == b"h"
+    assert unpack_head(redis_client.get(f"layout:{{{pk}}}:h:{html_variant.key}")).body == b"h"
     assert {key_slot(k.encode()) for k in resource} == {key_slot(pk.encode())}
     index = [k for k in namespace_keys(redis_client, "layout") if k.startswith("layout:{layout}")]
     assert {key_slot(k.encode()) for k in index} == {key_slot(b"layout")}
@@ -150,20 +151,39 @@ def test_ttls_follow_stale_until(redis_client: redis.Redis) -> None:
     never = cache.save(live_entry("http://h.test/never", ttl=None), b"y" * 2500)
     past = cache.save(make_entry("http://h.test/past"), b"z")  # stale_until in 2023
 
-    def ttls(entry: Entry, keys_wanted: int = 3) -> set[int]:
+    def ttls(entry: Entry, keys_wanted: int = 2) -> set[int]:
         keys = [k for k in namespace_keys(redis_client, "ttl") if entry.primary_key in k]
-        assert len(keys) == keys_wanted  # head, body list, variant set
+        assert len(keys) == keys_wanted  # head and body list (no Vary: no variant set)
         return {redis_client.ttl(k) for k in keys}
 
     assert all(1020 <= t <= 1030 for t in ttls(soon))
     assert ttls(never) == {-1}
-    assert all(0 < t <= cache.min_ttl for t in ttls(past, 2))  # its body is in its head
+    assert all(0 < t <= cache.min_ttl for t in ttls(past, 1))  # its body is in its head
     index = [k for k in namespace_keys(redis_client, "ttl") if k.startswith("ttl:{ttl}:")]
     assert index and {redis_client.ttl(k) for k in index} == {-1}
 
-    # Freshening moves the TTLs; the variant set lives as long as its longest member.
+    # Freshening moves the TTLs.
     cache.update_head(soon.with_changes(stale_until=time.time() + 5000))
     assert all(4990 <= t <= 5000 for t in ttls(soon))
+
+
+def test_the_variant_set_lives_as_long_as_its_longest_lived_member(
+    redis_client: redis.Redis,
+) -> None:
+    cache = RedisCache(redis_client, namespace="vttl")
+    html = cache.save(live_entry("http://h.test/v", ttl=1000, vary=(("accept", "=html"),)), b"h")
+    variants = f"vttl:{{{html.primary_key}}}:v"
+    assert redis_client.smembers(variants) == {html.key.encode()}
+    assert 1020 <= redis_client.ttl(variants) <= 1030
+    cache.save(live_entry("http://h.test/v", ttl=3000, vary=(("accept", "=json"),)), b"j")
+    assert 3020 <= redis_client.ttl(variants) <= 3030
+    cache.save(live_entry("http://h.test/v", ttl=10, vary=(("accept", "=xml"),)), b"x")
+    assert 3020 <= redis_client.ttl(variants) <= 3030  # never shortened
+    cache.update_head(html.with_changes(stale_until=time.time() + 5000))
+    assert 4990 <= redis_client.ttl(variants) <= 5000
+    cache.save(live_entry("http://h.test/v", ttl=None, vary=(("accept", "=text"),)), b"t")
+    assert redis_client.ttl(variants) == -1
+    assert len(cache.find(html.primary_key)) == 4
 
 
 def test_pending_chunks_have_a_short_ttl_and_abort_removes_them(
@@ -342,27 +362,39 @@ def test_commits_prune_rows_of_vanished_expired_entries(
     new = cache.save(live_entry("http://h.test/new"), b"n")
     assert redis_client.hkeys("prune:{prune}:meta") == [new.key.encode()]
     # What max_size counts is back to the one entry: its body and its head.
-    head = redis_client.hget(f"prune:{{{new.primary_key}}}:h:{new.key}", "e")
+    head = unpack_head(redis_client.get(f"prune:{{{new.primary_key}}}:h:{new.key}")).entry
     assert int(redis_client.get("prune:{prune}:bytes")) == new.size + len(head)
 
 
-FORMAT = str(redis_module.HEAD_FORMAT)
-
+FOREIGN = msgpack.packb({"x": 1})
 DAMAGE: dict[str, Callable[[redis.Redis, str], object]] = {
-    "a string": lambda r, k: r.set(k, b"\x80\x04garbage pickle"),
+    "a pickle": lambda r, k: r.set(k, b"\x80\x04garbage pickle"),
     "a list": lambda r, k: r.rpush(k, b"x"),
-    "another format": lambda r, k: r.hset(k, mapping={"v": "99", "e": b"", "g": "x"}),
-    "damaged entry": lambda r, k: r.hset(
-        k,
-        mapping={"v": FORMAT, "e": b"\xc1\xc1", "g": "x", "n": "0", "s": "0", "k": 0, "b": b""},
+    "a hash (an older format's head)": lambda r, k: r.hset(k, mapping={"v": "3", "e": b"x"}),
+    "another format": lambda r, k: r.set(k, b"99 ab 0 0 1.0 0 0\n"),
+    "damaged entry": lambda r, k: r.set(k, pack_head(b"\xc1\xc1", "ab", 0, 0, 1.0, 0)),
+    "foreign msgpack": lambda r, k: r.set(k, pack_head(FOREIGN, "ab", 0, 0, 1.0, 0)),
+    "a cut field line": lambda r, k: r.set(k, r.get(k)[:20]),
+    "a flipped bit in the head": lambda r, k: _replace(r, k, entry=lambda v: _flip(v.entry, 40)),
+    "a flipped bit in the inline body": lambda r, k: _replace(
+        r, k, body=lambda v: _flip(v.body, 2)
     ),
-    "foreign msgpack": lambda r, k: r.hset(
-        k,
-        mapping={"v": FORMAT, "e": msgpack.packb({"x": 1}), "g": "x", "n": "0", "s": "0", "k": 0},
-    ),
-    "a flipped bit in the head": lambda r, k: r.hset(k, "e", _flip(r.hget(k, "e"), 40)),
-    "a flipped bit in the inline body": lambda r, k: r.hset(k, "b", _flip(r.hget(k, "b"), 2)),
 }
+
+
+def _replace(
+    client: redis.Redis,
+    name: str,
+    entry: Callable[[HeadValue], bytes] | None = None,
+    body: Callable[[HeadValue], bytes] | None = None,
+) -> None:
+    """Plant a changed entry or inline body in the head at ``name``."""
+    value = client.get(name)
+    parts = unpack_head(value)
+    changed = with_parts(
+        value, entry=entry(parts) if entry else None, body=body(parts) if body else None
+    )
+    client.set(name, changed, keepttl=True)
 
 
 def _flip(data: bytes, at: int) -> bytes:
@@ -376,7 +408,7 @@ def test_damaged_head_is_a_logged_miss(
     cache = RedisCache(redis_client, namespace="damage")
     entry = cache.save(live_entry("http://h.test/d"), b"body")
     head = f"damage:{{{entry.primary_key}}}:h:{entry.key}"
-    if "flipped" not in damage:
+    if "flipped" not in damage and "cut" not in damage:
         redis_client.delete(head)
     DAMAGE[damage](redis_client, head)
     # Inspection: a miss with a warning each time; the entry stays. (A listing reads
@@ -409,7 +441,7 @@ def test_inline_body_of_another_size_is_a_logged_miss(
     cache = RedisCache(redis_client, namespace="damage4")
     entry = cache.save(live_entry("http://h.test/d"), b"body")
     head = f"damage4:{{{entry.primary_key}}}:h:{entry.key}"
-    redis_client.hset(head, "b", b"bod")  # cut short
+    _replace(redis_client, head, body=lambda _: b"bod")  # cut short
     with caplog.at_level(logging.WARNING, logger="httpcache"):
         assert cache.open_entry(entry.key) is None
         assert cache.open_body(entry.key) is None
@@ -453,20 +485,24 @@ def test_entries_of_the_older_layout_are_misses(
     assert [e.key for e in cache.entries()] == [entry.key] and len(cache) == 1
 
 
-def test_damaged_variant_set_is_a_logged_miss(
+def test_a_damaged_variant_set_loses_only_the_vary_variants(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     cache = RedisCache(redis_client, namespace="damage3")
-    entry = cache.save(live_entry("http://h.test/d"), b"body")
-    variants = f"damage3:{{{entry.primary_key}}}:v"
+    plain = cache.save(live_entry("http://h.test/d"), b"body")  # no Vary: in no set
+    variant = cache.save(live_entry("http://h.test/d", vary=(("accept", "=html"),)), b"html")
+    assert len(cache.find(plain.primary_key)) == 2
+    variants = f"damage3:{{{plain.primary_key}}}:v"
     redis_client.delete(variants)
     redis_client.set(variants, b"junk")
     with caplog.at_level(logging.WARNING, logger="httpcache"):
-        assert cache.find(entry.primary_key) == []
-    assert [r.levelno for r in caplog.records] == [logging.WARNING]
-    assert cache.read_body(entry.key) == b"body"  # the head itself is fine
-    cache.save(entry, b"again")
-    assert [e.key for e in cache.find(entry.primary_key)] == [entry.key]
+        assert cache.find(plain.primary_key) == [plain]
+        assert cache.find(plain.primary_key) == [plain]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and variants in warnings[0].getMessage()
+    assert not redis_client.exists(variants)  # removed: the next variant makes a set
+    cache.save(variant, b"again")
+    assert sorted(e.key for e in cache.find(plain.primary_key)) == sorted([plain.key, variant.key])
 
 
 def test_damaged_body_and_index_are_misses(

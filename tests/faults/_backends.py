@@ -33,6 +33,7 @@ from httpcache.caches import BaseCache, DictCache
 from httpcache.caches._files import FRAME, name_of
 from httpcache.caches.file import FileCache
 from httpcache.caches.redis import RedisCache
+from httpcache.caches.redis.heads import unpack_head, with_parts
 from httpcache.caches.separate_body import SeparateBodyFileCache
 from httpcache.caches.sqlite import SQLiteCache
 from httpcache_cli import config as cli_config
@@ -122,7 +123,7 @@ class Store:
             return data[FRAME.size : FRAME.size + head_length]
         client = self.redis()
         try:
-            return client.hget(self.redis_head_key(key), "e")
+            return unpack_head(client.get(self.redis_head_key(key))).entry
         finally:
             client.close()
 
@@ -143,7 +144,8 @@ class Store:
         else:
             client = self.redis()
             try:
-                assert client.hset(self.redis_head_key(key), "e", head) == 0
+                name = self.redis_head_key(key)
+                assert client.set(name, with_parts(client.get(name), entry=head), keepttl=True)
             finally:
                 client.close()
 
@@ -179,11 +181,13 @@ class Store:
             client = self.redis()
             try:
                 head = self.redis_head_key(key)
-                chunks, gen = client.hmget(head, ["n", "g"])
-                if int(chunks) == 0:
-                    client.hset(head, "b", change(client.hget(head, "b")))
+                value = client.get(head)
+                stored = unpack_head(value)
+                if stored.chunks == 0:
+                    planted = with_parts(value, body=change(stored.body))
+                    client.set(head, planted, keepttl=True)
                 else:
-                    body = f"{self.cache_name}:{{{key}}}:b:{key}:{gen.decode()}"
+                    body = f"{self.cache_name}:{{{key}}}:b:{key}:{stored.gen}"
                     client.lset(body, -1, change(client.lindex(body, -1)))
             finally:
                 client.close()
@@ -202,8 +206,9 @@ class Store:
         return f"{self.cache_name}:{{{key}}}:h:{key}"  # an entry without Vary
 
     def dump(self) -> bytes:
-        """Every byte this backend stored: files (SQLite's -wal and -shm too) or a
-        Redis ``DUMP`` of every key of the namespace."""
+        """Every byte this backend stored: files (SQLite's -wal and -shm too) or every
+        key of the Redis namespace with its values as stored (not ``DUMP``, which
+        compresses long strings)."""
         if self.name == "memory":
             raise AssertionError("the memory backend stores objects, not bytes")
         if self.name == "redis":
@@ -211,7 +216,7 @@ class Store:
             try:
                 names = sorted(client.scan_iter(match=f"{self.cache_name}:*", count=1000))
                 assert names, "nothing stored in Redis"
-                return b"\n".join(name + b"=" + (client.dump(name) or b"") for name in names)
+                return b"\n".join(name + b"=" + _raw_value(client, name) for name in names)
             finally:
                 client.close()
         parts = []
@@ -219,6 +224,23 @@ class Store:
             if path.is_file() and not path.is_symlink():
                 parts.append(str(path).encode() + b"\n" + path.read_bytes())
         return b"\n".join(parts)
+
+
+def _raw_value(client: redis.Redis, name: bytes) -> bytes:
+    """What a Redis key holds, its parts joined as they are stored."""
+    kind = client.type(name)
+    if kind == b"string":
+        return client.get(name) or b""
+    if kind == b"hash":
+        return b"\n".join(k + b"=" + v for k, v in client.hgetall(name).items())
+    if kind == b"list":
+        return b"\n".join(client.lrange(name, 0, -1))
+    if kind == b"set":
+        return b"\n".join(sorted(client.smembers(name)))
+    if kind == b"zset":
+        pairs = client.zrange(name, 0, -1, withscores=True)
+        return b"\n".join(member + b" " + repr(score).encode() for member, score in pairs)
+    return b""  # gone since it was listed
 
 
 class _db:

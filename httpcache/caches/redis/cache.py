@@ -192,6 +192,7 @@ class RedisCache(BaseCache):
         self._writes.unread.settle()
         head_key, variants, body_prefix = self.keyspace.entry(entry.primary_key, entry.key)
         stored = entry
+        vary = "1" if entry.key != entry.primary_key else "0"
         remembered = self._memo.recall(entry.key)
         with storage_errors(self, "update a head"):
             for _ in range(2):
@@ -199,7 +200,7 @@ class RedisCache(BaseCache):
                 now = time.time()
                 ttl = self._writes.ttl_ms(stored, now)
                 created = repr(stored.created_at)
-                args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT]
+                args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT, vary]
                 row = self.index.row_args(stored, len(data), now, ttl)
                 batch = Batch(self.client)
                 batch.eval("update_head", [head_key, variants, body_prefix], args)

@@ -1,12 +1,18 @@
-"""Heads in Redis: one hash per stored variant, and the heads a thread last read.
+"""Heads in Redis: one string per stored variant, and the heads a thread last read.
 
-The hash's fields: ``v`` (its format), ``e`` (the entry, ``dumps_entry`` output,
-which ends with its own CRC-32), ``g`` (generation: one per commit), ``n`` (chunks in
-the body list; 0: the body is inline), ``s`` (body size), ``c`` (``created_at``, what
-tells a freshened head from another response), ``k`` (the body's CRC-32) and ``b``
-(the body itself when it fits in one chunk). An inline body read with its head is
-checked against ``k`` then; a head that is damaged, foreign or of an older format is
-a miss, logged as a warning.
+A head is one string value, read and written whole (``GET``, ``SET ... PX``): a line
+of fields, then the entry (``dumps_entry`` output, which ends with its own CRC-32),
+then the body itself when it fits in one chunk::
+
+    <format> <gen> <chunks> <size> <created_at> <crc> <entry length>\\n<entry><inline body>
+
+``gen`` is the generation (one per commit; a body of several chunks is the list
+named after it), ``chunks`` the chunks in that list (0: the body is inline),
+``size`` and ``crc`` the body's size and CRC-32, ``created_at`` what tells a
+freshened head from another response. Scripts read only the line (``GETRANGE``, at
+most ``LINE_MAX`` bytes). An inline body read with its head is checked against its
+CRC-32 then; a head that is damaged, foreign or of an older format (format 3 was a
+hash) is a miss, logged as a warning.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -23,20 +29,77 @@ from ...errors import ChecksumMismatchError, DeserializationError
 from ...models import Entry
 from ...serialize import loads_entry
 from .._checksum import verified
-from .keyspace import text
 
 logger = logging.getLogger("httpcache")
 
-#: Version of the head hash; another one is a miss. Format 1 kept every body in a
-#: list; format 3 added ``k``, the body's CRC-32 (and the head's at the end of ``e``).
-HEAD_FORMAT = 3
-HEAD_FIELDS = ("v", "e", "g", "n", "s", "c", "k")
-HEAD_AND_BODY = (*HEAD_FIELDS, "b")
-OLDER_FORMATS = frozenset({b"1", b"2"})
+#: Version of the head's layout; another one is a miss. Formats 1 to 3 were hashes.
+HEAD_FORMAT = 4
 _FORMAT_BYTES = str(HEAD_FORMAT).encode()
+#: The field line is at most this long (a generation of 32 hex digits, numbers).
+LINE_MAX = 160
+#: A head read without its body (listing) reads this much first, the rest if needed.
+HEAD_READ = 8192
 #: Heads (with inline bodies) a thread keeps from its last lookups, and their bytes.
 MEMO_ENTRIES = 256
 MEMO_BYTES = 8 * 1024 * 1024
+
+
+class HeadValue(NamedTuple):
+    """A head value taken apart (``body``: what follows the entry, possibly cut)."""
+
+    version: bytes
+    gen: str
+    chunks: int
+    size: int
+    created_at: str
+    crc: int
+    entry: bytes
+    body: bytes
+    complete: bool  # the whole entry was in the value read
+
+
+def pack_head(
+    entry: bytes, gen: str, chunks: int, size: int, created_at: float, crc: int, body: bytes = b""
+) -> bytes:
+    """A head's value (``body``: the inline body, only when ``chunks`` is 0)."""
+    line = f"{HEAD_FORMAT} {gen} {chunks} {size} {created_at!r} {crc} {len(entry)}\n"
+    return b"".join((line.encode("ascii"), entry, body))
+
+
+def unpack_head(value: bytes) -> HeadValue:
+    """The parts of a head's value (or of its first bytes); raises
+    ``DeserializationError`` for one of another shape."""
+    end = value.find(b"\n", 0, LINE_MAX)
+    fields = value[:end].split(b" ") if end > 0 else []
+    if len(fields) != 7:
+        raise DeserializationError("not a head: no field line")
+    version, gen, chunks, size, created_at, crc, length = fields
+    try:
+        start = end + 1
+        stop = start + int(length)
+        return HeadValue(
+            version,
+            gen.decode("ascii"),
+            int(chunks),
+            int(size),
+            created_at.decode("ascii"),
+            int(crc),
+            value[start:stop],
+            value[stop:],
+            len(value) >= stop,
+        )
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DeserializationError(f"not a head: {exc}") from exc
+
+
+def with_parts(value: bytes, entry: bytes | None = None, body: bytes | None = None) -> bytes:
+    """A head's value with its entry or its inline body replaced, the rest as it was
+    (the tests' way of planting damage)."""
+    old = unpack_head(value)
+    line = value[: value.index(b"\n")].split(b" ")
+    new_entry = old.entry if entry is None else entry
+    line[6] = str(len(new_entry)).encode()
+    return b" ".join(line) + b"\n" + new_entry + (old.body if body is None else body)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +114,12 @@ class Head:
     size: int
     crc: int
     body: bytes | None = None
-    raw: bytes = b""  # the ``e`` field it was read from
 
 
 @dataclass(frozen=True, slots=True)
 class Damaged:
     """A head that could not be used (logged): damaged, foreign or of an older format.
-    ``raw`` is its ``e`` field as read (``b""``: none, or not a hash)."""
+    ``raw`` is its value as read (``b""``: none, or not a string)."""
 
     raw: bytes
 
@@ -71,45 +133,43 @@ def warn_damaged(owner: object, where: str, problem: object) -> None:
 
 
 def parse_head(
-    owner: object, where: str, primary_key: str, key: str, result: Any
+    owner: object, where: str, primary_key: str, key: str, result: Any, whole: bool = True
 ) -> Head | Damaged | None:
-    """The head in ``result`` (an ``HMGET`` of ``HEAD_FIELDS``, with ``b`` or not) read
-    at ``where``: a ``Head``, ``None`` if absent, ``Damaged`` (logged) if unusable."""
+    """The head in ``result`` (its value, or with ``whole`` False its first bytes, as
+    read at ``where``): a ``Head``, ``None`` if absent, ``Damaged`` (logged) if
+    unusable. Raises ``IncompleteHead`` if the first bytes did not hold the entry."""
     if isinstance(result, Exception):
         if not wrong_type(result):
             raise result
-        warn_damaged(owner, where, result)
+        warn_damaged(owner, where, "a value of another type: a head of an older httpcache?")
         return Damaged(b"")
-    version, raw, gen, chunks, size, _, crc = result[:7]
-    if version is None and raw is None:
+    if result is None or result == b"":
         return None
     try:
-        if version != _FORMAT_BYTES:
-            if version in OLDER_FORMATS:
-                raise DeserializationError(
-                    f"head format {text(version)} of an older httpcache, expected {HEAD_FORMAT}"
-                )
-            raise DeserializationError(f"head format {version!r}, expected {HEAD_FORMAT}")
-        entry = loads_entry(raw)
+        value = unpack_head(result)
+        if value.version != _FORMAT_BYTES:
+            raise DeserializationError(f"head format {value.version!r}, expected {HEAD_FORMAT}")
+        if not value.complete:
+            if whole:
+                raise DeserializationError("head cut short")
+            raise IncompleteHead
+        entry = loads_entry(value.entry)
         if entry.key != key or entry.primary_key != primary_key:
             raise DeserializationError(f"head of {entry.key!r} stored under {key!r}")
         inline = None
-        chunks, size, crc = int(chunks), int(size), int(crc)
-        if chunks == 0 and len(result) > 7:
-            inline = result[7]
-            if not isinstance(inline, bytes) or len(inline) != size:
-                raise DeserializationError(f"inline body of {size} bytes is not")
-            verified(inline, crc, "inline body")
-        return Head(entry, primary_key, gen.decode("ascii"), chunks, size, crc, inline, raw)
-    except (
-        DeserializationError,
-        ChecksumMismatchError,
-        AttributeError,
-        ValueError,
-        TypeError,
-    ) as exc:
+        if value.chunks == 0 and whole:
+            inline = value.body
+            if len(inline) != value.size:
+                raise DeserializationError(f"inline body of {value.size} bytes is not")
+            verified(inline, value.crc, "inline body")
+        return Head(entry, primary_key, value.gen, value.chunks, value.size, value.crc, inline)
+    except (DeserializationError, ChecksumMismatchError) as exc:
         warn_damaged(owner, where, exc)
-        return Damaged(raw if isinstance(raw, bytes) else b"")
+        return Damaged(result if isinstance(result, bytes) else b"")
+
+
+class IncompleteHead(Exception):
+    """The first bytes of a head did not hold its whole entry: read it all."""
 
 
 class HeadMemo:

@@ -14,6 +14,7 @@ entries until the counted total, times that ratio, is within ``max_size``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -24,6 +25,7 @@ import msgpack
 
 from ...errors import DeserializationError
 from ...models import Entry
+from .heads import LINE_MAX, unpack_head
 from .keyspace import Keyspace, text
 from .rows import Row, load_row, older_row, row_bytes
 from .scripts import REDIS_ERRORS, Client, batches, run_script, storage_errors
@@ -278,18 +280,20 @@ class Index:
             head, variants, _ = self.keys.entry(row.primary_key, row.key)
             pipe.memory_usage(head, samples=0)
             pipe.memory_usage(variants, samples=0)
-            pipe.hmget(head, ["g", "n"])
-        replies = pipe.execute()
+            pipe.getrange(head, 0, LINE_MAX - 1)
+        replies = pipe.execute(raise_on_error=False)
         memory = counted = 0
         lists = []
         for n, (row, cost) in enumerate(found):
-            head_memory, set_memory, (gen, chunks) = replies[3 * n : 3 * n + 3]
-            if not head_memory:
+            head_memory, set_memory, start = replies[3 * n : 3 * n + 3]
+            if not head_memory or isinstance(head_memory, Exception):
                 continue  # gone since
             memory += int(head_memory) + int(set_memory or 0)
             counted += cost
-            if gen and chunks and int(chunks) > 0:
-                lists.append(self.keys.entry(row.primary_key, row.key)[2] + text(gen))
+            with contextlib.suppress(DeserializationError, AttributeError):
+                line = unpack_head(start)
+                if line.chunks > 0:
+                    lists.append(self.keys.entry(row.primary_key, row.key)[2] + line.gen)
         if lists:
             pipe = client.pipeline(transaction=False)
             for name in lists:

@@ -2,9 +2,10 @@
 Cluster hash tag, so every key of one resource, i.e. all variants of one primary
 key, lives in one slot):
 
-- ``ns:{pk}:h:<key>``         head of one variant, a hash (see ``heads``)
+- ``ns:{pk}:h:<key>``         head of one variant, a string (see ``heads``); an entry
+                              without Vary has the primary key as its key
 - ``ns:{pk}:b:<key>:<gen>``   a body of several chunks: a list of ``chunk_size`` pieces
-- ``ns:{pk}:v``               the set of variant keys of the resource (``find``)
+- ``ns:{pk}:v``               the set of the resource's Vary variant keys (``find``)
 - ``ns:{ns}:expires``         index: sorted set, key -> ``expires`` (``+inf``: never)
 - ``ns:{ns}:gone``            index: sorted set, key -> when Redis drops the entry (its
                               TTL; ``+inf``: never): what ``len`` and pruning go by

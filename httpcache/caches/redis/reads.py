@@ -1,7 +1,8 @@
 """Reading entries from Redis.
 
-A lookup is one pipeline in the usual case: the variant set and the head of the
-variant whose key is the primary key, with its inline body. Serving the hit that
+A lookup is one pipeline in the usual case: the set of Vary variants and the head
+stored under the primary key (an entry without Vary), with its inline body. Serving
+the hit that
 follows needs no round trip: head and body came from the same hash, read at once,
 and the head is remembered (``HeadMemo``) for ``open_entry``. A lookup that finds a
 head unusable logs one warning and removes the entry, only if its head is still the
@@ -18,18 +19,19 @@ from typing import Any, BinaryIO, cast
 
 import redis
 
-from ...errors import ChecksumMismatchError, StorageError
+from ...errors import ChecksumMismatchError, DeserializationError, StorageError
 from ...models import Entry
 from .._checksum import verified
 from .bodies import BodyStream
 from .counters import Counters
 from .heads import (
-    HEAD_AND_BODY,
-    HEAD_FIELDS,
+    HEAD_READ,
     Damaged,
     Head,
     HeadMemo,
+    IncompleteHead,
     parse_head,
+    unpack_head,
     warn_damaged,
     wrong_type,
 )
@@ -63,41 +65,42 @@ class Reads:
         self._max_size = max_size
 
     def find(self, primary_key: str) -> list[Entry]:
-        usual_head, variants, _ = self.keys.entry(primary_key, primary_key)
+        usual_key, variants, _ = self.keys.entry(primary_key, primary_key)
         with storage_errors(self.owner, "look up"):
-            # One round trip in the usual case: the only variant's key is the primary key
-            # (its head comes with its inline body, for the hit that follows).
-            found_members, usual = self._lookup(primary_key, variants, usual_head)
+            # One round trip in the usual case, an entry without Vary: its head (with
+            # its inline body, for the hit that follows) is under the primary key.
+            found_members, usual = self._lookup(primary_key, variants, usual_key)
             if isinstance(found_members, Exception):
                 if not wrong_type(found_members):
                     raise found_members
+                # Not a set: the Vary variants are lost (each is stored again in a set
+                # when next fetched); the entry without Vary is still found.
                 warn_damaged(self.owner, variants, found_members)
-                return []
-            if not found_members:
+                run_script(self.client, "sane_set", [variants], [])
+                found_members = []
+            members = {text(m) for m in found_members}
+            usual_head = self._parse(primary_key, primary_key, usual)
+            if usual_head is None and not members:
                 self.memo.forget(primary_key)  # gone: forget what this thread last read
                 return []
-            members = sorted(text(m) for m in found_members)
-            others = [(primary_key, key) for key in members if key != primary_key]
-            read = iter(self.read_heads(others, body=True, touch=True) if others else [])
-            heads = [
-                self._parse(primary_key, key, usual) if key == primary_key else next(read)
-                for key in members
-            ]
-            absent = [key for key, head in zip(members, heads, strict=True) if head is None]
-            if absent:  # their entries expired: tidy the set (only if still absent)
+            others = sorted(members - {primary_key})
+            wanted = [(primary_key, key) for key in others]
+            read = self.read_heads(wanted, body=True, touch=True) if wanted else []
+            heads = dict(zip(others, read, strict=True))
+            heads[primary_key] = usual_head
+            # Members of the set whose entries expired: tidy it (only if still absent).
+            absent = sorted(key for key in members if heads[key] is None)
+            if absent:
                 head_keys = [self.keys.head(primary_key, key) for key in absent]
                 run_script(self.client, "drop_absent", [variants, *head_keys], absent)
-        damaged = [
-            (key, head.raw)
-            for key, head in zip(members, heads, strict=True)
-            if isinstance(head, Damaged)
-        ]
+        damaged = [(key, head.raw) for key, head in heads.items() if isinstance(head, Damaged)]
         if damaged:  # a miss, warned about once: the entry goes
             self._remove_damaged(primary_key, damaged)
-        found = [head for head in heads if isinstance(head, Head)]
-        for head in found:
+        found = [heads[key] for key in sorted(heads)]
+        usable = [head for head in found if isinstance(head, Head)]
+        for head in usable:
             self.memo.remember(head)
-        return [head.entry for head in found]
+        return [head.entry for head in usable]
 
     def _lookup(self, primary_key: str, variants: str, usual_head: str) -> tuple[Any, Any]:
         """The variant set's members and the usual head's fields (each may be an
@@ -106,7 +109,7 @@ class Reads:
         if self.index.cluster:  # a pipeline sends each slot's commands to its node
             pipe = self.client.pipeline(transaction=False)
             pipe.smembers(variants)
-            pipe.hmget(usual_head, HEAD_AND_BODY)
+            pipe.get(usual_head)
             if used:
                 pipe.zadd(self.keys.lru, {primary_key: time.time()}, xx=True)
             self.counters.send(pipe)
@@ -114,7 +117,7 @@ class Reads:
             return members, usual
         commands: list[tuple[Any, ...]] = [
             ("SMEMBERS", variants),
-            ("HMGET", usual_head, *HEAD_AND_BODY),
+            ("GET", usual_head),
         ]
         if used:
             commands.append(("ZADD", self.keys.lru, "XX", repr(time.time()), primary_key))
@@ -147,26 +150,42 @@ class Reads:
         except StorageError as exc:  # it stays a miss
             logger.debug("%s", exc)
 
-    def _parse(self, primary_key: str, key: str, result: Any) -> Head | Damaged | None:
-        return parse_head(self.owner, self.keys.head(primary_key, key), primary_key, key, result)
+    def _parse(
+        self, primary_key: str, key: str, result: Any, whole: bool = True
+    ) -> Head | Damaged | None:
+        where = self.keys.head(primary_key, key)
+        return parse_head(self.owner, where, primary_key, key, result, whole)
 
     def read_heads(
         self, wanted: list[tuple[str, str]], body: bool = False, touch: bool = False
     ) -> list[Head | Damaged | None]:
         """Heads of (primary key, key) pairs: a ``Head``, ``None`` (absent) or
-        ``Damaged`` (unreadable, logged). One round trip. ``body``: with inline bodies;
+        ``Damaged`` (unreadable, logged). One round trip, two for an entry larger
+        than ``HEAD_READ`` read without its body. ``body``: with inline bodies;
         ``touch``: record the use for ``max_size``."""
         pipe = self.client.pipeline(transaction=False)
-        fields = HEAD_AND_BODY if body else HEAD_FIELDS
         for primary_key, key in wanted:
-            pipe.hmget(self.keys.head(primary_key, key), fields)
+            if body:
+                pipe.get(self.keys.head(primary_key, key))
+            else:
+                pipe.getrange(self.keys.head(primary_key, key), 0, HEAD_READ - 1)
         if touch and self._max_size() is not None and wanted:
             now = time.time()
             pipe.zadd(self.keys.lru, {key: now for _, key in wanted}, xx=True)
         results = pipe.execute(raise_on_error=False)
-        return [
-            self._parse(pk, key, result) for (pk, key), result in zip(wanted, results, strict=False)
-        ]
+        heads: list[Head | Damaged | None] = []
+        longer: list[int] = []
+        for (primary_key, key), result in zip(wanted, results, strict=False):
+            try:
+                heads.append(self._parse(primary_key, key, result, whole=body))
+            except IncompleteHead:
+                longer.append(len(heads))
+                heads.append(None)
+        if longer:  # their entries did not fit in HEAD_READ bytes: read them whole
+            again = self.read_heads([wanted[n] for n in longer], body=True)
+            for n, head in zip(longer, again, strict=True):
+                heads[n] = head
+        return heads
 
     def locate(self, key: str) -> Head | None:
         """The head stored under ``key`` (with its inline body), found through its index
@@ -175,7 +194,7 @@ class Reads:
         """
         pipe = self.client.pipeline(transaction=False)
         pipe.hget(self.keys.meta, key)
-        pipe.hmget(self.keys.head(key, key), HEAD_AND_BODY)
+        pipe.get(self.keys.head(key, key))
         self.counters.send(pipe)
         raw, usual = pipe.execute(raise_on_error=False)[:2]
         if isinstance(raw, Exception):
@@ -193,9 +212,14 @@ class Reads:
         if head.chunks == 0:
             if head.body is None:  # not read with the head: read it, if still that one
                 head_key = self.keys.head(head.primary_key, head.entry.key)
-                gen, inline = cast("list[bytes | None]", self.client.hmget(head_key, ["g", "b"]))
-                if gen is None or text(gen) != head.gen or inline is None:
+                value = cast("bytes | None", self.client.get(head_key))
+                try:
+                    stored = unpack_head(value) if value else None
+                except DeserializationError:
+                    stored = None
+                if stored is None or stored.gen != head.gen or stored.chunks != 0:
                     return None
+                inline = stored.body
                 if len(inline) != head.size:
                     raise ChecksumMismatchError(head_key, f"{len(inline)} bytes, not {head.size}")
                 return cast(BinaryIO, io.BytesIO(verified(inline, head.crc, head_key)))

@@ -18,6 +18,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from ...errors import StorageError
+from .heads import LINE_MAX
 
 Client = redis.Redis | RedisCluster
 
@@ -30,17 +31,34 @@ local function sane_set(key)
   local kind = redis.call('TYPE', key).ok
   if kind ~= 'set' and kind ~= 'none' then redis.call('DEL', key) end
 end
-local function expire_all(ttl, head, variants, set_ttl, body)
+-- The fields of a head's line (see ``heads``): false if it is not a head's value.
+local function head_line(value)
+  if type(value) ~= 'string' then return false end
+  local v, g, n, s, c, k, len = string.match(value,
+    '^(%d+) (%x+) (%d+) (%d+) (%S+) (%d+) (%d+)\\n')
+  if not v then return false end
+  return {v = v, g = g, n = tonumber(n), s = s, c = c, k = k, len = tonumber(len),
+          start = #v + #g + #n + #s + #c + #k + #len + 8}
+end
+local function read_line(head)
+  return head_line(redis.pcall('GETRANGE', head, 0, LINE_MAX - 1))
+end
+-- A Vary variant's key joins its resource's set, which lives as long as its longest
+-- lived member (an entry without Vary is found under its primary key, in no set).
+local function add_variant(variants, member, ttl)
+  sane_set(variants)
+  local set_ttl = redis.call('PTTL', variants)
+  redis.call('SADD', variants, member)
   if ttl > 0 then
-    redis.call('PEXPIRE', head, ttl)
-    if body then redis.call('PEXPIRE', body, ttl) end
     if set_ttl == -2 or (set_ttl >= 0 and set_ttl < ttl) then
       redis.call('PEXPIRE', variants, ttl)
     end
   else
-    if body then redis.call('PERSIST', body) end
     redis.call('PERSIST', variants)
   end
+end
+local function expire_body(body, ttl)
+  if ttl > 0 then redis.call('PEXPIRE', body, ttl) else redis.call('PERSIST', body) end
 end
 -- A replaced or deleted body list lives ``grace`` ms more; returns the ms it has left
 -- (0: gone already).
@@ -54,14 +72,11 @@ local function retire(body, grace)
 end
 -- The body list of a head (false if inline or none) and its size.
 local function old_body(head, prefix)
-  if redis.call('TYPE', head).ok ~= 'hash' then return false, 0 end
-  local f = redis.call('HMGET', head, 'g', 'n', 's')
-  if f[1] and (tonumber(f[2] or '0') or 0) > 0 then
-    return prefix .. f[1], tonumber(f[3] or '0') or 0
-  end
+  local line = read_line(head)
+  if line and line.n > 0 then return prefix .. line.g, tonumber(line.s) or 0 end
   return false, 0
 end
-"""
+""".replace("LINE_MAX", str(LINE_MAX))
 
 # Body lists in their grace count for ``max_size`` until they go: the ``grace`` sorted
 # set holds "<size> <name>" scored by when Redis drops the list, the size is in the
@@ -86,9 +101,9 @@ end
 """
 
 # K: head, variants, new body list, body prefix.
-# A: 1 new gen, 2 entry, 3 size, 4 chunks pushed, 5 last chunk, 6 ttl ms (0: none),
-#    7 member, 8 grace ms, 9 head format, 10 created_at, 11 '1': the body is inline,
-#    12 the body's CRC-32.
+# A: 1 gen, 2 the head's value (with the body when inline), 3 size, 4 chunks pushed,
+#    5 last chunk ('': none; always for an inline body), 6 ttl ms (0: none), 7 member,
+#    8 grace ms, 9 '1': a Vary variant (its key joins the variant set).
 # Returns 1 (or -1 if the body list lost chunks before the commit) and the body list
 # it retired: name ('': none), size, ms left (see ``count_retired``).
 _COMMIT_FUNCTION = (
@@ -96,30 +111,24 @@ _COMMIT_FUNCTION = (
     + """
 local function commit(K, A)
   local previous, previous_size = old_body(K[1], K[4])
-  local chunks = 0
-  if A[11] == '1' then
-    redis.call('DEL', K[1])
-    redis.call('HSET', K[1], 'v', A[9], 'e', A[2], 'g', A[1], 'n', 0,
-               's', A[3], 'c', A[10], 'k', A[12], 'b', A[5])
-  else
-    local pushed = tonumber(A[4])
-    chunks = pushed
+  local pushed = tonumber(A[4])
+  local ttl = tonumber(A[6])
+  if pushed > 0 then
+    local chunks = pushed
     local length = redis.call('LLEN', K[3])
     if A[5] ~= '' then
       chunks = pushed + 1
       if length == pushed then length = redis.call('RPUSH', K[3], A[5]) end
     end
     if length ~= chunks then return {-1, '', 0, 0} end
-    redis.call('DEL', K[1])
-    redis.call('HSET', K[1], 'v', A[9], 'e', A[2], 'g', A[1], 'n', chunks,
-               's', A[3], 'c', A[10], 'k', A[12])
+    expire_body(K[3], ttl)
   end
-  sane_set(K[2])
-  local set_ttl = redis.call('PTTL', K[2])
-  redis.call('SADD', K[2], A[7])
-  local body = false
-  if chunks > 0 then body = K[3] end
-  expire_all(tonumber(A[6]), K[1], K[2], set_ttl, body)
+  if ttl > 0 then
+    redis.call('SET', K[1], A[2], 'PX', ttl)
+  else
+    redis.call('SET', K[1], A[2])
+  end
+  if A[9] == '1' then add_variant(K[2], A[7], ttl) end
   if previous and previous ~= K[3] then
     local left = retire(previous, tonumber(A[8]))
     if left > 0 then return {1, previous, previous_size, left} end
@@ -133,36 +142,42 @@ end
 _COMMIT = _COMMIT_FUNCTION + "return commit(KEYS, ARGV)\n"
 
 # KEYS: head, variants, body prefix. ARGV: 1 created_at, 2 entry, 3 ttl ms (0: none),
-# 4 member, 5 size, 6 head format. Returns {1}, {0} if the head is gone or holds
-# another response, {2, size} if the stored body has another size than ARGV[5].
+# 4 member, 5 size, 6 head format, 7 '1': a Vary variant. Returns {1}, {0} if the head
+# is gone or holds another response, {2, size} if the stored body has another size
+# than ARGV[5]. The head keeps its line's other fields and its inline body.
 _UPDATE_HEAD = (
     _LUA_HELPERS
     + """
-if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return {0} end
-local f = redis.call('HMGET', KEYS[1], 'v', 'c', 's', 'g', 'n')
-if f[1] ~= ARGV[6] or f[2] ~= ARGV[1] then return {0} end
-if f[3] ~= ARGV[5] then return {2, f[3]} end
-sane_set(KEYS[2])
-local set_ttl = redis.call('PTTL', KEYS[2])
-redis.call('HSET', KEYS[1], 'e', ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[4])
-local body = false
-if (tonumber(f[5] or '0') or 0) > 0 then body = KEYS[3] .. f[4] end
-expire_all(tonumber(ARGV[3]), KEYS[1], KEYS[2], set_ttl, body)
+local value = redis.pcall('GET', KEYS[1])
+local f = head_line(value)
+if not f or f.v ~= ARGV[6] or f.c ~= ARGV[1] then return {0} end
+if f.s ~= ARGV[5] then return {2, f.s} end
+local ttl = tonumber(ARGV[3])
+local line = table.concat({f.v, f.g, f.n, f.s, f.c, f.k, #ARGV[2]}, ' ') .. '\\n'
+local new = line .. ARGV[2] .. string.sub(value, f.start + f.len)
+if ttl > 0 then
+  redis.call('SET', KEYS[1], new, 'PX', ttl)
+else
+  redis.call('SET', KEYS[1], new)
+end
+if ARGV[7] == '1' then add_variant(KEYS[2], ARGV[4], ttl) end
+if f.n > 0 then expire_body(KEYS[3] .. f.g, ttl) end
 return {1}
 """
 )
 
 # KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
 # it, so that a reader in the middle of it finishes), and for a damaged entry the
-# ``e`` field read from it: the entry goes only if its head still holds that (a
+# value read from it: the entry goes only if its head still holds that (a
 # rewrite meanwhile stays). Returns 1 if the head existed (and went), and the body
 # list it retired as ``commit`` does.
 _DELETE = (
     _LUA_HELPERS
     + """
-if ARGV[3] and redis.call('TYPE', KEYS[1]).ok == 'hash'
-   and (redis.call('HGET', KEYS[1], 'e') or '') ~= ARGV[3] then return 0 end
+if ARGV[3] then
+  local value = redis.pcall('GET', KEYS[1])
+  if type(value) == 'string' and value ~= ARGV[3] then return 0 end
+end
 local body, size = old_body(KEYS[1], KEYS[3])
 local existed = redis.call('DEL', KEYS[1])
 local left = 0
@@ -241,8 +256,9 @@ return {write_row(KEYS, ARGV), old_row}
 
 # One server (not a cluster: the keys of two slots): ``commit`` and ``index_put`` in
 # one call, and the hit and miss counts. ARGV: 1 a msgpack array [K of commit, A of
-# commit without its 5th, the index keys, the row (as _INDEX_WRITE's A), the stats
-# key, hits, misses], 2 the last chunk (A[5] of commit). Returns the status of
+# commit without its 2nd and 5th, the index keys, the row (as _INDEX_WRITE's A), the
+# stats key, hits, misses], 2 the head's value, 3 the last chunk (A[2] and A[5] of
+# commit: sent apart, not copied into the array). Returns the status of
 # ``commit`` (no row is written unless 1), the new total cost, the row replaced.
 _STORE = (
     _COMMIT_FUNCTION
@@ -251,7 +267,7 @@ _STORE = (
     + """
 local a = cmsgpack.unpack(ARGV[1])
 local A, I, row = a[2], a[3], a[4]
-A[5] = ARGV[2]
+A[2], A[5] = ARGV[2], ARGV[3]
 local done = commit(a[1], A)
 if done[1] ~= 1 then return {done[1], 0, ''} end
 local old_row = redis.call('HGET', I[4], row[1]) or ''
@@ -351,7 +367,11 @@ return #keys
 """
 )
 
+# KEYS: a variant set. Deletes it if it is not a set.
+_SANE_SET = _LUA_HELPERS + "sane_set(KEYS[1])\nreturn 0\n"
+
 SCRIPTS: dict[str, str] = {
+    "sane_set": _SANE_SET,
     "commit": _COMMIT,
     "store": _STORE,
     "count_retired": _COUNT_RETIRED,

@@ -24,7 +24,7 @@ from ...models import Entry
 from ...serialize import dumps_entry
 from . import index as index_module
 from .counters import Counters
-from .heads import HEAD_FORMAT, HeadMemo
+from .heads import HeadMemo, pack_head
 from .index import Index
 from .keyspace import Keyspace
 from .rows import load_row
@@ -39,7 +39,6 @@ PENDING_TTL = 600.0
 #: it (another thread or process streaming a hit); then Redis drops it.
 REPLACED_BODY_GRACE = 60.0
 GRACE_MS = str(int(REPLACED_BODY_GRACE * 1000))
-HEAD_FORMAT_TEXT = str(HEAD_FORMAT)
 
 
 def queue_delete(batch: Batch, keys: Keyspace, primary_key: str, key: str) -> None:
@@ -97,15 +96,19 @@ class Writes:
         now = time.time()
         ttl = self.ttl_ms(entry, now)
         row = self.index.row_args(entry, len(data), now, ttl)
-        args = [gen, data, str(entry.size), str(pushed), tail, str(ttl), entry.key]
-        args += [GRACE_MS, HEAD_FORMAT_TEXT, repr(entry.created_at)]
-        args += ["0" if pushed else "1", str(crc)]
+        chunks = pushed + 1 if pushed and tail else pushed
+        inline = b"" if pushed else tail
+        value = pack_head(data, gen, chunks, entry.size, entry.created_at, crc, inline)
+        tail = tail if pushed else b""
+        vary = "1" if entry.key != entry.primary_key else "0"
+        args = [gen, value, str(entry.size), str(pushed), tail, str(ttl), entry.key]
+        args += [GRACE_MS, vary]
         keys = [head_key, variants, body_prefix + gen, body_prefix]
         self.memo.forget(entry.key)
         retired: list[object] = []
         if not self.index.cluster:
             hits, misses = self.counters.take()
-            args[4] = b""  # sent apart: not copied into the array
+            args[1] = args[4] = b""  # sent apart: not copied into the array
             row[5] = str(row[5])
             packed = msgpack.packb(
                 [keys, args, self.keys.index, row, self.keys.stats, hits, misses],
@@ -116,9 +119,9 @@ class Writes:
             tag = (entry.key, entry.primary_key)
             unread = self.unread
             waits = pushed or max_size is not None or not unread.ready
-            if not waits and unread.send("store", [packed, tail], tag):
+            if not waits and unread.send("store", [packed, value, tail], tag):
                 return 0
-            status, total, old = run_script(self.client, "store", [], [packed, tail])
+            status, total, old = run_script(self.client, "store", [], [packed, value, tail])
             unread.ready = True
         else:
             batch = Batch(self.client)
