@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -873,4 +874,45 @@ def test_a_store_sent_to_a_server_that_lost_its_scripts_is_run_again(
     assert cache.read_entry(entry.key) == entry  # the reply read, the store run again
     assert cache.read_body(entry.key) == b"b"
     assert len(cache) == 2
+    cache.close()
+
+
+def test_a_lookup_after_a_store_reads_both_replies_on_one_connection(
+    redis_client: redis.Redis, redis_namespace: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup goes behind the unread store, on its connection: no connection of
+    its own from the pool, one send, and it sees the store."""
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    cache.save(live_entry("http://h.test/first"), b"first")  # waits: scripts loaded
+    stored = cache.save(live_entry("http://h.test/second"), b"second")
+    assert cache._writes.unread._pending
+    taken: list[object] = []
+    pool = redis_client.connection_pool
+    real_get = pool.get_connection
+
+    def counting_get(*args: object, **kwargs: object) -> object:
+        taken.append(args)
+        return real_get(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", counting_get)
+    assert cache.find(stored.primary_key) == [stored]
+    assert taken == [] and not cache._writes.unread._pending
+    assert cache.read_body(stored.key) == b"second"
+
+
+@pytest.mark.parametrize("event", ["scripts lost", "connection closed"])
+def test_a_lookup_behind_a_store_that_was_not_run_is_sent_again_and_sees_it(
+    redis_client: redis.Redis, redis_namespace: str, event: str
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    cache.save(live_entry("http://h.test/a"), b"a")
+    if event == "scripts lost":
+        redis_client.script_flush()
+        stored = cache.save(live_entry("http://h.test/b"), b"b")  # the server refuses it
+    else:
+        stored = cache.save(live_entry("http://h.test/b"), b"b")
+        pending_connection = cache._writes.unread._pending[threading.get_ident()][0]
+        pending_connection.disconnect()  # its reply is lost with it
+    assert cache.find(stored.primary_key) == [stored]  # run again, then looked up anew
+    assert cache.read_body(stored.key) == b"b" and len(cache) == 2
     cache.close()

@@ -131,6 +131,7 @@ class RedisCache(BaseCache):
             lambda: (self.max_size, self.min_ttl),
             self.delete_keys,
         )
+        self._reads.unread = self._writes.unread
 
     def _limit(self) -> int | None:
         return self.max_size
@@ -141,7 +142,7 @@ class RedisCache(BaseCache):
     # ---- the storage protocol -----------------------------------------------------
 
     def find(self, primary_key: str) -> list[Entry]:
-        self._writes.unread.settle()
+        # A store of this thread's still unread is read with the lookup (see ``unread``).
         return self._reads.find(primary_key)
 
     def read_entry(self, key: str) -> Entry | None:

@@ -38,6 +38,7 @@ from .heads import (
 from .index import Index
 from .keyspace import Keyspace, text
 from .scripts import Batch, Client, run_script, send_all, storage_errors
+from .unread import Unread
 from .writes import REPLACED_BODY_GRACE
 
 logger = logging.getLogger("httpcache")
@@ -63,6 +64,8 @@ class Reads:
         self.counters = counters
         self.owner = owner
         self._max_size = max_size
+        #: The write path's stores sent without waiting (set once both paths exist).
+        self.unread: Unread | None = None
 
     def find(self, primary_key: str) -> list[Entry]:
         usual_key, variants, _ = self.keys.entry(primary_key, primary_key)
@@ -126,7 +129,15 @@ class Reads:
             commands.append(("HINCRBY", self.keys.stats, "hits", hits))
         if misses:
             commands.append(("HINCRBY", self.keys.stats, "misses", misses))
-        members, usual = send_all(self.client, commands)[:2]
+        # Behind this thread's store, if one is unread: its reply comes in the same trip.
+        unread = self.unread
+        pending = unread.claim() if unread is not None else None
+        replies = None
+        if unread is not None and pending is not None:
+            replies = unread.send_behind(pending, commands)
+        if replies is None:
+            replies = send_all(self.client, commands)
+        members, usual = replies[:2]
         return members, usual
 
     def _remove_damaged(self, primary_key: str, damaged: list[tuple[str, bytes]]) -> None:

@@ -11,6 +11,10 @@ whose connection was closed is sent once more on another; else (a timeout, an er
 a second failure) it is a logged warning, as any failed store.
 Stores wait for their reply until one has found the script on the server, and again
 after a reply says it was lost (a restart, ``SCRIPT FLUSH``).
+
+A lookup that follows a store sends its commands on the store's connection and reads
+both replies (``send_behind``): the store's reply costs no round trip, no connection
+taken from the pool, of its own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from .scripts import DIGESTS, REDIS_ERRORS, run_script, take_connection
 logger = logging.getLogger("httpcache")
 
 _ALL: weakref.WeakSet[Unread] = weakref.WeakSet()
+#: A store sent and not read: its connection, ``[script name, args]``, and its tag.
+Pending = tuple[Any, list[Any], Any]
 
 
 class Unread:
@@ -42,7 +48,7 @@ class Unread:
         self.owner = owner
         self._on_reply = on_reply
         self._lock = threading.Lock()
-        self._pending: dict[int, tuple[Any, list[Any], Any]] = {}
+        self._pending: dict[int, Pending] = {}
         #: Whether the server is known to have the scripts: until a store waited for
         #: has found them, stores wait (one sent to a server without its script would
         #: be lost until its reply is read).
@@ -90,22 +96,85 @@ class Unread:
         self._pending = {}
         self._lock = threading.Lock()
 
-    def _finish(self, connection: Any, call: list[Any], tag: Any) -> None:
-        name, args = call
+    def claim(self) -> Pending | None:
+        """This thread's unread store, taken from the others, for ``send_behind``."""
+        if not self._pending:
+            return None
+        with self._lock:
+            return self._pending.pop(threading.get_ident(), None)
+
+    def send_behind(self, pending: Pending, commands: list[tuple[Any, ...]]) -> list[Any] | None:
+        """Send ``commands`` on the connection of a claimed store, then read the store's
+        reply and theirs, in order (an error reply in place): one round trip for both.
+        None if that connection failed (the store is settled apart, as ``settle``
+        would: the caller sends its commands anew); a timeout is raised."""
+        connection, call, tag = pending
         pool = self.client.connection_pool
         try:
+            # A closed connection would open anew on send, the store's reply lost with
+            # the old one, and the next reply read as the store's.
+            if getattr(connection, "_sock", None) is None:
+                self._handle(tag, self._again(*call))
+                return None
             try:
-                reply = connection.read_response()
-            finally:
-                pool.release(connection)
+                connection.send_packed_command(connection.pack_commands(commands))
+            except REDIS_ERRORS:  # closed (a restart): the store's reply is lost with it
+                connection.disconnect()
+                self._handle(tag, self._again(*call))
+                return None
+            if not self._read(connection, call, tag, timeouts=True):
+                # Run again after the commands were sent: they are sent anew, to see it.
+                connection.disconnect()
+                return None
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(connection.read_response())
+                except redis.ResponseError as exc:
+                    replies.append(exc)
+                except redis.TimeoutError:
+                    connection.disconnect()
+                    raise
+                except redis.ConnectionError:
+                    connection.disconnect()
+                    return None
+            return replies
+        finally:
+            pool.release(connection)
+
+    def _finish(self, connection: Any, call: list[Any], tag: Any) -> None:
+        try:
+            self._read(connection, call, tag)
+        finally:
+            self.client.connection_pool.release(connection)
+
+    def _read(self, connection: Any, call: list[Any], tag: Any, timeouts: bool = False) -> bool:
+        """Read and handle the reply of the store sent on ``connection``; False if it
+        was not run there (the script was lost, or the connection failed: it was run
+        again on another connection, or warned of).
+        ``timeouts``: a timeout is raised too (after the warning), not waited twice."""
+        name, args = call
+        try:
+            reply = connection.read_response()
         except redis.exceptions.NoScriptError:
             self.ready = False
-            reply = self._again(name, args)
-        except (redis.ResponseError, redis.TimeoutError) as exc:  # a timeout: not twice
+            self._handle(tag, self._again(name, args))
+            return False
+        except redis.ResponseError as exc:
             logger.warning("%r: a store may not have been kept: %s", self.owner, exc)
-            return
+            return True
+        except redis.TimeoutError as exc:  # not waited out twice
+            logger.warning("%r: a store may not have been kept: %s", self.owner, exc)
+            if timeouts:
+                raise
+            return False
         except REDIS_ERRORS:  # the connection was closed (a restart): once more
-            reply = self._again(name, args)
+            self._handle(tag, self._again(name, args))
+            return False
+        self._handle(tag, reply)
+        return True
+
+    def _handle(self, tag: Any, reply: Any) -> None:
         if reply is not None:
             self._on_reply(tag, reply)
 
