@@ -14,21 +14,24 @@ from collections.abc import Hashable
 class Flight:
     """One leader's fetch of one key, which followers can wait for."""
 
-    __slots__ = ("_done", "_key", "_registry")
+    __slots__ = ("_event", "_key", "_landed", "_registry")
 
     def __init__(self, registry: Flights, key: Hashable) -> None:
         self._registry = registry
         self._key = key
-        self._done = threading.Event()
+        self._landed = False
+        #: Made by the first follower that waits: most flights have none.
+        self._event: threading.Event | None = None
 
     def land(self) -> None:
         """The fetch is over (stored or not): wake the followers. Idempotent."""
-        if not self._done.is_set():
-            self._registry._remove(self._key, self)
-            self._done.set()
+        event = self._registry._land(self._key, self)
+        if event is not None:
+            event.set()
 
     def wait(self, timeout: float) -> bool:
-        return self._done.wait(timeout)
+        event = self._registry._event_of(self)
+        return True if event is None else event.wait(timeout)
 
 
 class Flights:
@@ -50,8 +53,22 @@ class Flights:
             flight = self._flights[key] = Flight(self, key)
             return flight, True
 
-    def _remove(self, key: Hashable, flight: Flight) -> None:
+    def _land(self, key: Hashable, flight: Flight) -> threading.Event | None:
+        """Mark ``flight`` landed (once); the event its followers wait on, if any."""
         with self._lock:
+            if flight._landed:
+                return None
+            flight._landed = True
             self.landed += 1
             if self._flights.get(key) is flight:
                 del self._flights[key]
+            return flight._event
+
+    def _event_of(self, flight: Flight) -> threading.Event | None:
+        """The event to wait on for ``flight``; None once it has landed."""
+        with self._lock:
+            if flight._landed:
+                return None
+            if flight._event is None:
+                flight._event = threading.Event()
+            return flight._event

@@ -69,16 +69,49 @@ class PreparedMemo:
         except (_NotPlain, TypeError, ValueError):
             return None
         if memo is None:
-            template = session.prepare_request(
-                requests.Request(
-                    method=method.upper(), url=url, headers=headers, params=params or {}, auth=auth
-                )
+            request = requests.Request(
+                method=method.upper(), url=url, headers=headers, params=params or {}, auth=auth
             )
+            template = None
+            if session.trust_env and not auth and not session_auth:
+                template = _prepared_with(session, request, netrc)
+            if template is None:
+                template = session.prepare_request(request)
             memo = Prepared(template)
             if len(self._prepared) >= PREPARED_MEMO_SIZE:
                 self._prepared.clear()
             self._prepared[signature] = memo
         return memo
+
+
+def _prepared_with(
+    session: requests.Session, request: requests.Request, netrc: Any
+) -> requests.PreparedRequest | None:
+    """``session.prepare_request(request)`` with the netrc credentials just looked up
+    (it would look them up again: two file lookups per new request). requests' own
+    ``prepare_request`` (the caller checked) runs on ``_SessionView``, where
+    ``trust_env`` is False, with ``request.auth`` what its lookup would give. None
+    if that ``prepare_request`` reads more of a session than the view has."""
+    own, request.auth = request.auth, netrc
+    try:
+        return requests.Session.prepare_request(_SessionView(session), request)  # type: ignore[arg-type]
+    except AttributeError:
+        request.auth = own
+        return None
+
+
+class _SessionView:
+    """The settings of a session that requests' ``prepare_request`` reads."""
+
+    __slots__ = ("auth", "cookies", "headers", "hooks", "params", "trust_env")
+
+    def __init__(self, session: requests.Session) -> None:
+        self.auth = session.auth
+        self.cookies = session.cookies
+        self.headers = session.headers
+        self.hooks = session.hooks
+        self.params = session.params
+        self.trust_env = False  # netrc is already looked up
 
 
 class _NotPlain(Exception):
@@ -111,10 +144,15 @@ def _freeze(value: Any) -> Any:
         raise _NotPlain
     frozen = []
     for name, item in items:
-        if type(item) is list or type(item) is tuple:
-            frozen.append((_scalar(name), ("seq", tuple(_scalar(v) for v in item))))
+        kind = type(item)
+        if type(name) is not str:
+            name = _scalar(name)
+        if kind is str:  # what _scalar gives for a str, without the call
+            frozen.append((name, item))
+        elif kind is list or kind is tuple:
+            frozen.append((name, ("seq", tuple(_scalar(v) for v in item))))
         else:
-            frozen.append((_scalar(name), _scalar(item)))
+            frozen.append((name, _scalar(item)))
     return tag, tuple(frozen)
 
 

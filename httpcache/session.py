@@ -44,6 +44,7 @@ _handoff: contextvars.ContextVar[tuple[requests.PreparedRequest, str, Plan] | No
 #: It may run only while these are what would run: not overridden by another class
 #: or the instance, not patched (requests-mock patches ``Session.send``).
 _SKIPPED = ("request", "send", "prepare_request", "merge_environment_settings")
+_NO_OPTIONS = RequestOptions()
 _ORIGINALS = {name: vars(requests.Session)[name] for name in _SKIPPED}
 
 
@@ -253,7 +254,7 @@ class CacheMixin:
         """
         options = RequestOptions(expire_after, only_if_cached, refresh, force_refresh)
         inherited = current_request_options()
-        if inherited is not None and options == RequestOptions():
+        if inherited is not None and options == _NO_OPTIONS:
             options = inherited  # called by request() or for a redirect: keep its options
         options = _effective(options)
         session: Any = self

@@ -138,3 +138,38 @@ def test_remembered_preparation_uses_current_hooks_cookies_and_config(origin: Or
     b = session.get(url, headers={"X-Tenant": "b"})
     assert not a.from_cache and not b.from_cache and a.cache_key != b.cache_key
     assert session.get(url, headers={"X-Tenant": "a"}).from_cache
+
+
+def test_a_new_preparation_looks_netrc_up_once_and_equals_requests_own(
+    tmp_path, monkeypatch
+) -> None:
+    import requests.sessions
+
+    from httpcache import _prepared
+
+    calls: list[str] = []
+    lookup = requests.sessions.get_netrc_auth
+
+    def counted(url: str, raise_errors: bool = False) -> object:
+        calls.append(url)
+        return lookup(url, raise_errors)
+
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", counted)
+    monkeypatch.setattr(_prepared, "get_netrc_auth", counted)
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine with.test login carol password pw\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = requests.Session()
+    session.headers["X-S"] = "1"
+    for url, authorized in (("http://with.test/a?b=1", True), ("http://without.test/a", False)):
+        memo = _prepared.PreparedMemo().find(session, "get", url, {"c": "2"}, {"X-R": "r"}, None)
+        assert memo is not None and len(calls) == 1
+        own = session.prepare_request(
+            requests.Request("GET", url, params={"c": "2"}, headers={"X-R": "r"})
+        )
+        made = memo.template
+        assert (made.method, made.url, made.body) == (own.method, own.url, own.body)
+        assert list(made.headers.items()) == list(own.headers.items())
+        assert ("Authorization" in made.headers) is authorized
+        assert made.hooks == own.hooks and made._cookies.items() == own._cookies.items()
+        calls.clear()
