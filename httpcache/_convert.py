@@ -32,10 +32,14 @@ def request_from_prepared(prepared: requests.PreparedRequest) -> Request:
         body = body.encode("utf-8")
     elif body is not None and not isinstance(body, bytes):
         body = None  # a file or generator: it cannot be keyed on or stored
+    headers = prepared.headers
+    # requests' own CaseInsensitiveDict keeps (name as set, value) pairs in _store:
+    # read them as they are, not by a lookup per name as items() does.
+    pairs = headers._store.values() if type(headers) is CaseInsensitiveDict else headers.items()
     return Request(
         method=(prepared.method or "GET").upper(),
         url=prepared.url or "",
-        headers=Headers((name, _text(value)) for name, value in prepared.headers.items()),
+        headers=Headers([(name, _text(value)) for name, value in pairs]),
         body=body,
     )
 
@@ -55,11 +59,17 @@ def response_from_urllib3(raw: HTTPResponse, url: str) -> Response:
     """A response head from urllib3's response, every field line kept."""
     return Response(
         status=raw.status,
-        headers=Headers(raw.headers.items()),
+        headers=Headers(_field_lines(raw.headers)),
         reason=raw.reason or "",
         url=url,
         version=getattr(raw, "version", 11) or 11,
     )
+
+
+def _field_lines(headers: Any) -> Any:
+    """Every field line of urllib3's headers (``iteritems`` of its HTTPHeaderDict is
+    what ``items()`` iterates, without the view)."""
+    return headers.iteritems() if type(headers) is HTTPHeaderDict else headers.items()
 
 
 def decoded_completely(raw: Any) -> bool:

@@ -373,7 +373,7 @@ def on_response(
     if isinstance(store, DoNotStore):
         return ResponseDecision(replace(store, heuristic_fields=shown), invalidation)
     response, lifetime = store
-    response = replace(response, url=stored_request.url)  # the stored, redacted URL
+    response = response.with_url(stored_request.url)  # the stored, redacted URL
     response = partials.whole_as_200(response)  # a part with every byte is complete
     vary = parse_vary(response.headers)
     values = vary_values(request.headers, vary, settings.sensitive_headers)

@@ -22,7 +22,18 @@ def _directives(values: tuple[str, ...]) -> CacheDirectives:
 
 def cache_control_of(headers: Headers) -> CacheDirectives:
     """The Cache-Control directives of a message's header fields."""
-    return _directives(tuple(headers.get_all("cache-control")))
+    global _last
+    last = _last
+    if last[0] is headers:  # asked again for the same (immutable) fields
+        return last[1]
+    directives = _directives(tuple(headers.get_all("cache-control")))
+    _last = (headers, directives)
+    return directives
+
+
+#: The last fields ``cache_control_of`` read and their directives: deciding on one
+#: response asks for them several times (storability, lifetime, expiry).
+_last: tuple[Headers | None, CacheDirectives] = (None, CacheDirectives())
 
 
 def response_directives(response: Response) -> CacheDirectives:

@@ -1,0 +1,45 @@
+"""The models' shortcuts give what their general forms give."""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from httpcache.models import Headers, Response
+
+
+class Text(str):
+    """A str subclass, which ``Headers`` keeps as a plain str."""
+
+
+LINES = [("Cache-Control", "max-age=60"), ("set-cookie", "a=1"), ("Set-Cookie", "b=2"), ("X", "")]
+
+
+def test_headers_of_str_lines_equals_the_general_constructor() -> None:
+    made = Headers._of(tuple(LINES))
+    general = Headers(LINES)
+    assert made == general and made.fields() == general.fields()
+    assert made.get_all("SET-COOKIE") == ["a=1", "b=2"] and list(made) == list(general)
+    converted = Headers([(Text("Age"), Text("1")), ("N", 2)])  # type: ignore[list-item]
+    assert converted.fields() == (("Age", "1"), ("N", "2"))
+    assert all(type(part) is str for line in converted.fields() for part in line)
+
+
+def test_headers_get_is_mapping_get() -> None:
+    headers = Headers(LINES)
+    assert headers.get("set-cookie") == "a=1, b=2" == headers["SET-COOKIE"]
+    assert headers.get("absent") is None and headers.get("absent", "d") == "d"
+    assert headers.get("x", "d") == ""
+
+
+def test_headers_has_any_reads_lower_case_names() -> None:
+    headers = Headers(LINES)
+    assert headers.has_any(frozenset({"set-cookie", "other"}))
+    assert not headers.has_any(frozenset({"Set-Cookie", "other"}))
+    assert not Headers().has_any(frozenset({"x"}))
+
+
+def test_response_with_url_is_replace() -> None:
+    # A field added to Response must be carried by with_url too.
+    assert [f.name for f in fields(Response)] == ["status", "headers", "reason", "url", "version"]
+    head = Response(206, Headers(LINES), "Partial", "http://a.test/", 10)
+    assert head.with_url("http://b.test/") == replace(head, url="http://b.test/")
