@@ -916,3 +916,64 @@ def test_a_lookup_behind_a_store_that_was_not_run_is_sent_again_and_sees_it(
     assert cache.find(stored.primary_key) == [stored]  # run again, then looked up anew
     assert cache.read_body(stored.key) == b"b" and len(cache) == 2
     cache.close()
+
+
+def test_a_freshening_after_a_lookup_does_not_wait_and_every_reader_sees_it(
+    redis_server: RedisServer, redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    """A 304's head update (the head read by this thread's lookup, so its body's size
+    is known) is sent and its reply read at the next call, as a store's is."""
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    reader = RedisCache(redis_server.client(), namespace=redis_namespace)
+    entry = cache.save(live_entry("http://h.test/f", ttl=10), b"body")
+    [found] = cache.find(entry.primary_key)
+    sooner = time.time() + 1000
+    cache.update_head(found.with_changes(expires=sooner, stale_until=sooner + 30))
+    assert not cache._writes.unread._pending  # the first waits: its script is loaded
+    [found] = cache.find(entry.primary_key)
+    assert found.expires == sooner
+    later = time.time() + 5000
+    freshened = found.with_changes(expires=later, stale_until=later + 30)
+    cache.update_head(freshened)
+    assert cache._writes.unread._pending  # sent; its reply not read yet
+    assert reader.read_entry(entry.key) == freshened  # another client sees it at once
+    assert [e.expires for e in reader.entries()] == [later]  # its index row too
+    assert cache.find(entry.primary_key) == [freshened]  # the reply read on the way
+    assert not cache._writes.unread._pending
+    assert cache.read_body(entry.key) == b"body"
+    cache.close()
+    reader.close()
+
+
+def test_a_freshening_whose_index_row_had_gone_puts_it_back_when_its_reply_is_read(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    entry = cache.save(live_entry("http://h.test/f"), b"body")
+    [found] = cache.find(entry.primary_key)
+    cache.update_head(found)  # waits: its script is loaded
+    [found] = cache.find(entry.primary_key)
+    meta = f"{redis_namespace}:{{{redis_namespace}}}:meta"
+    redis_client.hdel(meta, entry.key)  # pruned, say
+    cache.update_head(found.with_changes(expires=found.expires + 60))
+    assert cache._writes.unread._pending and not redis_client.hexists(meta, entry.key)
+    cache.find(entry.primary_key)  # reads the reply, which says the row was gone
+    assert redis_client.hexists(meta, entry.key)
+    assert [e.key for e in cache.entries()] == [entry.key]
+    cache.close()
+
+
+def test_a_freshening_sent_to_a_server_that_lost_its_scripts_is_run_again(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    entry = cache.save(live_entry("http://h.test/f"), b"body")
+    [found] = cache.find(entry.primary_key)
+    cache.update_head(found)  # waits: its script is loaded
+    [found] = cache.find(entry.primary_key)
+    redis_client.script_flush()
+    freshened = found.with_changes(expires=found.expires + 60)
+    cache.update_head(freshened)  # sent; the server refuses it
+    assert cache.find(entry.primary_key) == [freshened]  # run again, then looked up anew
+    assert cache.read_body(entry.key) == b"body"
+    cache.close()

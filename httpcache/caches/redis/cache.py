@@ -31,16 +31,15 @@ from redis.retry import Retry
 
 from ...errors import ConfigurationError, StorageError
 from ...models import Entry
-from ...serialize import dumps_entry
 from ..base import BaseCache, BodyWriter, CacheStats, EntryInfo, host_of, url_matches
 from .bodies import RedisWriter
 from .counters import Counters
-from .heads import HEAD_FORMAT, Head, HeadMemo
+from .heads import Head, HeadMemo
 from .index import PAGE, Index, pairs
 from .keyspace import Keyspace
 from .reads import Reads
 from .rows import Row
-from .scripts import Batch, Client, batches, raise_errors, run_script, storage_errors
+from .scripts import Batch, Client, batches, raise_errors, storage_errors
 from .writes import REPLACED_BODY_GRACE, Writes, queue_delete
 
 logger = logging.getLogger("httpcache")
@@ -188,34 +187,15 @@ class RedisCache(BaseCache):
         return RedisWriter(self._writes, entry, body_prefix, self.chunk_size)
 
     def update_head(self, entry: Entry) -> None:
-        """Head and index row in one round trip; each changes only if it still
-        describes the response revalidated (same ``created_at``, see ``freshens``)."""
-        self._writes.unread.settle()
-        head_key, variants, body_prefix = self.keyspace.entry(entry.primary_key, entry.key)
-        stored = entry
-        vary = "1" if entry.key != entry.primary_key else "0"
+        """Head and index row in one script call (see ``Writes.freshen``); each changes
+        only if it still describes the response revalidated (same ``created_at``)."""
         remembered = self._memo.recall(entry.key)
+        sure = remembered is not None and remembered.size == entry.size
         with storage_errors(self, "update a head"):
-            for _ in range(2):
-                data = dumps_entry(stored)
-                now = time.time()
-                ttl = self._writes.ttl_ms(stored, now)
-                created = repr(stored.created_at)
-                args = [created, data, ttl, entry.key, stored.size, HEAD_FORMAT, vary]
-                row = self.index.row_args(stored, len(data), now, ttl)
-                batch = Batch(self.client)
-                batch.eval("update_head", [head_key, variants, body_prefix], args)
-                batch.eval("index_freshen", self.keyspace.index, [*row, created])
-                self.counters.send(batch.pipe)
-                (status, *rest), indexed = raise_errors(batch.execute())[:2]
-                if status != 2:
-                    break
-                stored = replace(stored, size=int(rest[0]))  # the body's size is the stored one
-            if status != 1:
-                return  # gone, or another response stored since
-            if indexed == -1:  # the row had gone (pruned): the entry gets one again
-                run_script(self.client, "index_put", self.keyspace.index, row)
-        if remembered is not None and remembered.entry.created_at == stored.created_at:
+            stored = self._writes.freshen(entry, wait=not sure)
+        if stored is None or remembered is None:
+            return
+        if remembered.entry.created_at == stored.created_at:
             self._memo.remember(replace(remembered, entry=stored, size=stored.size))
 
     def delete_keys(self, keys: Iterable[str]) -> int:

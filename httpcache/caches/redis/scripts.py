@@ -145,26 +145,29 @@ _COMMIT = _COMMIT_FUNCTION + "return commit(KEYS, ARGV)\n"
 # 4 member, 5 size, 6 head format, 7 '1': a Vary variant. Returns {1}, {0} if the head
 # is gone or holds another response, {2, size} if the stored body has another size
 # than ARGV[5]. The head keeps its line's other fields and its inline body.
-_UPDATE_HEAD = (
+_UPDATE_HEAD_FUNCTION = (
     _LUA_HELPERS
     + """
-local value = redis.pcall('GET', KEYS[1])
-local f = head_line(value)
-if not f or f.v ~= ARGV[6] or f.c ~= ARGV[1] then return {0} end
-if f.s ~= ARGV[5] then return {2, f.s} end
-local ttl = tonumber(ARGV[3])
-local line = table.concat({f.v, f.g, f.n, f.s, f.c, f.k, #ARGV[2]}, ' ') .. '\\n'
-local new = line .. ARGV[2] .. string.sub(value, f.start + f.len)
-if ttl > 0 then
-  redis.call('SET', KEYS[1], new, 'PX', ttl)
-else
-  redis.call('SET', KEYS[1], new)
+local function update_head(K, A)
+  local value = redis.pcall('GET', K[1])
+  local f = head_line(value)
+  if not f or f.v ~= A[6] or f.c ~= A[1] then return {0} end
+  if f.s ~= A[5] then return {2, f.s} end
+  local ttl = tonumber(A[3])
+  local line = table.concat({f.v, f.g, f.n, f.s, f.c, f.k, #A[2]}, ' ') .. '\\n'
+  local new = line .. A[2] .. string.sub(value, f.start + f.len)
+  if ttl > 0 then
+    redis.call('SET', K[1], new, 'PX', ttl)
+  else
+    redis.call('SET', K[1], new)
+  end
+  if A[7] == '1' then add_variant(K[2], A[4], ttl) end
+  if f.n > 0 then expire_body(K[3] .. f.g, ttl) end
+  return {1}
 end
-if ARGV[7] == '1' then add_variant(KEYS[2], ARGV[4], ttl) end
-if f.n > 0 then expire_body(KEYS[3] .. f.g, ttl) end
-return {1}
 """
 )
+_UPDATE_HEAD = _UPDATE_HEAD_FUNCTION + "return update_head(KEYS, ARGV)\n"
 
 # KEYS: head, variants, body prefix. ARGV: member, grace ms (a body list goes after
 # it, so that a reader in the middle of it finishes), and for a damaged entry the
@@ -268,14 +271,14 @@ _STORE = (
 local a = cmsgpack.unpack(ARGV[1])
 local A, I, row = a[2], a[3], a[4]
 A[2], A[5] = ARGV[2], ARGV[3]
+if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
+if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
 local done = commit(a[1], A)
 if done[1] ~= 1 then return {done[1], 0, ''} end
 local old_row = redis.call('HGET', I[4], row[1]) or ''
 prune_retired(I[7], I[6], row[4])
 count_retired(I[7], I[6], row[4], done[2], done[3], done[4])
 local total = write_row(I, row)
-if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
-if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
 return {1, total, old_row}
 """
 )
@@ -326,15 +329,39 @@ end
 # KEYS: as _INDEX_WRITE. ARGV: as _INDEX_WRITE, then created_at.
 # Rewrites the row of a freshened head: only if the row there is of the same response
 # (a commit of another one may be in flight). Returns 1, 0 (another row) or -1 (none).
-_INDEX_FRESHEN = (
+_INDEX_FRESHEN_FUNCTION = (
     _INDEX_WRITE
     + """
-local old_row = redis.call('HGET', KEYS[4], ARGV[1])
-if not old_row then return -1 end
-local ok, fields = pcall(cmsgpack.unpack, old_row)
-if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(ARGV[7]) then return 0 end
-write_row(KEYS, ARGV)
-return 1
+local function freshen_row(K, A)
+  local old_row = redis.call('HGET', K[4], A[1])
+  if not old_row then return -1 end
+  local ok, fields = pcall(cmsgpack.unpack, old_row)
+  if not ok or type(fields) ~= 'table' or fields[7] ~= tonumber(A[7]) then return 0 end
+  write_row(K, A)
+  return 1
+end
+"""
+)
+_INDEX_FRESHEN = _INDEX_FRESHEN_FUNCTION + "return freshen_row(KEYS, ARGV)\n"
+
+# One server (not a cluster: the keys of two slots): ``update_head`` and
+# ``index_freshen`` in one call, and the hit and miss counts. ARGV: 1 a msgpack array
+# [K and A of update_head (A without its 2nd), the index keys, A of index_freshen,
+# the stats key, hits, misses] (every value of the two A's a string), 2 the entry
+# (A[2] of update_head: sent apart). Returns what ``update_head`` returns, and then
+# what ``index_freshen`` returns when it ran.
+_FRESHEN = (
+    _UPDATE_HEAD_FUNCTION
+    + _INDEX_FRESHEN_FUNCTION
+    + """
+local a = cmsgpack.unpack(ARGV[1])
+local A = a[2]
+A[2] = ARGV[2]
+if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
+if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
+local done = update_head(a[1], A)
+if done[1] ~= 1 then return done end
+return {1, freshen_row(a[3], a[4])}
 """
 )
 
@@ -383,6 +410,7 @@ SCRIPTS: dict[str, str] = {
     "exists_each": _EXISTS_EACH,
     "index_put": _INDEX_PUT,
     "index_freshen": _INDEX_FRESHEN,
+    "freshen": _FRESHEN,
     "index_remove": _INDEX_REMOVE,
     "index_prune": _INDEX_PRUNE,
 }

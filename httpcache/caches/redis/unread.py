@@ -9,8 +9,8 @@ call of this thread on the cache reads the reply first, so the thread sees its o
 write. A store whose reply says the script was lost is run again (loaded first); one
 whose connection was closed is sent once more on another; else (a timeout, an error,
 a second failure) it is a logged warning, as any failed store.
-Stores wait for their reply until one has found the script on the server, and again
-after a reply says it was lost (a restart, ``SCRIPT FLUSH``).
+Calls of a script wait for their reply until one has found it on the server, and
+again after a reply says the scripts were lost (a restart, ``SCRIPT FLUSH``).
 
 A lookup that follows a store sends its commands on the store's connection and reads
 both replies (``send_behind``): the store's reply costs no round trip, no connection
@@ -49,10 +49,10 @@ class Unread:
         self._on_reply = on_reply
         self._lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
-        #: Whether the server is known to have the scripts: until a store waited for
-        #: has found them, stores wait (one sent to a server without its script would
-        #: be lost until its reply is read).
-        self.ready = False
+        #: The scripts the server is known to have: until a call waited for has found
+        #: its script, calls of it wait (one sent to a server without its script
+        #: would be lost until its reply is read).
+        self.loaded: set[str] = set()
         _ALL.add(self)
 
     def send(self, name: str, args: list[Any], tag: Any) -> bool:
@@ -157,7 +157,7 @@ class Unread:
         try:
             reply = connection.read_response()
         except redis.exceptions.NoScriptError:
-            self.ready = False
+            self.loaded.clear()
             self._handle(tag, self._again(name, args))
             return False
         except redis.ResponseError as exc:

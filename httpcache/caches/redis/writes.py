@@ -15,6 +15,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import msgpack
@@ -24,7 +25,7 @@ from ...models import Entry
 from ...serialize import dumps_entry
 from . import index as index_module
 from .counters import Counters
-from .heads import HeadMemo, pack_head
+from .heads import HEAD_FORMAT, HeadMemo, pack_head
 from .index import Index
 from .keyspace import Keyspace
 from .rows import load_row
@@ -39,6 +40,7 @@ PENDING_TTL = 600.0
 #: it (another thread or process streaming a hit); then Redis drops it.
 REPLACED_BODY_GRACE = 60.0
 GRACE_MS = str(int(REPLACED_BODY_GRACE * 1000))
+HEAD_FORMAT_TEXT = str(HEAD_FORMAT)
 
 
 def queue_delete(batch: Batch, keys: Keyspace, primary_key: str, key: str) -> None:
@@ -116,13 +118,13 @@ class Writes:
             )
             max_size, _ = self._settings()
             # Nothing waits for the reply of an inline body's store without max_size.
-            tag = (entry.key, entry.primary_key)
+            tag = ("store", entry.key, entry.primary_key)
             unread = self.unread
-            waits = pushed or max_size is not None or not unread.ready
+            waits = pushed or max_size is not None or "store" not in unread.loaded
             if not waits and unread.send("store", [packed, value, tail], tag):
                 return 0
             status, total, old = run_script(self.client, "store", [], [packed, value, tail])
-            unread.ready = True
+            unread.loaded.add("store")
         else:
             batch = Batch(self.client)
             batch.eval("index_put", self.keys.index, row)
@@ -138,6 +140,88 @@ class Writes:
         self._moved(entry.key, entry.primary_key, old)
         return int(total)
 
+    def freshen(self, entry: Entry, wait: bool = True) -> Entry | None:
+        """Rewrite a stored head and its index row, keeping the body, only if the head
+        still holds the response revalidated (same ``created_at``); return the entry
+        as stored (the body's size is the stored one), None if gone or replaced.
+
+        On one server, unless ``wait``, the call is sent and its reply read later
+        (``unread``), and ``entry`` is returned: a body of another size, or an index
+        row found gone, is then mended when the reply is read."""
+        if not wait and not self.index.cluster and "freshen" in self.unread.loaded:
+            packed, data = self._freshen_args(entry)
+            if self.unread.send("freshen", [packed, data], ("freshen", entry)):
+                return entry
+        return self._freshen_now(entry)
+
+    def _freshen_args(self, entry: Entry) -> tuple[bytes, bytes]:
+        """The ``freshen`` script's two arguments for ``entry``."""
+        head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
+        data = dumps_entry(entry)
+        now = time.time()
+        ttl = self.ttl_ms(entry, now)
+        created = repr(entry.created_at)
+        vary = "1" if entry.key != entry.primary_key else "0"
+        args = [created, "", str(ttl), entry.key, str(entry.size), HEAD_FORMAT_TEXT, vary]
+        row = self.index.row_args(entry, len(data), now, ttl)
+        row[5] = str(row[5])  # the others are strings or bytes already
+        hits, misses = self.counters.take()
+        packed = msgpack.packb(
+            [
+                [head_key, variants, body_prefix],
+                args,
+                self.keys.index,
+                [*row, created],
+                self.keys.stats,
+                hits,
+                misses,
+            ],
+            use_bin_type=False,  # Lua's cmsgpack reads no bin type
+        )
+        return packed, data
+
+    def _freshen_now(self, entry: Entry) -> Entry | None:
+        stored = entry
+        for _ in range(2):
+            if self.index.cluster:
+                status, rest, indexed = self._freshen_on_cluster(stored)
+            else:
+                reply = run_script(self.client, "freshen", [], list(self._freshen_args(stored)))
+                self.unread.loaded.add("freshen")
+                status, rest = reply[0], reply[1:]
+                indexed = rest[0] if status == 1 else 0
+            if status != 2:
+                break
+            stored = replace(stored, size=int(rest[0]))  # the body's size is the stored one
+        if status != 1:
+            return None  # gone, or another response stored since
+        if indexed == -1:  # the row had gone (pruned): the entry gets one again
+            self._index_again(stored)
+        return stored
+
+    def _freshen_on_cluster(self, entry: Entry) -> tuple[int, list[Any], int]:
+        """``update_head`` and ``index_freshen``, each on its slot's node, in parallel."""
+        head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
+        data = dumps_entry(entry)
+        now = time.time()
+        ttl = self.ttl_ms(entry, now)
+        created = repr(entry.created_at)
+        vary = "1" if entry.key != entry.primary_key else "0"
+        args = [created, data, ttl, entry.key, entry.size, HEAD_FORMAT_TEXT, vary]
+        row = self.index.row_args(entry, len(data), now, ttl)
+        batch = Batch(self.client)
+        batch.eval("update_head", [head_key, variants, body_prefix], args)
+        batch.eval("index_freshen", self.keys.index, [*row, created])
+        self.counters.send(batch.pipe)
+        (status, *rest), indexed = raise_errors(batch.execute())[:2]
+        return status, rest, indexed
+
+    def _index_again(self, entry: Entry) -> None:
+        data = dumps_entry(entry)
+        now = time.time()
+        row = self.index.row_args(entry, len(data), now, self.ttl_ms(entry, now))
+        run_script(self.client, "index_put", self.keys.index, row)
+
     def _moved(self, key: str, primary_key: str, old: bytes) -> None:
         """Drop the entry the key had under another primary key (``old``: its row)."""
         old_row = None
@@ -148,15 +232,26 @@ class Writes:
             queue_delete(batch, self.keys, old_row.primary_key, key)
             self.index.count_retired(result[1:] for result in raise_errors(batch.execute()))
 
-    def _stored(self, tag: tuple[str, str], reply: list[Any]) -> None:
-        """The reply of a store sent without waiting (see ``unread``)."""
-        status, _, old = reply
-        if status == 1:
-            try:
+    def _stored(self, tag: tuple[Any, ...], reply: list[Any]) -> None:
+        """The reply of a store or a freshening sent without waiting (see ``unread``)."""
+        try:
+            if tag[0] == "freshen":
+                with storage_errors(self.owner, "update a head"):
+                    self._freshened(tag[1], reply)
+                return
+            status, _, old = reply
+            if status == 1:
                 with storage_errors(self.owner, "store"):
-                    self._moved(*tag, old)
-            except StorageError as exc:
-                logger.warning("%s", exc)
+                    self._moved(tag[1], tag[2], old)
+        except StorageError as exc:
+            logger.warning("%s", exc)
+
+    def _freshened(self, entry: Entry, reply: list[Any]) -> None:
+        status, *rest = reply
+        if status == 2:  # the stored body has another size: freshened with it
+            self._freshen_now(replace(entry, size=int(rest[0])))
+        elif status == 1 and rest[0] == -1:
+            self._index_again(entry)
 
     def after_commit(self, total: int) -> None:
         """Eviction and a little index pruning: the entry is stored whatever happens here."""
