@@ -23,9 +23,10 @@ Tables (one file, WAL journal):
   ``len()``, ``max_size`` and ``stats()`` need no scan.
 - ``meta``: the schema version.
 
-The file is created with ``auto_vacuum = INCREMENTAL``: pages freed by deletions are
-given back to the file system a few at a time (``index.give_back``), so the file
-shrinks after ``rm`` and ``remove-expired`` too, not only after ``clear``.
+The file is created with ``auto_vacuum = INCREMENTAL``: pages freed by deletions go
+to its free list and are used again by later writes; ``compact()`` (``hc cache
+compact``, and ``clear``) gives them back to the file system without copying the
+file, as a full ``VACUUM`` would.
 """
 
 from __future__ import annotations
