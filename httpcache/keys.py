@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import msgpack
@@ -81,8 +81,13 @@ MULTIPART_FORM = "multipart/form-data"
 
 def digest(parts: Sequence[object]) -> str:
     """A 128-bit hex digest of a length-prefixed encoding of ``parts``."""
-    packed = msgpack.packb(list(parts), use_bin_type=True)
+    packed = _PACKER.pack(list(parts))
     return hashlib.blake2b(packed, digest_size=16).hexdigest()
+
+
+#: ``msgpack.packb(..., use_bin_type=True)`` without a new Packer per key (``pack``
+#: resets after each call and calls back into no Python code for these parts).
+_PACKER = msgpack.Packer(use_bin_type=True)
 
 
 def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False) -> str:
@@ -92,35 +97,70 @@ def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False)
     their value replaced, so the stored URL still shows that they were there.
     """
     try:
-        scheme, netloc, has_user, path, pairs = _url_parts(url)
+        parts = _url_parts(url)
     except TypeError:  # not hashable: fails (or not) as it always has, unremembered
-        scheme, netloc, has_user, path, pairs = _url_parts.__wrapped__(url)
-    if has_user and redact:
-        netloc = f"{REDACTED}@{netloc}"
+        parts = _url_parts.__wrapped__(url)
+    netloc = f"{REDACTED}@{parts.netloc}" if parts.has_user and redact else parts.netloc
     if redact:  # whatever the caller's list, credentials are never stored in clear
         ignored = always_redacted(ignored)
-    query = _normalize_pairs(pairs, ignored, redact)
-    return urlunsplit((scheme, netloc, path, urlencode(query, quote_via=quote, safe="/:"), ""))
+    query = _normalize_pairs(parts.pairs, ignored, redact)
+    if not query and netloc is parts.netloc:
+        return parts.bare
+    return urlunsplit(
+        (parts.scheme, netloc, parts.path, urlencode(query, quote_via=quote, safe="/:"), "")
+    )
+
+
+class _URLParts(NamedTuple):
+    """``normalize_url``'s parse of a URL."""
+
+    scheme: str
+    netloc: str  # lower-case host and the port unless it is the default; no user info
+    has_user: bool
+    path: str
+    query: str  # as it is in the URL
+    pairs: tuple[tuple[str, str], ...]
+    bare: str  # the normalized URL when no query parameter is kept
+
+
+#: A URL ``urlsplit`` reads as it is written: http(s), a plain host name or IPv4
+#: address, an optional port, and no whitespace, control character, user info or
+#: bracket. Such a URL is split here in one match (a test compares with urlsplit).
+_PLAIN_URL = re.compile(
+    r"([Hh][Tt][Tt][Pp][Ss]?)://([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?"
+    r"(/[^?#\x00-\x20\x7f]*)?(?:\?([^#\x00-\x20\x7f]*))?(?:#[^\x00-\x20\x7f]*)?"
+)
 
 
 @functools.lru_cache(maxsize=256)
-def _url_parts(url: str) -> tuple[str, str, bool, str, tuple[tuple[str, str], ...]]:
-    """``normalize_url``'s parse of ``url``: scheme, netloc (without user info),
-    whether it had user info, path, query pairs. Remembered: a miss normalizes its
-    URL twice (for the key, then redacted for storage)."""
-    parts = urlsplit(url.strip())
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # an IPv6 literal keeps its brackets
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
+def _url_parts(url: str) -> _URLParts:
+    """The parts of ``url`` that ``normalize_url`` puts together. Remembered: a miss
+    normalizes its URL twice (for the key, then redacted for storage)."""
+    url = url.strip()
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:
+        scheme, host, digits, path, query = plain.groups()
+        scheme, host = scheme.lower(), host.lower()
+        port = int(digits) if digits is not None else None
+        if port is not None and port > 65535:
+            port = None  # urlsplit's port raises ValueError, taken as no port
+        has_user, path, query = False, path or "/", query or ""
+    else:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        host = (parts.hostname or "").lower()
+        if ":" in host:  # an IPv6 literal keeps its brackets
+            host = f"[{host}]"
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        has_user, path, query = bool(parts.username or parts.password), parts.path, parts.query
+        path = path or "/"
     netloc = host if port is None or _DEFAULT_PORTS.get(scheme) == port else f"{host}:{port}"
-    has_user = bool(parts.username or parts.password)
-    pairs = tuple(parse_qsl(parts.query, keep_blank_values=True))
-    return scheme, netloc, has_user, parts.path or "/", pairs
+    pairs = tuple(parse_qsl(query, keep_blank_values=True)) if query else ()
+    bare = urlunsplit((scheme, netloc, path, "", ""))
+    return _URLParts(scheme, netloc, has_user, path, query, pairs, bare)
 
 
 _CREDENTIAL_SET = frozenset(CREDENTIAL_PARAMETERS)
@@ -555,7 +595,11 @@ def _with_credential_parameters(request: Request, url: str, body: object, finger
     request with another. Only a caller's own ``ignored_parameters`` naming them says
     they do not change the response.
     """
-    query = urlsplit(request.url).query.lower()
+    raw_url = request.url
+    # The query as urlsplit gives it (the parse normalize_url remembered, for a URL
+    # without surrounding whitespace, which urlsplit would keep and strip() does not).
+    stripped = raw_url.strip() is raw_url
+    query = (_url_parts(raw_url).query if stripped else urlsplit(raw_url).query).lower()
     raw = (request.body or b"").lower()
     if not (query or raw) or not any(
         name in query or name.encode() in raw for name in CREDENTIAL_PARAMETERS
