@@ -304,6 +304,7 @@ def _revalidate(
     served = _convert.build_response(prepared, stored.response, body, connection)
     _aged(served, stored, engine.clock())
     _report_damage(engine, plan, stored, served, body)
+    served.sent_request = conditional  # type: ignore[attr-defined]  # what hc -v shows
     return _annotate(engine, served, plan, CacheStatus.REVALIDATED, stored, True, revalidated=True)
 
 

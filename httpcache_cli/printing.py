@@ -58,13 +58,15 @@ def status_lines(response: Any, fetch: Fetch, warned: bool) -> None:
 
 def verbose(response: Any, fetch: Fetch) -> None:
     """-v: the request and response heads and the Cache-Status, on stderr. A hit says
-    so instead of showing a request that was never sent; with --follow every hop."""
+    so instead of showing a request that was never sent (a revalidated one shows the
+    conditional request that was); with --follow every hop."""
     blocks: list[tuple[list[str], bool]] = []
     for hop in [*(getattr(response, "history", None) or ()), response]:
-        if getattr(hop, "from_cache", False):
+        sent = getattr(hop, "sent_request", None)  # a revalidation's conditional request
+        if getattr(hop, "from_cache", False) and sent is None:
             blocks.append(([f"(served from the cache: {hop.request.method} {hop.url})"], False))
         else:
-            blocks.append((output.request_head(hop.request), False))
+            blocks.append((output.request_head(sent or hop.request), False))
         lines = output.response_head(hop)
         lines.append(
             "Cache-Status: "

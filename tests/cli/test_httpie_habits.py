@@ -547,6 +547,26 @@ def test_verbose_on_a_hit_and_through_redirects(hc_run: Run, origin: Origin) -> 
     assert hops.count("Cache-Status:") == 2
 
 
+def test_verbose_on_a_revalidated_hit_shows_the_conditional_request_sent(
+    hc_run: Run, origin: Origin
+) -> None:
+    head = {"Cache-Control": "no-cache", "ETag": '"r1"'}
+
+    def conditional(seen: Seen) -> Reply:
+        if seen.headers.get("if-none-match") == '"r1"':
+            return Reply(304, head)
+        return Reply(200, head, b"r")
+
+    url = origin.route("/r", conditional)
+    hc_run("get", url)
+    shown = hc_run("get", "-v", url).stderr.decode()
+    assert "(served from the cache" not in shown
+    assert shown.index("GET /r HTTP/1.1") < shown.index('If-None-Match: "r1"')
+    assert shown.index('If-None-Match: "r1"') < shown.index("HTTP/1.1 200 OK")
+    status = next(line for line in shown.splitlines() if line.startswith("Cache-Status:"))
+    assert "fwd-status=304" in status and status.endswith("detail=revalidated")
+
+
 def test_long_header_lines_are_not_cut_on_a_terminal(origin: Origin, cache_dir: Path) -> None:
     from tests.cli.test_cache_shell import on_terminal, visible
 
