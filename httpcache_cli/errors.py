@@ -82,12 +82,10 @@ def translate(exc: BaseException) -> CliError | None:
         return exc
     from httpcache.errors import BackendNotAvailableError, ConfigurationError, StorageError
 
-    if isinstance(exc, BackendNotAvailableError):
-        from . import DISTRIBUTION
-
-        # the library's hint names the import package; the index knows the distribution
-        message = str(exc).replace("'httpcache[", f"'{DISTRIBUTION}[")
-        return CliError(message, "hc --help lists the backends", ExitStatus.ERROR_CACHE_UNAVAILABLE)
+    if isinstance(exc, BackendNotAvailableError):  # its hint names what to install
+        return CliError(
+            str(exc), "hc --help lists the backends", ExitStatus.ERROR_CACHE_UNAVAILABLE
+        )
     if isinstance(exc, ConfigurationError):
         return usage(str(exc))
     if isinstance(exc, StorageError):

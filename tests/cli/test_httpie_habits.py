@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -576,3 +577,24 @@ def test_long_header_lines_are_not_cut_on_a_terminal(origin: Origin, cache_dir: 
     assert f"X-Long: {'v' * 120}" in shown  # whole, for the terminal to wrap
     status = next(line for line in shown if line.startswith("Cache-Status:"))
     assert status.endswith("detail=miss")
+
+
+def test_a_backend_whose_package_is_missing_says_what_to_install(cache_dir: Path) -> None:
+    """Without the redis package: one line naming the distribution's extra, exit 69."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'redis' or name.startswith('redis.'):\n"
+        "            raise ImportError('no redis here')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "sys.argv = ['hc', '--backend', 'redis', 'stats']\n"
+        "from httpcache_cli.app import main\n"
+        "main()\n"
+    )
+    env = clean_environment(HC_CACHE_DIR=str(cache_dir))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env)
+    stderr = done.stderr.decode()
+    assert done.returncode == 69, stderr
+    assert "pip install 'httpcache-rfc9111[redis]'" in stderr.splitlines()[0]
+    assert "Traceback" not in stderr
