@@ -22,12 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, TypeVar
 
-from ._coalesce import Flights
+from ._coalesce import Flight, Flights
 from ._guard import StorageGuard
 from .caches.base import BaseCache, BodyWriter
 from .config import CacheConfig, RequestOptions
@@ -212,8 +211,7 @@ class CacheEngine:
 
     # ---- coalescing -----------------------------------------------------------------
 
-    @contextmanager
-    def coalesce(self, plan: Plan) -> Iterator[Plan]:
+    def coalesce(self, plan: Plan) -> _Coalesced:
         """Concurrent identical misses: one leader fetches, the others wait for it.
 
         The block yields the plan to perform: for a waiter, decided again once the
@@ -221,25 +219,7 @@ class CacheEngine:
         block exits, whatever the exit: a streamed response handed to its caller no
         longer holds it (a caller that abandons a stream blocks nobody).
         """
-        if not _coalescible(plan.action):
-            yield plan
-            return
-        flight, leader = FLIGHTS.join_or_lead((id(self.cache), plan.key))
-        if not leader:
-            flight.wait(self.config.coalesce_timeout)
-        if not leader or FLIGHTS.landed != plan.landed:
-            # Look again: the leader waited for, or a fetch that landed meanwhile, may
-            # have stored what the first lookup missed.
-            plan = replace(
-                plan, action=self._decide(plan.request, plan.key, plan.settings, plan.trace)
-            )
-        if not leader:
-            yield plan
-            return
-        try:
-            yield plan
-        finally:
-            flight.land()
+        return _Coalesced(self, plan)
 
     # ---- serving from storage ---------------------------------------------------------
 
@@ -468,6 +448,36 @@ class CacheEngine:
     def loggable(self, url: str) -> RedactedURL:
         """The URL as logs show it: ignored parameters and user info redacted, as stored."""
         return RedactedURL(url, self.config.ignored)
+
+
+class _Coalesced:
+    """``CacheEngine.coalesce``'s block (a class: a generator costs more per miss)."""
+
+    __slots__ = ("_engine", "_flight", "_plan")
+
+    def __init__(self, engine: CacheEngine, plan: Plan) -> None:
+        self._engine, self._plan = engine, plan
+        self._flight: Flight | None = None
+
+    def __enter__(self) -> Plan:
+        plan, engine = self._plan, self._engine
+        if not _coalescible(plan.action):
+            return plan
+        flight, leader = FLIGHTS.join_or_lead((id(engine.cache), plan.key))
+        if not leader:
+            flight.wait(engine.config.coalesce_timeout)
+        if not leader or FLIGHTS.landed != plan.landed:
+            # Look again: the leader waited for, or a fetch that landed meanwhile, may
+            # have stored what the first lookup missed.
+            action = engine._decide(plan.request, plan.key, plan.settings, plan.trace)
+            plan = replace(plan, action=action)
+        if leader:
+            self._flight = flight
+        return plan
+
+    def __exit__(self, *exc: object) -> None:
+        if self._flight is not None:
+            self._flight.land()
 
 
 class RedactedURL:
