@@ -124,18 +124,21 @@ class Reads:
         ]
         if used:
             commands.append(("ZADD", self.keys.lru, "XX", repr(time.time()), primary_key))
-        hits, misses = self.counters.take()
-        if hits:
-            commands.append(("HINCRBY", self.keys.stats, "hits", hits))
-        if misses:
-            commands.append(("HINCRBY", self.keys.stats, "misses", misses))
         # Behind this thread's store, if one is unread: its reply comes in the same trip.
+        # Such a lookup may be sent twice (see ``send_behind``), so the counts wait for
+        # a call sent once (the next store carries them, or the next lookup).
         unread = self.unread
         pending = unread.claim() if unread is not None else None
-        replies = None
         if unread is not None and pending is not None:
             replies = unread.send_behind(pending, commands)
-        if replies is None:
+            if replies is None:
+                replies = send_all(self.client, commands)
+        else:
+            hits, misses = self.counters.take()
+            if hits:
+                commands.append(("HINCRBY", self.keys.stats, "hits", hits))
+            if misses:
+                commands.append(("HINCRBY", self.keys.stats, "misses", misses))
             replies = send_all(self.client, commands)
         members, usual = replies[:2]
         return members, usual
