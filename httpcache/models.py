@@ -91,9 +91,10 @@ class Headers(Mapping[str, str]):
     @overload
     def get(self, name: str, /) -> str | None: ...
     @overload
-    def get(self, name: str, default: str | T, /) -> str | T: ...
-    def get(self, name: str, default: object = None, /) -> object:
-        """``Mapping.get`` without its ``KeyError`` round trip."""
+    def get(self, name: str, /, default: str | T) -> str | T: ...
+    def get(self, name: str, /, default: object = None) -> object:
+        """``Mapping.get`` without its ``KeyError`` round trip (``default`` may be
+        named, as ``Mapping.get`` allows)."""
         values = self._index.get(name.lower())
         return default if values is None else ", ".join(values)
 

@@ -29,6 +29,7 @@ def test_headers_get_is_mapping_get() -> None:
     assert headers.get("set-cookie") == "a=1, b=2" == headers["SET-COOKIE"]
     assert headers.get("absent") is None and headers.get("absent", "d") == "d"
     assert headers.get("x", "d") == ""
+    assert headers.get("absent", default="d") == "d"  # named, as Mapping.get allows
 
 
 def test_headers_has_any_reads_lower_case_names() -> None:
