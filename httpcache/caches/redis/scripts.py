@@ -480,6 +480,18 @@ def take_connection(pool: Any) -> Any:
         return pool.get_connection("EVALSHA")
 
 
+def read_replies(connection: Any, count: int) -> list[Any]:
+    """The next ``count`` replies on ``connection``, an error reply in place (a failure
+    of the connection raises)."""
+    replies: list[Any] = []
+    for _ in range(count):
+        try:
+            replies.append(connection.read_response())
+        except redis.ResponseError as exc:
+            replies.append(exc)
+    return replies
+
+
 def send_all(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Commands in one round trip on one server, replies in order (an error reply in
     place): a pipeline without redis-py's pipeline machinery (it costs a lookup about
@@ -491,13 +503,7 @@ def send_all(client: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
         connection = take_connection(pool)
         try:
             connection.send_packed_command(connection.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-            return replies
+            return read_replies(connection, len(commands))
         except redis.TimeoutError:
             connection.disconnect()
             raise

@@ -30,7 +30,7 @@ from typing import Any
 
 import redis
 
-from .scripts import DIGESTS, REDIS_ERRORS, run_script, take_connection
+from .scripts import DIGESTS, REDIS_ERRORS, read_replies, run_script, take_connection
 
 logger = logging.getLogger("httpcache")
 
@@ -126,19 +126,14 @@ class Unread:
                 # Run again after the commands were sent: they are sent anew, to see it.
                 connection.disconnect()
                 return None
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(connection.read_response())
-                except redis.ResponseError as exc:
-                    replies.append(exc)
-                except redis.TimeoutError:
-                    connection.disconnect()
-                    raise
-                except redis.ConnectionError:
-                    connection.disconnect()
-                    return None
-            return replies
+            try:
+                return read_replies(connection, len(commands))
+            except redis.TimeoutError:
+                connection.disconnect()
+                raise
+            except redis.ConnectionError:
+                connection.disconnect()
+                return None
         finally:
             pool.release(connection)
 

@@ -154,28 +154,27 @@ class Writes:
                 return entry
         return self._freshen_now(entry)
 
-    def _freshen_args(self, entry: Entry) -> tuple[bytes, bytes]:
-        """The ``freshen`` script's two arguments for ``entry``."""
+    def _freshen_parts(self, entry: Entry) -> tuple[list[str], list[Any], list[Any]]:
+        """``update_head``'s keys and arguments (strings, and the entry's bytes second)
+        and ``index_freshen``'s arguments, for ``entry``."""
         head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
         data = dumps_entry(entry)
         now = time.time()
         ttl = self.ttl_ms(entry, now)
         created = repr(entry.created_at)
         vary = "1" if entry.key != entry.primary_key else "0"
-        args = [created, "", str(ttl), entry.key, str(entry.size), HEAD_FORMAT_TEXT, vary]
+        args = [created, data, str(ttl), entry.key, str(entry.size), HEAD_FORMAT_TEXT, vary]
         row = self.index.row_args(entry, len(data), now, ttl)
         row[5] = str(row[5])  # the others are strings or bytes already
+        return [head_key, variants, body_prefix], args, [*row, created]
+
+    def _freshen_args(self, entry: Entry) -> tuple[bytes, bytes]:
+        """The ``freshen`` script's two arguments for ``entry``."""
+        keys, args, row = self._freshen_parts(entry)
+        data, args[1] = args[1], ""  # sent apart: not copied into the array
         hits, misses = self.counters.take()
         packed = msgpack.packb(
-            [
-                [head_key, variants, body_prefix],
-                args,
-                self.keys.index,
-                [*row, created],
-                self.keys.stats,
-                hits,
-                misses,
-            ],
+            [keys, args, self.keys.index, row, self.keys.stats, hits, misses],
             use_bin_type=False,  # Lua's cmsgpack reads no bin type
         )
         return packed, data
@@ -201,17 +200,10 @@ class Writes:
 
     def _freshen_on_cluster(self, entry: Entry) -> tuple[int, list[Any], int]:
         """``update_head`` and ``index_freshen``, each on its slot's node, in parallel."""
-        head_key, variants, body_prefix = self.keys.entry(entry.primary_key, entry.key)
-        data = dumps_entry(entry)
-        now = time.time()
-        ttl = self.ttl_ms(entry, now)
-        created = repr(entry.created_at)
-        vary = "1" if entry.key != entry.primary_key else "0"
-        args = [created, data, ttl, entry.key, entry.size, HEAD_FORMAT_TEXT, vary]
-        row = self.index.row_args(entry, len(data), now, ttl)
+        keys, args, row = self._freshen_parts(entry)
         batch = Batch(self.client)
-        batch.eval("update_head", [head_key, variants, body_prefix], args)
-        batch.eval("index_freshen", self.keys.index, [*row, created])
+        batch.eval("update_head", keys, args)
+        batch.eval("index_freshen", self.keys.index, row)
         self.counters.send(batch.pipe)
         (status, *rest), indexed = raise_errors(batch.execute())[:2]
         return status, rest, indexed
