@@ -952,14 +952,22 @@ def test_a_freshening_after_a_lookup_does_not_wait_and_is_seen_by_every_reader(
     reader.close()
 
 
+def _stored_freshened_and_found(cache: RedisCache) -> tuple[Entry, Entry]:
+    """An entry stored and freshened once (the freshen script is loaded: the next
+    freshening is sent without waiting), then found by a lookup."""
+    entry = cache.save(live_entry("http://h.test/f"), b"body")
+    [found] = cache.find(entry.primary_key)
+    cache.update_head(found)  # waits: its script is loaded
+    assert not cache._writes.unread._pending
+    [found] = cache.find(entry.primary_key)
+    return entry, found
+
+
 def test_a_freshening_whose_index_row_had_gone_puts_it_back_when_its_reply_is_read(
     redis_client: redis.Redis, redis_namespace: str
 ) -> None:
     cache = RedisCache(redis_client, namespace=redis_namespace)
-    entry = cache.save(live_entry("http://h.test/f"), b"body")
-    [found] = cache.find(entry.primary_key)
-    cache.update_head(found)  # waits: its script is loaded
-    [found] = cache.find(entry.primary_key)
+    entry, found = _stored_freshened_and_found(cache)
     meta = f"{redis_namespace}:{{{redis_namespace}}}:meta"
     redis_client.hdel(meta, entry.key)  # pruned, say
     cache.update_head(found.with_changes(expires=found.expires + 60))
@@ -974,10 +982,7 @@ def test_a_freshening_sent_to_a_server_that_lost_its_scripts_is_run_again(
     redis_client: redis.Redis, redis_namespace: str
 ) -> None:
     cache = RedisCache(redis_client, namespace=redis_namespace)
-    entry = cache.save(live_entry("http://h.test/f"), b"body")
-    [found] = cache.find(entry.primary_key)
-    cache.update_head(found)  # waits: its script is loaded
-    [found] = cache.find(entry.primary_key)
+    entry, found = _stored_freshened_and_found(cache)
     redis_client.script_flush()
     freshened = found.with_changes(expires=found.expires + 60)
     cache.update_head(freshened)  # sent; the server refuses it
