@@ -35,6 +35,7 @@ from httpcache.models import Entry
 from httpcache.serialize import dumps_entry
 
 from ..support.redis_servers import RedisServer
+from ..support.without_redis import WITHOUT_REDIS
 from .contract import CacheContract, make_entry
 
 SMALL_CHUNK = 1024
@@ -108,13 +109,7 @@ def namespace_keys(client: redis.Redis | RedisCluster, namespace: str) -> list[s
 
 
 def test_import_httpcache_without_redis() -> None:
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'redis' or name.startswith('redis.'):\n"
-        "            raise ImportError('no redis here')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    code = WITHOUT_REDIS + (
         "import httpcache, httpcache.caches\n"
         "assert 'redis' not in sys.modules\n"
         "try:\n"

@@ -17,6 +17,7 @@ import pytest
 from tests.cli.conftest import clean_environment, hc_command
 from tests.cli.test_process import run_on_a_terminal
 from tests.support.origin import Origin, Reply, Seen
+from tests.support.without_redis import WITHOUT_REDIS
 
 Run = Callable[..., subprocess.CompletedProcess[bytes]]
 CACHEABLE = {"Cache-Control": "max-age=3600", "ETag": '"h"'}
@@ -581,13 +582,7 @@ def test_long_header_lines_are_not_cut_on_a_terminal(origin: Origin, cache_dir: 
 
 def test_a_backend_whose_package_is_missing_says_what_to_install(cache_dir: Path) -> None:
     """Without the redis package: one line naming the distribution's extra, exit 69."""
-    code = (
-        "import sys\n"
-        "class Block:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name == 'redis' or name.startswith('redis.'):\n"
-        "            raise ImportError('no redis here')\n"
-        "sys.meta_path.insert(0, Block())\n"
+    code = WITHOUT_REDIS + (
         "sys.argv = ['hc', '--backend', 'redis', 'stats']\n"
         "from httpcache_cli.app import main\n"
         "main()\n"
