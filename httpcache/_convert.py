@@ -39,7 +39,7 @@ def request_from_prepared(prepared: requests.PreparedRequest) -> Request:
     return Request(
         method=(prepared.method or "GET").upper(),
         url=prepared.url or "",
-        headers=Headers([(name, _text(value)) for name, value in pairs]),
+        headers=Headers([(k, v if type(v) is str else _text(v)) for k, v in pairs]),
         body=body,
     )
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar, overload
+from types import GeneratorType
+from typing import Any, TypeVar, cast, overload
 
 T = TypeVar("T")
+
+
+_PLAIN_ITERABLES = frozenset({list, tuple, GeneratorType})
 
 
 class Headers(Mapping[str, str]):
@@ -27,11 +31,14 @@ class Headers(Mapping[str, str]):
     _index: dict[str, list[str]]
 
     def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
-        if isinstance(fields, Headers):  # immutable: share, and keep repeated fields apart
+        if type(fields) in _PLAIN_ITERABLES:  # neither Headers nor Mapping: no ABC checks
+            pairs = cast("Iterable[tuple[str, str]]", fields)
+        elif isinstance(fields, Headers):  # immutable: share, keep repeated fields apart
             self._fields = fields._fields
             self._index = fields._index
             return
-        pairs = fields.items() if isinstance(fields, Mapping) else fields
+        else:
+            pairs = fields.items() if isinstance(fields, Mapping) else fields
         self._set(
             tuple(
                 [

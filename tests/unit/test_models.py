@@ -44,3 +44,12 @@ def test_response_with_url_is_replace() -> None:
     assert [f.name for f in fields(Response)] == ["status", "headers", "reason", "url", "version"]
     head = Response(206, Headers(LINES), "Partial", "http://a.test/", 10)
     assert head.with_url("http://b.test/") == replace(head, url="http://b.test/")
+
+
+def test_headers_from_any_iterable_or_mapping_hold_the_same_lines() -> None:
+    lines = [("A", "1"), ("b", "2")]
+    made = [Headers(lines), Headers(tuple(lines)), Headers(iter(lines)), Headers(dict(lines))]
+    made.append(Headers(pair for pair in lines))
+    assert all(headers.fields() == (("A", "1"), ("b", "2")) for headers in made)
+    shared = Headers(made[0])
+    assert shared.fields() is made[0].fields()
