@@ -96,13 +96,13 @@ class Headers(Mapping[str, str]):
         return f"Headers({list(self._fields)!r})"
 
     @overload
-    def get(self, name: str, /) -> str | None: ...
+    def get(self, key: str) -> str | None: ...
     @overload
-    def get(self, name: str, /, default: str | T) -> str | T: ...
-    def get(self, name: str, /, default: object = None) -> object:
-        """``Mapping.get`` without its ``KeyError`` round trip (``default`` may be
-        named, as ``Mapping.get`` allows)."""
-        values = self._index.get(name.lower())
+    def get(self, key: str, default: str | T) -> str | T: ...
+    def get(self, key: str, default: object = None) -> object:
+        """``Mapping.get`` without its ``KeyError`` round trip (its parameters, which
+        may be named, as ``Mapping.get``'s may)."""
+        values = self._index.get(key.lower())
         return default if values is None else ", ".join(values)
 
     def get_all(self, name: str) -> list[str]:

@@ -30,6 +30,7 @@ def test_headers_get_is_mapping_get() -> None:
     assert headers.get("absent") is None and headers.get("absent", "d") == "d"
     assert headers.get("x", "d") == ""
     assert headers.get("absent", default="d") == "d"  # named, as Mapping.get allows
+    assert headers.get(key="X", default="d") == "" and headers.get(key="y") is None
 
 
 def test_headers_has_any_reads_lower_case_names() -> None:
