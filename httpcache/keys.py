@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -81,13 +81,23 @@ MULTIPART_FORM = "multipart/form-data"
 
 def digest(parts: Sequence[object]) -> str:
     """A 128-bit hex digest of a length-prefixed encoding of ``parts``."""
-    packed = _PACKER.pack(list(parts))
+    packed = _pack(list(parts))
     return hashlib.blake2b(packed, digest_size=16).hexdigest()
 
 
-#: ``msgpack.packb(..., use_bin_type=True)`` without a new Packer per key (``pack``
-#: resets after each call and calls back into no Python code for these parts).
-_PACKER = msgpack.Packer(use_bin_type=True)
+def _packer() -> Callable[[object], bytes]:
+    """``msgpack.packb(..., use_bin_type=True)``. The compiled Packer is shared: its
+    ``pack`` runs without a thread switch (no Python code for these parts) and resets
+    after each call, so a new Packer per key is not needed. The pure-Python one
+    (``MSGPACK_PUREPYTHON``) could switch threads mid-pack: one per call."""
+    packer = msgpack.Packer(use_bin_type=True)
+    if type(packer).__module__ == "msgpack._cmsgpack":
+        pack: Callable[[object], bytes] = packer.pack
+        return pack
+    return functools.partial(msgpack.packb, use_bin_type=True)
+
+
+_pack = _packer()
 
 
 def normalize_url(url: str, ignored: Collection[str] = (), redact: bool = False) -> str:
