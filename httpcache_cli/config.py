@@ -207,19 +207,11 @@ def check_duration(text: str | None, option: str) -> None:
 def make_private_dir(folder: Path, read_only_ok: bool = False) -> None:
     """Create ``folder`` and missing parents 0700; fail with a hint if it is unwritable
     (unless ``read_only_ok``: an existing cache read where it cannot be written)."""
+    from httpcache._dirs import make_private_dirs
+
     hint = "choose another folder with --cache-dir or HC_CACHE_DIR"
-    missing = []
-    probe = folder
-    while not probe.exists() and probe.parent != probe:
-        missing.append(probe)
-        probe = probe.parent
     try:
-        for created in reversed(missing):
-            try:
-                created.mkdir(mode=0o700)
-            except FileExistsError:
-                continue
-            os.chmod(created, 0o700)
+        make_private_dirs(folder)
     except OSError as exc:
         raise CliError(
             f"cannot create the cache folder {folder}: {exc.strerror}",

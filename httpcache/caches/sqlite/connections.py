@@ -34,9 +34,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..._dirs import make_private_dirs
 from ...errors import StorageError
 from . import schema
-from .paths import create_private_file, file_id, make_private_dirs, move_aside
+from .paths import create_private_file, file_id, move_aside
 
 logger = logging.getLogger("httpcache")
 

@@ -25,23 +25,6 @@ def resolve_path(path: str | os.PathLike[str], use_cache_dir: bool = False) -> P
     return resolved
 
 
-def make_private_dirs(folder: Path) -> None:
-    """Create ``folder`` and missing parents, each 0700 whatever the umask (folders
-    that already exist are left as they are)."""
-    missing = []
-    while not folder.exists():
-        missing.append(folder)
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    for created in reversed(missing):
-        try:
-            created.mkdir(mode=0o700)
-        except FileExistsError:
-            continue
-        os.chmod(created, 0o700)
-
-
 def create_private_file(path: Path) -> None:
     """Create an empty database file 0600 (SQLite gives -wal and -shm the same mode);
     a file already there is left as it is."""
