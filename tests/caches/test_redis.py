@@ -29,7 +29,7 @@ from httpcache.caches.base import BaseCache
 from httpcache.caches.redis import RedisCache
 from httpcache.caches.redis import index as redis_index
 from httpcache.caches.redis import reads as redis_reads
-from httpcache.caches.redis.heads import HeadValue, pack_head, unpack_head, with_parts
+from httpcache.caches.redis.heads import HEAD_READ, HeadValue, pack_head, unpack_head, with_parts
 from httpcache.errors import ConfigurationError, StorageError
 from httpcache.models import Entry
 from httpcache.serialize import dumps_entry
@@ -983,4 +983,21 @@ def test_a_freshening_sent_to_a_server_that_lost_its_scripts_is_run_again(
     cache.update_head(freshened)  # sent; the server refuses it
     assert cache.find(entry.primary_key) == [freshened]  # run again, then looked up anew
     assert cache.read_body(entry.key) == b"body"
+    cache.close()
+
+
+def test_a_listing_reads_a_head_larger_than_its_first_read_whole(
+    redis_client: redis.Redis, redis_namespace: str
+) -> None:
+    """A listing reads the first HEAD_READ bytes of each head; a longer entry (large
+    header fields) is read again whole, and comes out intact."""
+    cache = RedisCache(redis_client, namespace=redis_namespace)
+    now = time.time()
+    fields = {"X-Big": "b" * (2 * HEAD_READ)}
+    big = make_entry("http://h.test/big", created_at=now, expires=now + 600, headers=fields)
+    small = cache.save(live_entry("http://h.test/small"), b"small body")
+    stored = cache.save(big, b"big body")
+    listed = {entry.key: entry for entry in cache.iter_entries()}
+    assert listed == {small.key: small, stored.key: stored}
+    assert listed[stored.key].response.headers["X-Big"] == "b" * (2 * HEAD_READ)
     cache.close()
