@@ -145,6 +145,11 @@ class ChunkReader(io.BufferedIOBase):
             connections.release_reader(self._conn)
 
 
+#: A piece of a body as the writer hands it to SQLite (any bytes-like object binds as
+#: a BLOB, copied by SQLite: no copy of it is made first).
+Piece = bytes | bytearray | memoryview
+
+
 class SQLiteWriter(BodyWriter):
     """Stores full chunks as they come (each in a short transaction) under a body
     id that nothing refers to yet; ``commit`` makes the entry point at it."""
@@ -179,16 +184,16 @@ class SQLiteWriter(BodyWriter):
             self._buffer += view[:taken]
             view = view[taken:]
             if len(self._buffer) == step:
-                self._store_piece(bytes(self._buffer))
+                self._store_piece(self._buffer)  # bound as it is: SQLite copies it
                 self._buffer = bytearray()
         # Full pieces straight from the caller's bytes: a large body given whole (a
         # response that was not streamed) is never copied whole once more.
         while len(view) >= step:
-            self._store_piece(bytes(view[:step]))
+            self._store_piece(view[:step])
             view = view[step:]
         self._buffer += view
 
-    def _store_piece(self, piece: bytes) -> None:
+    def _store_piece(self, piece: Piece) -> None:
         try:
             with self._connections.transaction("write body") as conn:
                 body_id = self._store_chunk(conn, piece)
@@ -211,7 +216,7 @@ class SQLiteWriter(BodyWriter):
                     inline = bytes(self._buffer)
                 else:
                     if self._buffer:
-                        self._store_chunk(conn, bytes(self._buffer))
+                        self._store_chunk(conn, self._buffer)
                         chunks += 1
                     if not conn.execute(
                         "DELETE FROM writers WHERE body_id = ?", (body_id,)
@@ -266,7 +271,7 @@ class SQLiteWriter(BodyWriter):
         except StorageError as exc:  # the chunks go later, as orphans
             logger.warning("%s", exc)
 
-    def _store_chunk(self, conn: sqlite3.Connection, data: bytes) -> int:
+    def _store_chunk(self, conn: sqlite3.Connection, data: Piece) -> int:
         """Add the next chunk inside the caller's transaction and return the body id:
         the first chunk claims a new one, later ones check the claim still stands."""
         now = time.time()
