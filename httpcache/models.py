@@ -18,6 +18,18 @@ T = TypeVar("T")
 _PLAIN_ITERABLES = frozenset({list, tuple, GeneratorType})
 
 
+#: Lower-cased field names shared by every ``Headers`` (the usual ones), so that each
+#: stored head does not keep its own copies; at most ``_NAMES_MAX``, first come.
+_NAMES: dict[str, str] = {}
+_NAMES_MAX = 1024
+
+
+def _shared_name(lower: str) -> str:
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[lower] = lower
+    return lower
+
+
 class Headers(Mapping[str, str]):
     """An immutable, case-insensitive, order-keeping multi-map of header fields.
 
@@ -28,7 +40,9 @@ class Headers(Mapping[str, str]):
     __slots__ = ("_fields", "_index")
 
     _fields: tuple[tuple[str, str], ...]
-    _index: dict[str, list[str]]
+    #: Lower-cased name -> its value, or its values when the field is repeated (a
+    #: stored entry keeps two of these: no list, and a shared name, for each field).
+    _index: dict[str, str | list[str]]
 
     def __init__(self, fields: Iterable[tuple[str, str]] | Mapping[str, str] = ()) -> None:
         if type(fields) in _PLAIN_ITERABLES:  # neither Headers nor Mapping: no ABC checks
@@ -50,14 +64,17 @@ class Headers(Mapping[str, str]):
 
     def _set(self, fields: tuple[tuple[str, str], ...]) -> None:
         self._fields = fields
-        index: dict[str, list[str]] = {}
+        index: dict[str, str | list[str]] = {}
         for name, value in fields:
             lower = name.lower()
+            lower = _NAMES.get(lower) or _shared_name(lower)
             values = index.get(lower)
             if values is None:
-                index[lower] = [value]
+                index[lower] = value
+            elif type(values) is str:
+                index[lower] = [values, value]
             else:
-                values.append(value)
+                cast("list[str]", values).append(value)
         self._index = index
 
     @classmethod
@@ -69,7 +86,8 @@ class Headers(Mapping[str, str]):
 
     # Mapping protocol: one key per distinct lower-cased name.
     def __getitem__(self, name: str) -> str:
-        return ", ".join(self._index[name.lower()])
+        values = self._index[name.lower()]
+        return values if type(values) is str else ", ".join(values)
 
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._index
@@ -103,10 +121,15 @@ class Headers(Mapping[str, str]):
         """``Mapping.get`` without its ``KeyError`` round trip (its parameters, which
         may be named, as ``Mapping.get``'s may)."""
         values = self._index.get(key.lower())
-        return default if values is None else ", ".join(values)
+        if values is None:
+            return default
+        return values if type(values) is str else ", ".join(values)
 
     def get_all(self, name: str) -> list[str]:
-        return list(self._index.get(name.lower(), ()))
+        values = self._index.get(name.lower())
+        if values is None:
+            return []
+        return [values] if type(values) is str else list(values)
 
     def has_any(self, names: frozenset[str]) -> bool:
         """Whether a field is named by one of ``names`` (lower-case)."""

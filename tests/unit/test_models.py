@@ -54,3 +54,22 @@ def test_headers_from_any_iterable_or_mapping_hold_the_same_lines() -> None:
     assert all(headers.fields() == (("A", "1"), ("b", "2")) for headers in made)
     shared = Headers(made[0])
     assert shared.fields() is made[0].fields()
+
+
+def test_headers_keep_one_value_without_a_list_and_repeated_ones_apart() -> None:
+    headers = Headers([("A", "1"), ("B", "2"), ("a", "3"), ("b", "4"), ("a", "5")])
+    assert headers["A"] == "1, 3, 5" and headers.get_all("a") == ["1", "3", "5"]
+    single = Headers([("Only", "x")])
+    assert single["only"] == "x" and single.get("ONLY") == "x"
+    assert single.get_all("only") == ["x"] and single.get_all("absent") == []
+    got = single.get_all("only")
+    got.append("y")  # a copy: the headers do not change
+    assert single.get_all("only") == ["x"] and len(single) == 1
+
+
+def test_headers_share_their_lower_cased_names() -> None:
+    first = Headers([("Content-Type", "a")])
+    second = Headers([("CONTENT-TYPE", "b")])
+    [name_one] = first._index
+    [name_two] = second._index
+    assert name_one == "content-type" and name_one is name_two
