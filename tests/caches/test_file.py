@@ -523,6 +523,28 @@ class FileBackendTests(CacheContract):
         assert other.lookup_counts() == (1 + 4 * 200, 1 + 4 * 100)
         assert sorted(os.listdir(folder)) == [".locks", ".tmp", "stats"]  # logs all folded
 
+    def test_a_counter_log_made_and_folded_away_by_others_meanwhile_is_opened_anew(
+        self, cache, folder, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The race of processes appending to the log: it is missing, another creates
+        it before this one can, a fold renames it away before this one opens it."""
+        from httpcache.caches._files import stats_log
+
+        log = str(folder / "stats.log")
+        real_open = os.open
+        script = [FileNotFoundError, FileExistsError, FileNotFoundError]
+
+        def racing_open(path: str, flags: int, *args: object) -> int:
+            if path == log and script:
+                raise script.pop(0)(errno.ENOENT, "scripted", path)
+            return real_open(path, flags, *args)
+
+        monkeypatch.setattr(stats_log.os, "open", racing_open)
+        cache.record_lookup(hit=True)
+        assert script == []  # every step of the race was met
+        monkeypatch.undo()
+        assert self.cache_class(folder).lookup_counts() == (1, 0)
+
     def test_counter_log_ignores_damage_and_leftovers_count_once(self, cache, folder) -> None:
         cache.record_lookup(hit=True)
         with open(folder / "stats.log", "ab") as log:

@@ -116,22 +116,26 @@ class StatsLog:
         raise StorageError(f"{self.log_path} keeps being replaced")
 
     def _open_log(self) -> int:
-        try:
-            return os.open(self.log_path, APPEND_FLAGS)
-        except FileNotFoundError:
-            pass
+        """The log, opened to append, created if missing. Another process may create
+        it, or a fold rename it away, between two of these steps: they are tried again."""
         filemode = self._owner.filemode
-        self._owner._make_dir(self.directory)
-        try:
-            fd = os.open(self.log_path, APPEND_FLAGS | os.O_CREAT | os.O_EXCL, filemode)
-        except FileExistsError:
-            return os.open(self.log_path, APPEND_FLAGS)
-        try:
-            os.fchmod(fd, filemode)
-        except BaseException:
-            os.close(fd)
-            raise
-        return fd
+        for _ in range(5):
+            try:
+                return os.open(self.log_path, APPEND_FLAGS)
+            except FileNotFoundError:
+                pass
+            self._owner._make_dir(self.directory)
+            try:
+                fd = os.open(self.log_path, APPEND_FLAGS | os.O_CREAT | os.O_EXCL, filemode)
+            except FileExistsError:
+                continue  # created by another process meanwhile: open that one
+            try:
+                os.fchmod(fd, filemode)
+            except BaseException:
+                os.close(fd)
+                raise
+            return fd
+        raise StorageError(f"{self.log_path} keeps being replaced")
 
     def fold(self, wait: bool) -> None:
         """Move the counts in the log (and any a crash left mid-fold) into ``stats``."""
