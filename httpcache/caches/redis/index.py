@@ -290,7 +290,9 @@ class Index:
                 continue  # gone since
             memory += int(head_memory) + int(set_memory or 0)
             counted += cost
-            with contextlib.suppress(DeserializationError, AttributeError):
+            if not isinstance(start, bytes):  # not a head of this format
+                continue
+            with contextlib.suppress(DeserializationError):
                 line = unpack_head(start)
                 if line.chunks > 0:
                     lists.append(self.keys.entry(row.primary_key, row.key)[2] + line.gen)

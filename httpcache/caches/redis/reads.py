@@ -2,9 +2,8 @@
 
 A lookup is one pipeline in the usual case: the set of Vary variants and the head
 stored under the primary key (an entry without Vary), with its inline body. Serving
-the hit that
-follows needs no round trip: head and body came from the same hash, read at once,
-and the head is remembered (``HeadMemo``) for ``open_entry``. A lookup that finds a
+the hit that follows needs no round trip: head and body came in the same value, and
+the head is remembered (``HeadMemo``) for ``open_entry``. A lookup that finds a
 head unusable logs one warning and removes the entry, only if its head is still the
 one read (the ``delete`` script compares it).
 """
@@ -106,7 +105,7 @@ class Reads:
         return [head.entry for head in usable]
 
     def _lookup(self, primary_key: str, variants: str, usual_head: str) -> tuple[Any, Any]:
-        """The variant set's members and the usual head's fields (each may be an
+        """The variant set's members and the usual head's value (each may be an
         error), in one round trip that records the use and carries the counts."""
         used = self._max_size() is not None
         if self.index.cluster:  # a pipeline sends each slot's commands to its node

@@ -35,18 +35,18 @@ from .scripts import DIGESTS, REDIS_ERRORS, read_replies, run_script, take_conne
 logger = logging.getLogger("httpcache")
 
 _ALL: weakref.WeakSet[Unread] = weakref.WeakSet()
-#: A store sent and not read: its connection, ``[script name, args]``, and its tag.
-Pending = tuple[Any, list[Any], Any]
+#: What handles a reply read later (a failure in it is the handler's to log).
+OnReply = Callable[[Any], None]
+#: A call sent and not read: its connection, ``[script name, args]``, its handler.
+Pending = tuple[Any, list[Any], OnReply]
 
 
 class Unread:
     """The stores of one cache sent without waiting, one per thread at most."""
 
-    def __init__(self, client: Any, owner: object, on_reply: Callable[[Any, Any], None]) -> None:
-        """``on_reply(tag, reply)`` handles a reply (``tag``: what ``send`` was given)."""
+    def __init__(self, client: Any, owner: object) -> None:
         self.client = client
         self.owner = owner
-        self._on_reply = on_reply
         self._lock = threading.Lock()
         self._pending: dict[int, Pending] = {}
         #: The scripts the server is known to have: until a call waited for has found
@@ -55,7 +55,7 @@ class Unread:
         self.loaded: set[str] = set()
         _ALL.add(self)
 
-    def send(self, name: str, args: list[Any], tag: Any) -> bool:
+    def send(self, name: str, args: list[Any], on_reply: OnReply) -> bool:
         """Send script ``name`` (no keys) with ``args``; False if it could not be sent
         (the caller runs it and waits instead)."""
         self.settle()
@@ -71,7 +71,7 @@ class Unread:
             pool.release(connection)
             return False
         with self._lock:
-            self._pending[threading.get_ident()] = (connection, [name, args], tag)
+            self._pending[threading.get_ident()] = (connection, [name, args], on_reply)
         return True
 
     def settle(self) -> None:
@@ -108,21 +108,21 @@ class Unread:
         reply and theirs, in order (an error reply in place): one round trip for both.
         None if that connection failed (the store is settled apart, as ``settle``
         would: the caller sends its commands anew); a timeout is raised."""
-        connection, call, tag = pending
+        connection, call, on_reply = pending
         pool = self.client.connection_pool
         try:
             # A closed connection would open anew on send, the store's reply lost with
             # the old one, and the next reply read as the store's.
             if getattr(connection, "_sock", None) is None:
-                self._handle(tag, self._again(*call))
+                self._handle(on_reply, self._again(*call))
                 return None
             try:
                 connection.send_packed_command(connection.pack_commands(commands))
             except REDIS_ERRORS:  # closed (a restart): the store's reply is lost with it
                 connection.disconnect()
-                self._handle(tag, self._again(*call))
+                self._handle(on_reply, self._again(*call))
                 return None
-            if not self._read(connection, call, tag, timeouts=True):
+            if not self._read(connection, call, on_reply, timeouts=True):
                 # Run again after the commands were sent: they are sent anew, to see it.
                 connection.disconnect()
                 return None
@@ -137,13 +137,15 @@ class Unread:
         finally:
             pool.release(connection)
 
-    def _finish(self, connection: Any, call: list[Any], tag: Any) -> None:
+    def _finish(self, connection: Any, call: list[Any], on_reply: OnReply) -> None:
         try:
-            self._read(connection, call, tag)
+            self._read(connection, call, on_reply)
         finally:
             self.client.connection_pool.release(connection)
 
-    def _read(self, connection: Any, call: list[Any], tag: Any, timeouts: bool = False) -> bool:
+    def _read(
+        self, connection: Any, call: list[Any], on_reply: OnReply, timeouts: bool = False
+    ) -> bool:
         """Read and handle the reply of the store sent on ``connection``; False if it
         was not run there (the script was lost, or the connection failed: it was run
         again on another connection, or warned of).
@@ -153,7 +155,7 @@ class Unread:
             reply = connection.read_response()
         except redis.exceptions.NoScriptError:
             self.loaded.clear()
-            self._handle(tag, self._again(name, args))
+            self._handle(on_reply, self._again(name, args))
             return False
         except redis.ResponseError as exc:
             logger.warning("%r: a store may not have been kept: %s", self.owner, exc)
@@ -164,14 +166,14 @@ class Unread:
                 raise
             return False
         except REDIS_ERRORS:  # the connection was closed (a restart): once more
-            self._handle(tag, self._again(name, args))
+            self._handle(on_reply, self._again(name, args))
             return False
-        self._handle(tag, reply)
+        self._handle(on_reply, reply)
         return True
 
-    def _handle(self, tag: Any, reply: Any) -> None:
+    def _handle(self, on_reply: OnReply, reply: Any) -> None:
         if reply is not None:
-            self._on_reply(tag, reply)
+            on_reply(reply)
 
     def _again(self, name: str, args: list[Any]) -> Any:
         try:

@@ -11,6 +11,7 @@ seconds, to allow for clocks of several machines); ``None`` means no TTL.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import time
@@ -74,7 +75,7 @@ class Writes:
         self._delete_keys = delete_keys
         self._commits = 0
         #: Stores sent without waiting for their reply (see ``unread``).
-        self.unread = Unread(client, owner, self._stored)
+        self.unread = Unread(client, owner)
 
     def ttl_ms(self, entry: Entry, now: float) -> int:
         """Milliseconds until Redis may drop the entry; 0 for never."""
@@ -118,10 +119,10 @@ class Writes:
             )
             max_size, _ = self._settings()
             # Nothing waits for the reply of an inline body's store without max_size.
-            tag = ("store", entry.key, entry.primary_key)
+            on_reply = functools.partial(self._stored, entry.key, entry.primary_key)
             unread = self.unread
             waits = pushed or max_size is not None or "store" not in unread.loaded
-            if not waits and unread.send("store", [packed, value, tail], tag):
+            if not waits and unread.send("store", [packed, value, tail], on_reply):
                 return 0
             status, total, old = run_script(self.client, "store", [], [packed, value, tail])
             unread.loaded.add("store")
@@ -150,7 +151,8 @@ class Writes:
         row found gone, is then mended when the reply is read."""
         if not wait and not self.index.cluster and "freshen" in self.unread.loaded:
             packed, data = self._freshen_args(entry)
-            if self.unread.send("freshen", [packed, data], ("freshen", entry)):
+            on_reply = functools.partial(self._freshened, entry)
+            if self.unread.send("freshen", [packed, data], on_reply):
                 return entry
         return self._freshen_now(entry)
 
@@ -224,26 +226,30 @@ class Writes:
             queue_delete(batch, self.keys, old_row.primary_key, key)
             self.index.count_retired(result[1:] for result in raise_errors(batch.execute()))
 
-    def _stored(self, tag: tuple[Any, ...], reply: list[Any]) -> None:
-        """The reply of a store or a freshening sent without waiting (see ``unread``)."""
-        try:
-            if tag[0] == "freshen":
-                with storage_errors(self.owner, "update a head"):
-                    self._freshened(tag[1], reply)
-                return
-            status, _, old = reply
-            if status == 1:
-                with storage_errors(self.owner, "store"):
-                    self._moved(tag[1], tag[2], old)
-        except StorageError as exc:
-            logger.warning("%s", exc)
+    def _stored(self, key: str, primary_key: str, reply: list[Any]) -> None:
+        """The reply of a store sent without waiting (see ``unread``)."""
+        status, _, old = reply
+        if status == 1:
+            self._logged("store", lambda: self._moved(key, primary_key, old))
 
     def _freshened(self, entry: Entry, reply: list[Any]) -> None:
+        """The reply of a freshening sent without waiting: a body of another size is
+        freshened with it, an index row found gone is put back."""
         status, *rest = reply
-        if status == 2:  # the stored body has another size: freshened with it
-            self._freshen_now(replace(entry, size=int(rest[0])))
+        if status == 2:
+            stored = replace(entry, size=int(rest[0]))
+            self._logged("update a head", lambda: self._freshen_now(stored))
         elif status == 1 and rest[0] == -1:
-            self._index_again(entry)
+            self._logged("update a head", lambda: self._index_again(entry))
+
+    def _logged(self, what: str, call: Callable[[], object]) -> None:
+        """``call``, whose failure is a logged warning: a reply read later has no
+        caller left to fail."""
+        try:
+            with storage_errors(self.owner, what):
+                call()
+        except StorageError as exc:
+            logger.warning("%s", exc)
 
     def after_commit(self, total: int) -> None:
         """Eviction and a little index pruning: the entry is stored whatever happens here."""
