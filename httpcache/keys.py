@@ -184,14 +184,13 @@ _DEFAULT_WITHOUT_CREDENTIALS = frozenset(
 def always_redacted(ignored: Collection[str]) -> frozenset[str]:
     """The parameter names to redact from what is stored: the caller's, and always
     the common credential names (DESIGN: secrets never reach storage in clear)."""
-    if isinstance(ignored, frozenset | tuple):
-        return _always_redacted(ignored)
-    return lowered(ignored) | _CREDENTIAL_SET
+    return _with_credential_names(lowered(ignored))
 
 
 @functools.lru_cache(maxsize=64)
-def _always_redacted(ignored: frozenset[str] | tuple[str, ...]) -> frozenset[str]:
-    return lowered(ignored) | _CREDENTIAL_SET
+def _with_credential_names(names: frozenset[str]) -> frozenset[str]:
+    """``names`` and the credential names (remembered, as ``lowered`` is)."""
+    return names | _CREDENTIAL_SET
 
 
 def lowered(names: Collection[str]) -> frozenset[str]:
