@@ -57,6 +57,14 @@ local function add_variant(variants, member, ttl)
     redis.call('PERSIST', variants)
   end
 end
+local function set_head(head, value, ttl)
+  if ttl > 0 then redis.call('SET', head, value, 'PX', ttl) else redis.call('SET', head, value) end
+end
+-- The hit and miss counts a call carries.
+local function add_counts(stats, hits, misses)
+  if hits > 0 then redis.call('HINCRBY', stats, 'hits', hits) end
+  if misses > 0 then redis.call('HINCRBY', stats, 'misses', misses) end
+end
 local function expire_body(body, ttl)
   if ttl > 0 then redis.call('PEXPIRE', body, ttl) else redis.call('PERSIST', body) end
 end
@@ -123,11 +131,7 @@ local function commit(K, A)
     if length ~= chunks then return {-1, '', 0, 0} end
     expire_body(K[3], ttl)
   end
-  if ttl > 0 then
-    redis.call('SET', K[1], A[2], 'PX', ttl)
-  else
-    redis.call('SET', K[1], A[2])
-  end
+  set_head(K[1], A[2], ttl)
   if A[9] == '1' then add_variant(K[2], A[7], ttl) end
   if previous and previous ~= K[3] then
     local left = retire(previous, tonumber(A[8]))
@@ -156,11 +160,7 @@ local function update_head(K, A)
   local ttl = tonumber(A[3])
   local line = table.concat({f.v, f.g, f.n, f.s, f.c, f.k, #A[2]}, ' ') .. '\\n'
   local new = line .. A[2] .. string.sub(value, f.start + f.len)
-  if ttl > 0 then
-    redis.call('SET', K[1], new, 'PX', ttl)
-  else
-    redis.call('SET', K[1], new)
-  end
+  set_head(K[1], new, ttl)
   if A[7] == '1' then add_variant(K[2], A[4], ttl) end
   if f.n > 0 then expire_body(K[3] .. f.g, ttl) end
   return {1}
@@ -271,8 +271,7 @@ _STORE = (
 local a = cmsgpack.unpack(ARGV[1])
 local A, I, row = a[2], a[3], a[4]
 A[2], A[5] = ARGV[2], ARGV[3]
-if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
-if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
+add_counts(a[5], a[6], a[7])
 local done = commit(a[1], A)
 if done[1] ~= 1 then return {done[1], 0, ''} end
 local old_row = redis.call('HGET', I[4], row[1]) or ''
@@ -357,8 +356,7 @@ _FRESHEN = (
 local a = cmsgpack.unpack(ARGV[1])
 local A = a[2]
 A[2] = ARGV[2]
-if a[6] > 0 then redis.call('HINCRBY', a[5], 'hits', a[6]) end
-if a[7] > 0 then redis.call('HINCRBY', a[5], 'misses', a[7]) end
+add_counts(a[5], a[6], a[7])
 local done = update_head(a[1], A)
 if done[1] ~= 1 then return done end
 return {1, freshen_row(a[3], a[4])}
