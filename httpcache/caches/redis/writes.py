@@ -44,6 +44,12 @@ GRACE_MS = str(int(REPLACED_BODY_GRACE * 1000))
 HEAD_FORMAT_TEXT = str(HEAD_FORMAT)
 
 
+def _vary_flag(entry: Entry) -> str:
+    """What the scripts take: "1" for a Vary variant, whose key joins its resource's
+    variant set; "0" for an entry without Vary, found under its primary key."""
+    return "1" if entry.key != entry.primary_key else "0"
+
+
 def queue_delete(batch: Batch, keys: Keyspace, primary_key: str, key: str) -> None:
     head_key, variants, body_prefix = keys.entry(primary_key, key)
     args = [key, int(REPLACED_BODY_GRACE * 1000)]
@@ -103,7 +109,7 @@ class Writes:
         inline = b"" if pushed else tail
         value = pack_head(data, gen, chunks, entry.size, entry.created_at, crc, inline)
         tail = tail if pushed else b""
-        vary = "1" if entry.key != entry.primary_key else "0"
+        vary = _vary_flag(entry)
         args = [gen, value, str(entry.size), str(pushed), tail, str(ttl), entry.key]
         args += [GRACE_MS, vary]
         keys = [head_key, variants, body_prefix + gen, body_prefix]
@@ -164,7 +170,7 @@ class Writes:
         now = time.time()
         ttl = self.ttl_ms(entry, now)
         created = repr(entry.created_at)
-        vary = "1" if entry.key != entry.primary_key else "0"
+        vary = _vary_flag(entry)
         args = [created, data, str(ttl), entry.key, str(entry.size), HEAD_FORMAT_TEXT, vary]
         row = self.index.row_args(entry, len(data), now, ttl)
         row[5] = str(row[5])  # the others are strings or bytes already
