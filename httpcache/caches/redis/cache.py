@@ -33,6 +33,7 @@ from ...errors import ConfigurationError, StorageError
 from ...models import Entry
 from ..base import BaseCache, BodyWriter, CacheStats, EntryInfo, host_of, url_matches
 from .bodies import RedisWriter
+from .clearing import Clearing
 from .counters import Counters
 from .heads import Head, HeadMemo
 from .index import PAGE, Index, pairs
@@ -251,36 +252,13 @@ class RedisCache(BaseCache):
         """Remove this namespace's keys (``SCAN`` + ``UNLINK``); hit counters stay.
 
         Bodies go ``REPLACED_BODY_GRACE`` seconds later (each entry goes at once), so
-        that a hit being streamed elsewhere meanwhile is read to its end.
+        that a hit being streamed elsewhere meanwhile is read to its end; until then
+        they count for ``max_size`` (see ``clearing``).
         """
         self._writes.unread.settle()
-        keep = self.keyspace.stats.encode()
-        batch: list[bytes] = []
-        bodies: list[bytes] = []
         with storage_errors(self, "clear"):
-            for name in self.client.scan_iter(match=self.keyspace.every_key(), count=1000):
-                if name == keep:
-                    continue
-                (bodies if b"}:b:" in name else batch).append(name)
-                if len(batch) >= PAGE:
-                    self.client.unlink(*batch)
-                    batch = []
-                if len(bodies) >= PAGE:
-                    self._expire_soon(bodies)
-                    bodies = []
-            if batch:
-                self.client.unlink(*batch)
-            self._expire_soon(bodies)
+            Clearing(self.client, self.keyspace, self.index, REPLACED_BODY_GRACE).run()
         self._memo.clear()
-
-    def _expire_soon(self, bodies: list[bytes]) -> None:
-        """Let bodies live ``REPLACED_BODY_GRACE`` seconds more."""
-        if bodies:
-            grace = int(REPLACED_BODY_GRACE * 1000)
-            pipe = self.client.pipeline(transaction=False)
-            for name in bodies:
-                pipe.pexpire(name, grace)
-            pipe.execute()
 
     def close(self) -> None:
         self._writes.unread.settle_all()
