@@ -25,7 +25,7 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 
 from httpcache.caches import redis as redis_module
-from httpcache.caches.base import BaseCache
+from httpcache.caches.base import BaseCache, EntryInfo
 from httpcache.caches.redis import RedisCache
 from httpcache.caches.redis import index as redis_index
 from httpcache.caches.redis import reads as redis_reads
@@ -1001,3 +1001,127 @@ def test_a_listing_reads_a_head_larger_than_its_first_read_whole(
     assert listed == {small.key: small, stored.key: stored}
     assert listed[stored.key].response.headers["X-Big"] == "b" * (2 * HEAD_READ)
     cache.close()
+
+
+# ---- listing many entries ---------------------------------------------------------------
+
+
+def _fill(cache: RedisCache, count: int) -> tuple[dict[str, Entry], dict[str, Entry]]:
+    """``count`` entries, every third one expired (Redis keeps it a while): the fresh
+    and the expired ones by key."""
+    fresh: dict[str, Entry] = {}
+    expired: dict[str, Entry] = {}
+    now = time.time()
+    for i in range(count):
+        expires = now - 10 if i % 3 == 0 else now + 600 + i
+        entry = make_entry(f"http://h{i % 7}.test/{i}", created_at=now - 20, expires=expires)
+        stored = cache.save(entry, b"x" * (i % 50))
+        (expired if i % 3 == 0 else fresh)[stored.key] = stored
+    return fresh, expired
+
+
+@pytest.fixture
+def small_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of a few rows: a listing of a few hundred entries takes many."""
+    monkeypatch.setattr(redis_index, "FIRST_PAGE", 4)
+    monkeypatch.setattr(redis_index, "PAGE", 16)
+
+
+def test_a_listing_of_many_pages_gives_each_entry_once_with_its_metadata(
+    any_client: redis.Redis | RedisCluster, redis_namespace: str, small_pages: None
+) -> None:
+    cache = RedisCache(any_client, namespace=redis_namespace)
+    fresh, expired = _fill(cache, 300)  # past 128 fields: HSCAN goes page by page
+    every = {**fresh, **expired}
+    listed = list(cache.entries())
+    assert sorted(info.key for info in listed) == sorted(every)  # each once
+    assert {info.key: info for info in listed} == {k: EntryInfo.of(e) for k, e in every.items()}
+    assert sorted(i.key for i in cache.entries(expired=False)) == sorted(fresh)
+    assert sorted(i.key for i in cache.entries(expired=True)) == sorted(expired)
+    assert sorted(e.key for e in cache.iter_entries()) == sorted(every)
+    assert cache.stats().entries == 300
+    url = next(iter(every.values())).url
+    assert [info.url for info in cache.entries(url=url)] == [url]
+    assert cache.delete(urls=[url]) == 1
+    assert sum(1 for _ in cache.entries()) == 299
+
+
+def test_a_listing_skips_and_prunes_damaged_rows_and_rows_of_vanished_entries(
+    any_client: redis.Redis | RedisCluster,
+    redis_namespace: str,
+    small_pages: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cache = RedisCache(any_client, namespace=redis_namespace)
+    fresh, expired = _fill(cache, 200)
+    every = {**fresh, **expired}
+    meta = f"{redis_namespace}:{{{redis_namespace}}}:meta"
+    damaged = {
+        "bogus": b"\xc1",
+        "older": b"\x9c\x01" + b"\xc0" * 11,  # format 1
+        "foreign": msgpack.packb({"x": 1}),
+        "wrong types": msgpack.packb([2, "pk", "GET", "u", "200", *[0] * 8]),
+    }
+    for key, raw in damaged.items():
+        any_client.hset(meta, key, raw)
+    vanished = sorted(fresh)[:5] + sorted(expired)[:5]
+    for key in vanished:  # Redis dropped them (eviction): only the index rows are left
+        any_client.delete(f"{redis_namespace}:{{{every[key].primary_key}}}:h:{key}")
+    alive = sorted(set(every) - set(vanished))
+    assert sorted(info.key for info in cache.entries()) == alive
+    assert not any(any_client.hexists(meta, key) for key in damaged)  # pruned
+    assert all(any_client.hexists(meta, key) for key in vanished)  # too young to prune
+    assert sorted(i.key for i in cache.entries(expired=True)) == sorted(
+        set(expired) - set(vanished)
+    )
+    monkeypatch.setattr(redis_index, "PRUNE_GRACE", 0.0)
+    assert sorted(i.key for i in cache.entries(expired=False)) == sorted(set(fresh) - set(vanished))
+    assert sorted(info.key for info in cache.entries()) == alive
+    assert not any(any_client.hexists(meta, key) for key in vanished)  # pruned
+    assert any_client.hlen(meta) == len(alive)
+
+
+def test_a_key_scanned_twice_is_listed_once(redis_client: redis.Redis) -> None:
+    cache = RedisCache(redis_client, namespace="twice")
+    entry = cache.save(live_entry("http://h.test/twice"), b"t")
+    raw = redis_client.hget("twice:{twice}:meta", entry.key)
+    # An HSCAN page as the script packs it, the key in it twice (HSCAN does that when
+    # the hash is resized between two calls).
+    keys, raws = msgpack.packb([entry.key, entry.key]), msgpack.packb([raw, raw])
+    seen: set[str] = set()
+    assert [r.key for r in cache.index.scanned_rows([b"0", keys, raws], seen)] == [entry.key]
+    assert cache.index.scanned_rows([b"0", keys, raws], seen) == []
+
+
+def test_a_listing_stopped_early_reads_little_and_leaves_the_client_sound(
+    redis_client: redis.Redis, small_pages: None
+) -> None:
+    cache = RedisCache(redis_client, namespace="early")
+    fresh, expired = _fill(cache, 300)
+    _reset_command_stats(redis_client)
+    listing = cache.entries()
+    first = [next(listing) for _ in range(100)]  # past the pages read alone (4, 8, 16, 32)
+    connections = redis_client.info("stats")["total_connections_received"]
+    listing.close()  # the replies sent ahead are read: later calls get their own
+    # Its connection is back in the pool as sound (none unread, none made anew).
+    assert redis_client.info("stats")["total_connections_received"] == connections
+    assert redis_client.info("commandstats")["cmdstat_hscan"]["calls"] <= 8  # of 13
+    assert all(info.key in fresh or info.key in expired for info in first)
+    for _ in range(5):  # on every connection of the pool
+        assert redis_client.ping() is True
+        assert redis_client.hlen("early:{early}:meta") == 300
+        assert sum(1 for _ in cache.entries()) == 300
+
+
+def test_a_listing_goes_on_when_the_server_loses_its_scripts(
+    redis_client: redis.Redis, small_pages: None
+) -> None:
+    cache = RedisCache(redis_client, namespace="flushed")
+    fresh, expired = _fill(cache, 300)
+    listing = cache.entries()
+    keys = [next(listing).key for _ in range(10)]
+    redis_client.script_flush()
+    keys += [info.key for info in listing]
+    assert sorted(keys) == sorted({**fresh, **expired})
+    redis_client.script_flush()
+    assert sorted(i.key for i in cache.entries(expired=True)) == sorted(expired)

@@ -18,17 +18,28 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import msgpack
+import redis
 
 from ...errors import DeserializationError
 from ...models import Entry
 from .heads import LINE_MAX, unpack_head
 from .keyspace import Keyspace, text
 from .rows import Row, load_row, older_row, row_bytes
-from .scripts import REDIS_ERRORS, Client, batches, run_script, storage_errors
+from .scripts import (
+    DIGESTS,
+    REDIS_ERRORS,
+    Client,
+    batches,
+    read_replies,
+    run_script,
+    storage_errors,
+    take_connection,
+)
 
 logger = logging.getLogger("httpcache")
 
@@ -104,78 +115,142 @@ class Index:
         The first pages are small and each is twice the last, up to ``2 * PAGE``: a
         caller who wants the first screenful reads that much, one who lists
         everything still gets large pages."""
-        cursor = 0
-        seen: set[str] = set()
-        count = FIRST_PAGE
-        while True:
-            with storage_errors(self.owner, "list"):
-                reply = self.client.hscan(self.keys.meta, cursor, count=count)
-                cursor, items = cast("tuple[int, dict[bytes, bytes]]", reply)
-            count = min(2 * count, 2 * PAGE)
-            page = []
-            unreadable = []
-            for name, raw in items.items():
-                key = text(name)
-                if key in seen:
-                    continue
-                seen.add(key)
-                row = self.row(key, raw)
-                if row is None:
-                    unreadable.append((key, raw))
-                else:
-                    page.append(row)
-            if unreadable:
-                with storage_errors(self.owner, "prune the index"):
-                    self.remove(unreadable)
-            if page:
-                yield page
-            if cursor == 0:
-                return
+        return self._pages(_Scan(self))
 
     def rows_by_expiry(self, expired: bool, now: float) -> Iterator[list[Row]]:
-        keys = self.expired_keys(now) if expired else self._fresh_keys(now)
-        for batch in batches(keys, PAGE):
-            yield self.rows_of(batch)
+        return self._pages(self._by_expiry(expired, now))
+
+    def _by_expiry(self, expired: bool, now: float) -> _Batches:
+        return _Batches(self, self.expired_keys(now) if expired else self._fresh_keys(now))
+
+    def _pages(self, listing: _Listing) -> Iterator[list[Row]]:
+        """The pages of ``listing``, a round trip each."""
+        call = listing.first()
+        while call is not None:
+            with storage_errors(self.owner, "list"):
+                reply = run_script(self.client, *call)
+            call = listing.after(reply)
+            page = listing.rows(reply)
+            if page:
+                yield page
 
     def rows_of(self, keys: list[str]) -> list[Row]:
-        """The readable index rows of these keys."""
+        """The readable index rows of these keys (a page of them)."""
         with storage_errors(self.owner, "list"):
-            raws = cast("list[bytes | None]", self.client.hmget(self.keys.meta, keys))
+            return self.found_rows(keys, run_script(self.client, *rows_call(self.keys, keys)))
+
+    def found_rows(self, keys: list[str], reply: bytes) -> list[Row]:
+        """The readable rows of these keys in the reply of ``index_rows``."""
+        raws = msgpack.unpackb(reply, raw=True)
         rows = [self.row(key, raw) for key, raw in zip(keys, raws, strict=True) if raw]
         return [row for row in rows if row is not None]
 
+    def scanned_rows(self, reply: list[bytes], seen: set[str]) -> list[Row]:
+        """The readable rows of an ``index_scan`` reply not in ``seen`` (added to it:
+        ``HSCAN`` may return a key twice); damaged rows are pruned."""
+        page = []
+        unreadable = []
+        for key, raw in zip(
+            unpack_keys(reply[1]), msgpack.unpackb(reply[2], raw=True), strict=True
+        ):
+            if key in seen:
+                continue
+            seen.add(key)
+            row = self.row(key, raw)
+            if row is None:
+                unreadable.append((key, raw))
+            else:
+                page.append(row)
+        if unreadable:
+            with storage_errors(self.owner, "prune the index"):
+                self.remove(unreadable)
+        return page
+
     def expired_keys(self, now: float) -> list[str]:
-        with storage_errors(self.owner, "list"):
-            found = cast("list[bytes]", self.client.zrangebyscore(self.keys.expires, "-inf", now))
-            return [text(k) for k in found]
+        return self._keys_scored("-inf", repr(now))
 
     def _fresh_keys(self, now: float) -> list[str]:
+        return self._keys_scored(f"({now!r}", "+inf")
+
+    def _keys_scored(self, low: str, high: str) -> list[str]:
+        """The keys whose ``expires`` is within these bounds."""
         with storage_errors(self.owner, "list"):
-            found = cast(
-                "list[bytes]", self.client.zrangebyscore(self.keys.expires, f"({now!r}", "+inf")
-            )
-        return [text(k) for k in found]
+            packed = run_script(self.client, "index_range", [self.keys.expires], [low, high])
+        return unpack_keys(packed)
 
     def live_rows(
         self, expired: bool | None, now: float, wanted: Callable[[Row], bool] | None
     ) -> Iterator[Row]:
         """Index rows passing ``wanted`` whose entry still exists."""
-        pages = self.row_pages() if expired is None else self.rows_by_expiry(expired, now)
         wall = time.time()
-        for page in pages:
-            rows = [r for r in page if r.alive_at(wall) and (wanted is None or wanted(r))]
-            yield from self.alive(rows)
+
+        def chosen(page: list[Row]) -> list[Row]:
+            return [
+                r
+                for r in page
+                if (r.gone_at is None or r.gone_at > wall) and (wanted is None or wanted(r))
+            ]
+
+        if self.cluster:
+            pages = self.row_pages() if expired is None else self.rows_by_expiry(expired, now)
+            for page in pages:
+                yield from self.alive(chosen(page))
+        else:
+            listing = _Scan(self) if expired is None else self._by_expiry(expired, now)
+            yield from self._streamed(listing, chosen)
         self.prune_pending()
 
-    def _exist(self, head_keys: list[str]) -> list[bool]:
-        """Whether each of these keys exists: one command on one server, a pipeline of
+    def _streamed(
+        self, listing: _Listing, chosen: Callable[[list[Row]], list[Row]]
+    ) -> Iterator[Row]:
+        """The rows of ``listing`` chosen and still alive, on one server. Once ``2 *
+        PAGE`` rows are read (pages before are read alone: a caller may want only
+        the first screenful), the call for each page and the existence check of the
+        page before it are sent before that page is read: the server runs them while
+        the client reads it."""
+        call = listing.first()
+        if call is None:
+            return
+        with _Stream(cast("redis.Redis", self.client), self.owner) as stream:
+            stream.send(call)
+            asked: list[Row] = []  # rows whose check is sent, answered after the next page
+            read = 0
+            while call is not None:
+                reply = stream.read()
+                call = listing.after(reply)
+                ahead = read >= 2 * PAGE  # the next page's call goes before this page's check
+                if call is not None and ahead:
+                    stream.send(call)
+                page = listing.rows(reply)
+                read += len(page)
+                rows = chosen(page)
+                if rows:
+                    stream.send(self._exists_call(rows))
+                if asked:
+                    yield from self._living(asked, stream.read())
+                asked = rows
+                if not ahead:  # this page alone
+                    if asked:
+                        yield from self._living(asked, stream.read())
+                        asked = []
+                    if call is not None:
+                        stream.send(call)
+            if asked:
+                yield from self._living(asked, stream.read())
+
+    def _exists_call(self, rows: list[Row]) -> Call:
+        """One server: whether the head of each row exists, in one call."""
+        heads = [self.keys.head(row.primary_key, row.key) for row in rows]
+        return "exists_each", [], [msgpack.packb(heads, use_bin_type=True)]
+
+    def _exist(self, rows: list[Row]) -> list[bool]:
+        """Whether the head of each row exists: one call on one server, a pipeline of
         ``EXISTS`` on a cluster (the keys are in many slots)."""
         if not self.cluster:
-            names = msgpack.packb(head_keys, use_bin_type=True)
-            return [n == 49 for n in run_script(self.client, "exists_each", [], [names])]
+            return existing(run_script(self.client, *self._exists_call(rows)))
         pipe = self.client.pipeline(transaction=False)
-        for key in head_keys:
-            pipe.exists(key)
+        for row in rows:
+            pipe.exists(self.keys.head(row.primary_key, row.key))
         return [bool(n) for n in pipe.execute()]
 
     def alive(self, rows: list[Row]) -> list[Row]:
@@ -184,9 +259,16 @@ class Index:
         if not rows:
             return []
         with storage_errors(self.owner, "list"):
-            found = self._exist([self.keys.head(row.primary_key, row.key) for row in rows])
+            exist = self._exist(rows)
+        return self._living(rows, exist)
+
+    def _living(self, rows: list[Row], exist: Sequence[bool] | bytes) -> list[Row]:
+        """The rows whose head exists (``exists_each``'s reply, or a bool each); the
+        others are noted for pruning."""
+        if isinstance(exist, bytes):
+            exist = existing(exist)
         alive = []
-        for row, exists in zip(rows, found, strict=True):
+        for row, exists in zip(rows, exist, strict=True):
             if exists:
                 alive.append(row)
             else:
@@ -354,6 +436,123 @@ class Index:
                     break
             delete_keys(victims)
             total = int(self.client.get(self.keys.bytes) or 0)
+
+
+#: A script call: its name, keys and arguments.
+Call = tuple[str, list[str], list[Any]]
+
+
+def rows_call(keyspace: Keyspace, keys: list[str]) -> Call:
+    """The call of ``index_rows`` for these keys."""
+    return "index_rows", [keyspace.meta], [msgpack.packb(keys, use_bin_type=True)]
+
+
+class _Listing(Protocol):
+    """A listing of index rows, a script call a page: the first call, the next one
+    (None: the last page) and the rows of a page, given the page's reply."""
+
+    def first(self) -> Call | None: ...
+
+    def after(self, reply: Any) -> Call | None: ...
+
+    def rows(self, reply: Any) -> list[Row]: ...
+
+
+class _Scan:
+    """Every row, an ``index_scan`` page at a time: ``FIRST_PAGE`` rows, then each
+    page twice the last, up to ``2 * PAGE``."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+        self.seen: set[str] = set()
+        self.count = FIRST_PAGE
+
+    def first(self) -> Call:
+        return "index_scan", [self.index.keys.meta], [b"0", self.count]
+
+    def after(self, reply: list[bytes]) -> Call | None:
+        if reply[0] == b"0":  # the cursor: back at the start
+            return None
+        self.count = min(2 * self.count, 2 * PAGE)
+        return "index_scan", [self.index.keys.meta], [reply[0], self.count]
+
+    def rows(self, reply: list[bytes]) -> list[Row]:
+        return self.index.scanned_rows(reply, self.seen)
+
+
+class _Batches:
+    """The rows of these keys, ``PAGE`` at a time."""
+
+    def __init__(self, index: Index, keys: list[str]) -> None:
+        self.index = index
+        self.batches = batches(keys, PAGE)
+        self.asked: deque[list[str]] = deque()  # the keys of each call sent, in order
+
+    def first(self) -> Call | None:
+        batch = next(self.batches, None)
+        if batch is None:
+            return None
+        self.asked.append(batch)
+        return rows_call(self.index.keys, batch)
+
+    def after(self, reply: bytes) -> Call | None:
+        return self.first()
+
+    def rows(self, reply: bytes) -> list[Row]:
+        return self.index.found_rows(self.asked.popleft(), reply)
+
+
+class _Stream:
+    """Script calls sent on one connection without waiting for their replies, read
+    later in the order sent (one server). A caller who stops early leaves replies
+    unread: they are read before the connection goes back to the pool."""
+
+    def __init__(self, client: redis.Redis, owner: object) -> None:
+        self.client = client
+        self.owner = owner
+        self.sent: deque[Call] = deque()
+        self.connection: Any = None
+
+    def __enter__(self) -> _Stream:
+        with storage_errors(self.owner, "list"):
+            self.connection = take_connection(self.client.connection_pool)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        try:
+            if kind is None or kind is GeneratorExit:  # done, or the caller stopped
+                read_replies(self.connection, len(self.sent))
+            else:  # replies may be missing
+                self.connection.disconnect()
+        except REDIS_ERRORS:
+            self.connection.disconnect()
+        finally:
+            self.client.connection_pool.release(self.connection)
+
+    def send(self, call: Call) -> None:
+        name, keys, args = call
+        with storage_errors(self.owner, "list"):
+            self.connection.send_command("EVALSHA", DIGESTS[name], len(keys), *keys, *args)
+        self.sent.append(call)
+
+    def read(self) -> Any:
+        """The reply of the oldest call not read yet."""
+        call = self.sent.popleft()
+        with storage_errors(self.owner, "list"):
+            try:
+                return self.connection.read_response()
+            except redis.exceptions.NoScriptError:  # the server lost it: loaded, run again
+                return run_script(self.client, *call)
+
+
+def existing(reply: bytes) -> list[bool]:
+    """Whether each key exists, from the reply of ``exists_each``."""
+    return [n == 49 for n in reply]  # b"1"
+
+
+def unpack_keys(packed: bytes) -> list[str]:
+    """Key names packed by a script (msgpack strings), as ``text`` reads them."""
+    return cast("list[str]", msgpack.unpackb(packed, raw=False, unicode_errors="surrogateescape"))
 
 
 def pairs(keys: list[str], raws: list[bytes] | None = None) -> list[str | bytes]:

@@ -8,8 +8,7 @@ treated as absent (and pruned).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import cast
+from typing import NamedTuple, cast
 
 import msgpack
 
@@ -21,11 +20,20 @@ from ..base import EntryInfo
 META_FORMAT = 2
 _NUMBER = (int, float)
 _OPTIONAL_NUMBER = (int, float, type(None))
+_OPTIONAL_TIMES = (float, type(None))
+#: The field types of a row as ``row_bytes`` writes it (times as floats): a row of
+#: these types needs no check field by field.
+_USUAL_TYPES = frozenset(
+    (int, str, str, str, int, int, float, expires, stale, float, float, float, gone)
+    for expires in _OPTIONAL_TIMES
+    for stale in _OPTIONAL_TIMES
+    for gone in _OPTIONAL_TIMES
+)
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
-    """An index row: what listings, stats and deletes need, without the head."""
+class Row(NamedTuple):
+    """An index row: what listings, stats and deletes need, without the head (a
+    tuple: built at once, listings build one per entry)."""
 
     key: str
     raw: bytes
@@ -44,19 +52,7 @@ class Row:
 
     def summary(self) -> EntryInfo:
         """The row's metadata, as every backend's listing gives it."""
-        return EntryInfo(
-            self.key,
-            self.primary_key,
-            self.method,
-            self.url,
-            self.status,
-            self.size,
-            self.created_at,
-            self.expires,
-            self.stale_until,
-            self.request_time,
-            self.response_time,
-        )
+        return EntryInfo._make((self[0], *self[2:12]))  # all but raw, indexed_at and gone_at
 
     def alive_at(self, wall_clock: float) -> bool:
         """Whether Redis still keeps the entry by its TTL."""
@@ -87,10 +83,18 @@ def load_row(key: str, raw: bytes) -> Row:
         f = msgpack.unpackb(raw, raw=False)
     except Exception as exc:  # damaged bytes raise many types
         raise DeserializationError(f"index row: {exc!r}") from None
-    if not (isinstance(f, list) and len(f) == 13 and f[0] == META_FORMAT):
+    if not (type(f) is list and len(f) == 13 and f[0] == META_FORMAT):
         raise DeserializationError("index row: not a row of this format")
+    if tuple(map(type, f)) not in _USUAL_TYPES and not _typed(f):
+        raise DeserializationError("index row: fields of the wrong types")
+    f[0] = raw
+    return Row._make((key, *f))
+
+
+def _typed(f: list[object]) -> bool:
+    """Whether the fields of a row have the types they must have."""
     _, pk, method, url, status, size, created, expires, stale, req_t, resp_t, at, gone = f
-    if not (
+    return (
         type(pk) is str
         and type(method) is str
         and type(url) is str
@@ -103,9 +107,7 @@ def load_row(key: str, raw: bytes) -> Row:
         and isinstance(expires, _OPTIONAL_NUMBER)
         and isinstance(stale, _OPTIONAL_NUMBER)
         and isinstance(gone, _OPTIONAL_NUMBER)
-    ):
-        raise DeserializationError("index row: fields of the wrong types")
-    return Row(key, raw, *f[1:])
+    )
 
 
 def older_row(raw: bytes) -> bool:
