@@ -71,3 +71,20 @@ def test_bodies_a_clear_leaves_count_until_their_grace_is_over(
         cache.save(live_entry("http://h.test/after"), b"small")
     assert 0 < _counted(any_client, redis_namespace) < SMALL_CHUNK  # the small entry only
     cache.close()
+
+
+def test_a_body_without_its_head_counts_what_redis_measures(
+    any_client: redis.Redis | RedisCluster, redis_namespace: str
+) -> None:
+    """A body list whose head is gone (a writer killed between its two steps) has
+    no size to read: the clear counts what ``MEMORY USAGE`` says of it."""
+    cache = RedisCache(any_client, namespace=redis_namespace, chunk_size=SMALL_CHUNK)
+    large = b"o" * 10 * SMALL_CHUNK
+    entry = cache.save(live_entry("http://h.test/orphan"), large)
+    cache.save(live_entry("http://h.test/kept"), large)
+    any_client.delete(f"{redis_namespace}:{{{entry.primary_key}}}:h:{entry.key}")
+    cache.clear()
+    counted = _counted(any_client, redis_namespace)
+    assert len(large) + len(large) // 2 < counted < 3 * len(large)  # both, the orphan measured
+    assert cache.read_entry(entry.key) is None and len(cache) == 0
+    cache.close()

@@ -106,7 +106,7 @@ class Clearing:
                 pipe.memory_usage(name, samples=0)
             replies = pipe.execute(raise_on_error=False)
             measured = dict(zip(unknown, replies[len(page) :], strict=True))
-            for name, alive in zip(page, replies, strict=True):
+            for name, alive in zip(page, replies[: len(page)], strict=True):
                 if alive and not isinstance(alive, Exception):  # not gone meanwhile
                     # An orphan (no head told its size) counts what Redis measures.
                     size = self.sizes.get(name, measured.get(name))
