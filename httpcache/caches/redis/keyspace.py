@@ -44,7 +44,8 @@ class Keyspace:
         return f"{base}:h:{key}", f"{base}:v", f"{base}:b:{key}:"
 
     def head(self, primary_key: str, key: str) -> str:
-        return self.entry(primary_key, key)[0]
+        """The head of an entry alone (listings check a head per row)."""
+        return f"{self.namespace}:{{{tag(primary_key)}}}:h:{key}"
 
     def every_key(self) -> str:
         """A ``SCAN`` pattern matching every key of the namespace and nothing else."""
