@@ -36,12 +36,32 @@ def request_from_prepared(prepared: requests.PreparedRequest) -> Request:
     # requests' own CaseInsensitiveDict keeps (name as set, value) pairs in _store:
     # read them as they are, not by a lookup per name as items() does.
     pairs = headers._store.values() if type(headers) is CaseInsensitiveDict else headers.items()
+    fields = tuple(
+        [(k if type(k) is str else str(k), v if type(v) is str else _text(v)) for k, v in pairs]
+    )
     return Request(
         method=(prepared.method or "GET").upper(),
         url=prepared.url or "",
-        headers=Headers([(k, v if type(v) is str else _text(v)) for k, v in pairs]),
+        headers=_request_headers(fields),
         body=body,
     )
+
+
+#: Request heads made lately, by their field lines: the requests of a session mostly
+#: carry the same fields, so the entries stored share one ``Headers`` (in the memory
+#: backend and the memos, a few hundred bytes per entry). Emptied when full, so that
+#: unique fields (a request id, say) do not keep the usual ones out for long.
+_REQUEST_HEADERS: dict[tuple[tuple[str, str], ...], Headers] = {}
+_REQUEST_HEADERS_MAX = 256
+
+
+def _request_headers(fields: tuple[tuple[str, str], ...]) -> Headers:
+    headers = _REQUEST_HEADERS.get(fields)
+    if headers is None:
+        if len(_REQUEST_HEADERS) >= _REQUEST_HEADERS_MAX:
+            _REQUEST_HEADERS.clear()
+        headers = _REQUEST_HEADERS[fields] = Headers._of(fields)
+    return headers
 
 
 def _text(value: str | bytes) -> str:

@@ -30,6 +30,17 @@ def _shared_name(lower: str) -> str:
     return lower
 
 
+#: Field names as written (``Content-Type``), shared the same way: a response parsed
+#: or a head decoded does not keep copies of its own either.
+_CASED: dict[str, str] = {}
+
+
+def _shared_cased(name: str) -> str:
+    if len(_CASED) < _NAMES_MAX:
+        _CASED[name] = name
+    return name
+
+
 class Headers(Mapping[str, str]):
     """An immutable, case-insensitive, order-keeping multi-map of header fields.
 
@@ -56,7 +67,10 @@ class Headers(Mapping[str, str]):
         self._set(
             tuple(
                 [
-                    (k if type(k) is str else str(k), v if type(v) is str else str(v))
+                    (
+                        (_CASED.get(k) or _shared_cased(k)) if type(k) is str else str(k),
+                        v if type(v) is str else str(v),
+                    )
                     for k, v in pairs
                 ]
             )

@@ -37,6 +37,8 @@ class DictCache(BaseCache):
         super().__init__(max_size)
         self._lock = threading.RLock()
         self._items: OrderedDict[str, tuple[Entry, bytes]] = OrderedDict()
+        #: The keys of Vary variants, by primary key (an entry without Vary is kept
+        #: under its primary key itself: found without a set of its own).
         self._by_primary: dict[str, set[str]] = {}
         self._bytes = 0
         if init_dict is not None:
@@ -71,6 +73,10 @@ class DictCache(BaseCache):
     def find(self, primary_key: str) -> list[Entry]:
         with self._lock:
             found = []
+            own = self._items.get(primary_key)
+            if own is not None and own[0].primary_key == primary_key:
+                self._items.move_to_end(primary_key)
+                found.append(own[0])
             for key in self._by_primary.get(primary_key, ()):
                 self._items.move_to_end(key)
                 found.append(self._items[key][0])
@@ -124,7 +130,8 @@ class DictCache(BaseCache):
         with self._lock:
             self._remove(entry.key)
             self._items[entry.key] = (entry, body)
-            self._by_primary.setdefault(entry.primary_key, set()).add(entry.key)
+            if entry.key != entry.primary_key:
+                self._by_primary.setdefault(entry.primary_key, set()).add(entry.key)
             self._bytes += entry.size + HEAD_OVERHEAD
             self._evict()
 
@@ -134,7 +141,7 @@ class DictCache(BaseCache):
             return False
         entry = item[0]
         self._bytes -= entry.size + HEAD_OVERHEAD
-        siblings = self._by_primary.get(entry.primary_key)
+        siblings = self._by_primary.get(entry.primary_key) if key != entry.primary_key else None
         if siblings is not None:
             siblings.discard(key)
             if not siblings:
