@@ -29,6 +29,7 @@ from ...errors import ChecksumMismatchError, DeserializationError
 from ...models import Entry
 from ...serialize import loads_entry
 from .._checksum import verified
+from .._files.frames import HeadMemo as Decoded
 
 logger = logging.getLogger("httpcache")
 
@@ -133,11 +134,19 @@ def warn_damaged(owner: object, where: str, problem: object) -> None:
 
 
 def parse_head(
-    owner: object, where: str, primary_key: str, key: str, result: Any, whole: bool = True
+    owner: object,
+    where: str,
+    primary_key: str,
+    key: str,
+    result: Any,
+    whole: bool = True,
+    decoded: Decoded | None = None,
 ) -> Head | Damaged | None:
     """The head in ``result`` (its value, or with ``whole`` False its first bytes, as
     read at ``where``): a ``Head``, ``None`` if absent, ``Damaged`` (logged) if
-    unusable. Raises ``IncompleteHead`` if the first bytes did not hold the entry."""
+    unusable. Raises ``IncompleteHead`` if the first bytes did not hold the entry.
+    ``decoded``: entries decoded lately, by their bytes (a hit on an unchanged head
+    is not decoded again)."""
     if isinstance(result, Exception):
         if not wrong_type(result):
             raise result
@@ -153,7 +162,11 @@ def parse_head(
             if whole:
                 raise DeserializationError("head cut short")
             raise IncompleteHead
-        entry = loads_entry(value.entry)
+        entry = decoded.get(len(value.entry), value.entry) if decoded is not None else None
+        if entry is None:
+            entry = loads_entry(value.entry)
+            if decoded is not None:
+                decoded.put(len(value.entry), value.entry, entry)
         if entry.key != key or entry.primary_key != primary_key:
             raise DeserializationError(f"head of {entry.key!r} stored under {key!r}")
         inline = None

@@ -21,6 +21,7 @@ import redis
 from ...errors import ChecksumMismatchError, DeserializationError, StorageError
 from ...models import Entry
 from .._checksum import verified
+from .._files.frames import HeadMemo as Decoded
 from .bodies import BodyStream
 from .counters import Counters
 from .heads import (
@@ -65,6 +66,8 @@ class Reads:
         self._max_size = max_size
         #: The write path's stores sent without waiting (set once both paths exist).
         self.unread: Unread | None = None
+        #: Entries decoded lately, by the bytes they were decoded from.
+        self.decoded = Decoded()
 
     def find(self, primary_key: str) -> list[Entry]:
         usual_key, variants, _ = self.keys.entry(primary_key, primary_key)
@@ -167,7 +170,7 @@ class Reads:
         self, primary_key: str, key: str, result: Any, whole: bool = True
     ) -> Head | Damaged | None:
         where = self.keys.head(primary_key, key)
-        return parse_head(self.owner, where, primary_key, key, result, whole)
+        return parse_head(self.owner, where, primary_key, key, result, whole, self.decoded)
 
     def read_heads(
         self, wanted: list[tuple[str, str]], body: bool = False, touch: bool = False
