@@ -14,14 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any, cast
 
-from .heads import HEAD_FORMAT, LINE_MAX
+from ...errors import DeserializationError
+from .heads import FORMAT_BYTES, LINE_MAX, unpack_head
 from .index import PAGE, Index
 from .keyspace import Keyspace
 from .scripts import Client
-
-#: What names a head, and a body list, after the entry's hash tag (see ``keyspace``).
-_HEAD_MARK = b"}:h:"
-_BODY_MARK = b"}:b:"
 
 
 class Clearing:
@@ -43,7 +40,7 @@ class Clearing:
         for name in self.client.scan_iter(match=self.keyspace.every_key(), count=1000):
             if name == keep:
                 continue
-            if _BODY_MARK in name:
+            if self.keyspace.is_body(name):
                 self.bodies.append(name)
                 continue
             batch.append(name)
@@ -69,7 +66,7 @@ class Clearing:
 
     def _unlink(self, names: list[bytes]) -> None:
         """Unlink keys, first noting the body list (and size) of each head among them."""
-        heads = [name for name in names if _HEAD_MARK in name]
+        heads = [name for name in names if self.keyspace.is_head(name)]
         if heads:
             pipe = self.client.pipeline(transaction=False)
             for name in heads:
@@ -82,14 +79,12 @@ class Clearing:
         """The body list a head's line names (``heads``), with its size."""
         if not isinstance(value, bytes):
             return
-        fields = value[: value.find(b"\n", 0, LINE_MAX)].split(b" ")
-        if len(fields) != 7 or fields[0] != str(HEAD_FORMAT).encode():
+        try:
+            line = unpack_head(value)
+        except DeserializationError:
             return  # damaged or foreign: its body, if any, is measured
-        gen, chunks, size = fields[1:4]
-        if chunks.isdigit() and int(chunks) > 0 and size.isdigit():
-            at = head.index(_HEAD_MARK)  # the entry's prefix, then ``:h:<key>``
-            body = head[:at] + _BODY_MARK + head[at + len(_HEAD_MARK) :] + b":" + gen
-            self.sizes[body] = int(size)
+        if line.version == FORMAT_BYTES and line.chunks > 0:
+            self.sizes[self.keyspace.body_of_head(head, line.gen)] = line.size
 
     def _retire(self, in_grace: dict[bytes, tuple[int, float]]) -> None:
         """Give the bodies found their grace (unless already in it) and count them."""

@@ -35,7 +35,8 @@ logger = logging.getLogger("httpcache")
 
 #: Version of the head's layout; another one is a miss. Formats 1 to 3 were hashes.
 HEAD_FORMAT = 4
-_FORMAT_BYTES = str(HEAD_FORMAT).encode()
+#: The first field of a head's line in this format.
+FORMAT_BYTES = str(HEAD_FORMAT).encode()
 #: The field line is at most this long (a generation of 32 hex digits, numbers).
 LINE_MAX = 160
 #: A head read without its body (listing) reads this much first, the rest if needed.
@@ -156,7 +157,7 @@ def parse_head(
         return None
     try:
         value = unpack_head(result)
-        if value.version != _FORMAT_BYTES:
+        if value.version != FORMAT_BYTES:
             raise DeserializationError(f"head format {value.version!r}, expected {HEAD_FORMAT}")
         if not value.complete:
             if whole:

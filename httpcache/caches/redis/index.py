@@ -185,11 +185,7 @@ class Index:
         wall = time.time()
 
         def chosen(page: list[Row]) -> list[Row]:
-            return [
-                r
-                for r in page
-                if (r.gone_at is None or r.gone_at > wall) and (wanted is None or wanted(r))
-            ]
+            return [r for r in page if r.alive_at(wall) and (wanted is None or wanted(r))]
 
         if self.cluster:
             pages = self.row_pages() if expired is None else self.rows_by_expiry(expired, now)

@@ -25,6 +25,10 @@ from __future__ import annotations
 
 import hashlib
 
+#: What names a head, and a body list, after the entry's hash tag (see ``entry``).
+_HEAD_MARK = b"}:h:"
+_BODY_MARK = b"}:b:"
+
 
 class Keyspace:
     """The key names of one namespace."""
@@ -46,6 +50,23 @@ class Keyspace:
     def head(self, primary_key: str, key: str) -> str:
         """The head of an entry alone (listings check a head per row)."""
         return f"{self.namespace}:{{{tag(primary_key)}}}:h:{key}"
+
+    @staticmethod
+    def is_body(name: bytes) -> bool:
+        """Whether a key's name (as ``SCAN`` gives it) is a body list's."""
+        return _BODY_MARK in name
+
+    @staticmethod
+    def is_head(name: bytes) -> bool:
+        return _HEAD_MARK in name
+
+    @staticmethod
+    def body_of_head(head: bytes, gen: str) -> bytes:
+        """The name of the body list of generation ``gen`` of the entry whose head is
+        named ``head`` (the entry's prefix, then ``:h:<key>``; see ``entry``)."""
+        at = head.index(_HEAD_MARK)
+        rest = head[at + len(_HEAD_MARK) :]
+        return head[:at] + _BODY_MARK + rest + b":" + gen.encode("ascii")
 
     def every_key(self) -> str:
         """A ``SCAN`` pattern matching every key of the namespace and nothing else."""
