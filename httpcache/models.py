@@ -24,20 +24,15 @@ _NAMES: dict[str, str] = {}
 _NAMES_MAX = 1024
 
 
-def _shared_name(lower: str) -> str:
-    if len(_NAMES) < _NAMES_MAX:
-        _NAMES[lower] = lower
-    return lower
-
-
 #: Field names as written (``Content-Type``), shared the same way: a response parsed
 #: or a head decoded does not keep copies of its own either.
 _CASED: dict[str, str] = {}
 
 
-def _shared_cased(name: str) -> str:
-    if len(_CASED) < _NAMES_MAX:
-        _CASED[name] = name
+def _shared(table: dict[str, str], name: str) -> str:
+    """``name``, kept in ``table`` (one of the two above) while it has room."""
+    if len(table) < _NAMES_MAX:
+        table[name] = name
     return name
 
 
@@ -68,7 +63,7 @@ class Headers(Mapping[str, str]):
             tuple(
                 [
                     (
-                        (_CASED.get(k) or _shared_cased(k)) if type(k) is str else str(k),
+                        (_CASED.get(k) or _shared(_CASED, k)) if type(k) is str else str(k),
                         v if type(v) is str else str(v),
                     )
                     for k, v in pairs
@@ -81,7 +76,7 @@ class Headers(Mapping[str, str]):
         index: dict[str, str | list[str]] = {}
         for name, value in fields:
             lower = name.lower()
-            lower = _NAMES.get(lower) or _shared_name(lower)
+            lower = _NAMES.get(lower) or _shared(_NAMES, lower)
             values = index.get(lower)
             if values is None:
                 index[lower] = value
